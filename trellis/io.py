@@ -1,0 +1,160 @@
+"""File I/O shared by every stage: atomic writes, streaming parquet, stable document ids.
+
+Every output is written to a temporary name beside its final path and renamed into place only
+when complete, so a killed job never leaves a file that looks finished (Snakemake would otherwise
+trust its timestamp on a rerun).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+# Rows per parquet row group: small enough to stream a part in bounded memory, large enough that
+# per-group overhead stays negligible.
+ROW_GROUP_ROWS = 2048
+
+# The columns every normalized document part has; sources add their own metadata columns.
+DOCUMENT_COLUMNS = ("id", "text", "source")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+class ParquetWriter:
+    """Write record batches or row dicts to one parquet file, atomically, in row groups.
+
+    Buffers at most ``row_group_rows`` rows. Usage::
+
+        with ParquetWriter(path, schema) as w:
+            w.write_rows([{"id": ..., "text": ...}])
+    """
+
+    def __init__(self, path: str | os.PathLike, schema: pa.Schema, row_group_rows: int = ROW_GROUP_ROWS):
+        self.path = Path(path)
+        self.schema = schema
+        self.row_group_rows = row_group_rows
+        self.rows_written = 0
+        self._buffer: list[dict[str, Any]] = []
+        self._ctx = atomic_path(self.path)
+        self._writer: pq.ParquetWriter | None = None
+
+    def __enter__(self) -> "ParquetWriter":
+        tmp = self._ctx.__enter__()
+        self._writer = pq.ParquetWriter(tmp, self.schema)
+        return self
+
+    def write_rows(self, rows: Iterable[dict[str, Any]]) -> None:
+        for row in rows:
+            self._buffer.append(row)
+            if len(self._buffer) >= self.row_group_rows:
+                self._flush()
+
+    def write_table(self, table: pa.Table) -> None:
+        self._flush()
+        table = table.select(self.schema.names).cast(self.schema)
+        self._writer.write_table(table, row_group_size=self.row_group_rows)
+        self.rows_written += table.num_rows
+
+    def _flush(self) -> None:
+        if not self._buffer:
+            return
+        table = pa.Table.from_pylist(self._buffer, schema=self.schema)
+        self._writer.write_table(table, row_group_size=self.row_group_rows)
+        self.rows_written += table.num_rows
+        self._buffer.clear()
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                self._flush()
+            self._writer.close()
+        finally:
+            # On an exception the context manager removes the temporary file.
+            self._ctx.__exit__(exc_type, exc, tb)
+
+
+def iter_batches(
+    path: str | os.PathLike, columns: list[str] | None = None, batch_size: int = ROW_GROUP_ROWS
+) -> Iterator[pa.RecordBatch]:
+    """Stream a parquet file batch by batch (never the whole file in memory)."""
+    with pq.ParquetFile(path) as f:
+        missing = [c for c in columns or [] if c not in f.schema_arrow.names]
+        if missing:
+            raise KeyError(f"{path}: missing column(s) {missing}; has {f.schema_arrow.names}")
+        yield from f.iter_batches(batch_size=batch_size, columns=columns)
+
+
+def iter_rows(
+    path: str | os.PathLike, columns: list[str] | None = None, batch_size: int = ROW_GROUP_ROWS
+) -> Iterator[dict[str, Any]]:
+    for batch in iter_batches(path, columns, batch_size):
+        yield from batch.to_pylist()
+
+
+def read_column(path: str | os.PathLike, column: str) -> list:
+    """One column of a parquet file (for id lists and the like, not text)."""
+    return pq.read_table(path, columns=[column]).column(column).to_pylist()
+
+
+def count_rows(path: str | os.PathLike) -> int:
+    return pq.ParquetFile(path).metadata.num_rows
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def _json_default(value: Any) -> Any:
+    # numpy scalars and paths show up in stats dicts; everything else is a bug worth a loud error.
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON-serializable: {type(value).__name__}")
+
+
+def doc_id(source: str, native_key: str, text: str) -> str:
+    """Stable content id: the same document from the same place always gets the same id.
+
+    The native key (the dataset's own id, or file + row when it has none) is part of the hash so
+    that two copies of one text stay two documents: exact duplicates are dedup's job to remove,
+    not an id collision's.
+    """
+    h = hashlib.blake2b(digest_size=10)
+    for piece in (source, native_key, text):
+        h.update(piece.encode("utf-8", "surrogatepass"))
+        h.update(b"\x00")
+    return f"{source}-{h.hexdigest()}"
+
+
+def part_index(path: str | os.PathLike) -> int:
+    """``.../part-3.parquet`` -> 3."""
+    stem = Path(path).name.split(".")[0]
+    prefix, _, number = stem.rpartition("-")
+    if prefix != "part" or not number.isdigit():
+        raise ValueError(f"{path}: expected a name like part-<k>.parquet")
+    return int(number)
