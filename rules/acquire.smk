@@ -1,0 +1,42 @@
+# Stage 1: acquire each source (Hugging Face download, or the demo generator writing the same
+# native column shapes), then normalize it into parts of id/text/source/metadata.
+
+
+rule acquire:
+    output:
+        manifest=f"{RESULTS}/downloads/{{source}}/MANIFEST.json",
+    params:
+        source="{source}",
+        spec=lambda wildcards: acquire_spec(wildcards.source),
+    log:
+        f"{RESULTS}/logs/acquire/{{source}}.log",
+    conda:
+        "../envs/data.yaml"
+    threads: 1
+    resources:
+        mem_mb=res("cpu", "mem_mb"),
+        runtime=res("cpu", "runtime"),
+    script:
+        "../scripts/acquire.py"
+
+
+rule normalize:
+    input:
+        manifest=f"{RESULTS}/downloads/{{source}}/MANIFEST.json",
+    output:
+        part=f"{RESULTS}/raw/{{source}}/part-{{part}}.parquet",
+        stats=f"{RESULTS}/raw/{{source}}/part-{{part}}.stats.json",
+    params:
+        source="{source}",
+        part=lambda wildcards: int(wildcards.part),
+        parts=lambda wildcards: config["sources"][wildcards.source]["parts"],
+    log:
+        f"{RESULTS}/logs/normalize/{{source}}/part-{{part}}.log",
+    conda:
+        "../envs/data.yaml"
+    threads: 1
+    resources:
+        mem_mb=res("cpu", "mem_mb"),
+        runtime=res("cpu", "runtime"),
+    script:
+        "../scripts/normalize.py"

@@ -1,0 +1,57 @@
+# Stages 3-4: one ModernBERT classifier per task, then every document of the curated sources
+# scored by its classifiers (scores kept apart from text, keyed by id).
+
+
+rule train_classifier:
+    input:
+        labels=f"{RESULTS}/labels/{{task}}.parquet",
+        tokenizer=classifier_tokenizer(),
+    output:
+        model=directory(f"{RESULTS}/classifiers/{{task}}/model"),
+        metrics=f"{RESULTS}/classifiers/{{task}}/metrics.json",
+    params:
+        task="{task}",
+        labels=labeler_config(),
+        classifiers=config["classifiers"],
+        seed=config["seed"],
+    log:
+        f"{RESULTS}/logs/train_classifier/{{task}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train_classifier/{{task}}.tsv"
+    conda:
+        "../envs/classify.yaml"
+    threads: res("model", "threads")
+    resources:
+        mem_mb=res("model", "mem_mb"),
+        runtime=res("model", "runtime"),
+        gpu=res("model", "gpu"),
+    script:
+        "../scripts/train_classifier.py"
+
+
+rule score:
+    input:
+        part=f"{RESULTS}/raw/{{source}}/part-{{part}}.parquet",
+        classifiers=lambda wildcards: classifier_dirs(wildcards.source),
+    output:
+        f"{RESULTS}/scores/{{source}}/part-{{part}}.parquet",
+    wildcard_constraints:
+        source=alternation(CURATED_SOURCES),
+    params:
+        tasks=lambda wildcards: tasks_for_source(wildcards.source),
+        labels=labeler_config(),
+        batch_size=config["scoring"]["batch_size"],
+        max_length=config["classifiers"]["max_length"],
+    log:
+        f"{RESULTS}/logs/score/{{source}}/part-{{part}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/score/{{source}}/part-{{part}}.tsv"
+    conda:
+        "../envs/classify.yaml"
+    threads: res("model", "threads")
+    resources:
+        mem_mb=res("model", "mem_mb"),
+        runtime=res("model", "runtime"),
+        gpu=res("model", "gpu"),
+    script:
+        "../scripts/score.py"

@@ -1,0 +1,156 @@
+# Paths, config lookups and input functions shared by every rule file.
+#
+# Everything a rule's output depends on reaches it through `input:` or `params:` built here, so
+# Snakemake's rerun triggers (mtime, params, code) see exactly what a config change invalidates:
+# a new filter threshold changes the filter rule's params and nothing upstream of it.
+
+from trellis.tasks import DOMAIN_SOURCE, TASK_NAMES, build_tasks, tasks_for_source
+
+RESULTS = f"results/{config['run']}"
+SOURCES = list(config["sources"])
+CURATED_SOURCES = [s for s in DOMAIN_SOURCE.values() if s in SOURCES]
+TASKS = build_tasks(config)
+ARMS = list(config["arms"])
+PRETRAIN_ARMS = [a for a, spec in config["arms"].items() if spec["kind"] == "pretrain"]
+BASELINE_ARMS = [a for a, spec in config["arms"].items() if spec["kind"] == "baseline"]
+STAGES = list(config["evaluate"]["stages"])
+BENCHMARKS = ["json_schema"] + [f"bfcl_{c}" for c in config["evaluate"]["bfcl"]["categories"]]
+
+
+def alternation(names):
+    """A wildcard regex matching exactly these names (and nothing when the list is empty)."""
+    return "|".join(names) if names else "(?!)"
+
+
+wildcard_constraints:
+    source=alternation(SOURCES),
+    part=r"\d+",
+    task=alternation(TASK_NAMES),
+    domain=alternation(DOMAIN_SOURCE),
+    arm=alternation(ARMS),
+    stage=alternation(STAGES),
+    benchmark=alternation(BENCHMARKS),
+
+
+# ---- resources -------------------------------------------------------------------------------
+
+
+def res(family, key):
+    return config["resources"][family][key]
+
+
+# ---- documents -------------------------------------------------------------------------------
+
+
+def parts(source):
+    return range(config["sources"][source]["parts"])
+
+
+def source_parts(stage, source):
+    """Parquet parts of a source at a stage: raw, filtered or curated."""
+    return [f"{RESULTS}/{stage}/{source}/part-{k}.parquet" for k in parts(source)]
+
+
+def acquire_spec(source):
+    """What the acquire job needs for the configured backend (and nothing it does not use)."""
+    spec = config["sources"][source]
+    backend = config["acquire"]["backend"]
+    if backend == "demo":
+        return {
+            "backend": backend,
+            "demo_docs": spec["demo_docs"],
+            "n_files": spec["parts"],
+            "seed": config["seed"],
+            "topics": config["labels"]["topics"],
+        }
+    return {"backend": backend, **spec["hf"]}
+
+
+# ---- labels and classifiers ------------------------------------------------------------------
+
+
+def labeler_config():
+    """The labeling section minus the sample sizes (those reach label_sample only)."""
+    return {k: v for k, v in config["labels"].items() if k != "sample"}
+
+
+def classifier_tokenizer():
+    """The demo trains classifiers from scratch on the demo tokenizer; a base model brings its own."""
+    return [] if config["classifiers"]["base_model"] else [f"{RESULTS}/tokenizer"]
+
+
+def classifier_dirs(source):
+    return [f"{RESULTS}/classifiers/{t}/model" for t in tasks_for_source(source)]
+
+
+# ---- tokens and mix --------------------------------------------------------------------------
+
+
+def tokenizer_training_parts():
+    if config["tokenizer"]["kind"] != "train":
+        return []
+    return [p for s in SOURCES for p in source_parts("raw", s)]
+
+
+def arm_is_curated(arm):
+    return bool(config["arms"][arm].get("curated", False))
+
+
+def mix_components(arm):
+    """Per mix component: its source, budget, and which stage of that source this arm reads."""
+    curated_arm = arm_is_curated(arm)
+    components = []
+    for name, comp in config["mix"]["components"].items():
+        stage = "curated" if (curated_arm and comp["curated"]) else "raw"
+        components.append(
+            {
+                "name": name,
+                "source": comp["source"],
+                "budget": int(comp["tokens"]),
+                "stage": stage,
+                "token_paths": [
+                    f"{RESULTS}/tokens/{stage}/{comp['source']}/part-{k}.parquet"
+                    for k in parts(comp["source"])
+                ],
+            }
+        )
+    return components
+
+
+def mix_token_inputs(wildcards):
+    return sorted({p for c in mix_components(wildcards.arm) for p in c["token_paths"]})
+
+
+# ---- models ----------------------------------------------------------------------------------
+
+
+def model_dir(arm, stage):
+    return f"{RESULTS}/models/{arm}/{stage}"
+
+
+def eval_inputs(wildcards):
+    inputs = {"model": model_dir(wildcards.arm, wildcards.stage)}
+    if wildcards.benchmark == "json_schema":
+        inputs["suite"] = f"{RESULTS}/benchmarks/json_schema.jsonl"
+    return inputs
+
+
+def benchmark_config(benchmark):
+    if benchmark == "json_schema":
+        return config["evaluate"]["json_schema"]
+    category = benchmark.removeprefix("bfcl_")
+    cfg = {k: v for k, v in config["evaluate"]["bfcl"].items() if k != "categories"}
+    return {**cfg, "category": category}
+
+
+def result_files():
+    return [
+        f"{RESULTS}/eval/{arm}/{stage}/{bench}.json"
+        for arm in ARMS
+        for stage in STAGES
+        for bench in BENCHMARKS
+    ]
+
+
+def headline_outputs():
+    return [f"{RESULTS}/tables/headline.csv", f"{RESULTS}/tables/headline.md"]

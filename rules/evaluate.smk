@@ -1,0 +1,47 @@
+# Stage 9: the structured-output benchmarks for every arm at every stage (base, sft, dpo); one
+# result JSON per (arm, stage, benchmark) with metric values, n and bootstrap confidence intervals.
+
+
+rule build_json_suite:
+    output:
+        f"{RESULTS}/benchmarks/json_schema.jsonl",
+    params:
+        n=config["evaluate"]["json_schema"]["examples"],
+        seed=config["seed"],
+    log:
+        f"{RESULTS}/logs/build_json_suite.log",
+    conda:
+        "../envs/evaluate.yaml"
+    threads: 1
+    resources:
+        mem_mb=res("cpu", "mem_mb"),
+        runtime=res("cpu", "runtime"),
+    script:
+        "../scripts/build_json_suite.py"
+
+
+rule evaluate:
+    input:
+        unpack(eval_inputs),
+    output:
+        f"{RESULTS}/eval/{{arm}}/{{stage}}/{{benchmark}}.json",
+    params:
+        arm="{arm}",
+        stage="{stage}",
+        benchmark="{benchmark}",
+        cfg=lambda wildcards: benchmark_config(wildcards.benchmark),
+        bootstrap=config["evaluate"]["bootstrap"],
+        seed=config["seed"],
+    log:
+        f"{RESULTS}/logs/evaluate/{{arm}}/{{stage}}/{{benchmark}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/evaluate/{{arm}}/{{stage}}/{{benchmark}}.tsv"
+    conda:
+        "../envs/evaluate.yaml"
+    threads: res("model", "threads")
+    resources:
+        mem_mb=res("model", "mem_mb"),
+        runtime=res("model", "runtime"),
+        gpu=res("model", "gpu"),
+    script:
+        "../scripts/evaluate.py"

@@ -1,0 +1,43 @@
+# Stage 2: a stratified sample of FineWeb-Edu (web) and StarCoderData (code) documents, labeled
+# for the five tasks by the configured backend.
+
+
+rule label_sample:
+    input:
+        parts=lambda wildcards: source_parts("raw", DOMAIN_SOURCE[wildcards.domain]),
+    output:
+        f"{RESULTS}/labels/sample-{{domain}}.parquet",
+    params:
+        n=lambda wildcards: config["labels"]["sample"][wildcards.domain],
+        seed=config["seed"],
+    log:
+        f"{RESULTS}/logs/label_sample/{{domain}}.log",
+    conda:
+        "../envs/data.yaml"
+    threads: 1
+    resources:
+        mem_mb=res("cpu", "mem_mb"),
+        runtime=res("cpu", "runtime"),
+    script:
+        "../scripts/label_sample.py"
+
+
+rule label:
+    input:
+        sample=lambda wildcards: f"{RESULTS}/labels/sample-{TASKS[wildcards.task].domain}.parquet",
+    output:
+        labels=f"{RESULTS}/labels/{{task}}.parquet",
+        report=f"{RESULTS}/labels/{{task}}.report.json",
+    params:
+        task="{task}",
+        labels=labeler_config(),
+    log:
+        f"{RESULTS}/logs/label/{{task}}.log",
+    conda:
+        "../envs/data.yaml"
+    threads: 1
+    resources:
+        mem_mb=res("cpu", "mem_mb"),
+        runtime=res("cpu", "runtime"),
+    script:
+        "../scripts/label.py"

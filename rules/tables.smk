@@ -1,0 +1,21 @@
+# Stage 10: the headline table (arm x stage x benchmark), built only from the result files.
+
+
+rule tables:
+    input:
+        results=result_files(),
+    output:
+        csv=f"{RESULTS}/tables/headline.csv",
+        md=f"{RESULTS}/tables/headline.md",
+    params:
+        control_arm=config["evaluate"]["control_arm"],
+    log:
+        f"{RESULTS}/logs/tables.log",
+    conda:
+        "../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=res("cpu", "mem_mb"),
+        runtime=res("cpu", "runtime"),
+    script:
+        "../scripts/tables.py"

@@ -1,0 +1,76 @@
+# Stage 6: the tokenizer, token ids per part (raw and curated), and per arm the mix: exact token
+# budgets per component, packed with EOS into fixed-length sequences, globally shuffled, written
+# as TKDS v1 shards with a manifest.
+
+
+rule train_tokenizer:
+    input:
+        parts=tokenizer_training_parts(),
+    output:
+        directory(f"{RESULTS}/tokenizer"),
+    params:
+        kind=config["tokenizer"]["kind"],
+        vocab_size=config["tokenizer"]["vocab_size"],
+        pretrained=config["tokenizer"]["pretrained"],
+        docs_per_source=config["tokenizer"]["train_docs_per_source"],
+        seed=config["seed"],
+    log:
+        f"{RESULTS}/logs/train_tokenizer.log",
+    conda:
+        "../envs/data.yaml"
+    threads: 1
+    resources:
+        mem_mb=res("cpu", "mem_mb"),
+        runtime=res("cpu", "runtime"),
+    script:
+        "../scripts/train_tokenizer.py"
+
+
+rule tokenize:
+    input:
+        tokenizer=f"{RESULTS}/tokenizer",
+        part=f"{RESULTS}/{{stage}}/{{source}}/part-{{part}}.parquet",
+    output:
+        f"{RESULTS}/tokens/{{stage}}/{{source}}/part-{{part}}.parquet",
+    wildcard_constraints:
+        stage="raw|curated",
+    log:
+        f"{RESULTS}/logs/tokenize/{{stage}}/{{source}}/part-{{part}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/tokenize/{{stage}}/{{source}}/part-{{part}}.tsv"
+    conda:
+        "../envs/data.yaml"
+    threads: 1
+    resources:
+        mem_mb=res("cpu", "mem_mb"),
+        runtime=res("cpu", "runtime"),
+    script:
+        "../scripts/tokenize.py"
+
+
+rule mix:
+    input:
+        tokenizer=f"{RESULTS}/tokenizer",
+        tokens=mix_token_inputs,
+    output:
+        manifest=f"{RESULTS}/shards/{{arm}}/manifest.json",
+    wildcard_constraints:
+        arm=alternation(PRETRAIN_ARMS),
+    params:
+        components=lambda wildcards: mix_components(wildcards.arm),
+        context_length=config["mix"]["context_length"],
+        sequences_per_shard=config["mix"]["sequences_per_shard"],
+        shuffle_buckets=config["mix"]["shuffle_buckets"],
+        seed=config["seed"],
+    log:
+        f"{RESULTS}/logs/mix/{{arm}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/mix/{{arm}}.tsv"
+    conda:
+        "../envs/data.yaml"
+    threads: 1
+    resources:
+        mem_mb=res("cpu", "mem_mb"),
+        runtime=res("cpu", "runtime"),
+    script:
+        "../scripts/mix.py"

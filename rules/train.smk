@@ -1,0 +1,142 @@
+# Stages 7-8: pretraining with LitGPT for the arms trained here, conversion to Hugging Face
+# LlamaForCausalLM, baselines fetched at a revision, then identical SFT and DPO for every arm.
+
+
+rule pretrain:
+    input:
+        manifest=f"{RESULTS}/shards/{{arm}}/manifest.json",
+        tokenizer=f"{RESULTS}/tokenizer",
+    output:
+        checkpoint=f"{RESULTS}/checkpoints/{{arm}}/final/lit_model.pth",
+        metrics=f"{RESULTS}/checkpoints/{{arm}}/metrics.csv",
+    wildcard_constraints:
+        arm=alternation(PRETRAIN_ARMS),
+    params:
+        arm="{arm}",
+        model=config["model"],
+        pretrain=config["pretrain"],
+        seed=config["seed"],
+    log:
+        f"{RESULTS}/logs/pretrain/{{arm}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/pretrain/{{arm}}.tsv"
+    conda:
+        "../envs/pretrain.yaml"
+    threads: res("pretrain", "threads")
+    resources:
+        mem_mb=res("pretrain", "mem_mb"),
+        runtime=res("pretrain", "runtime"),
+        gpu=res("pretrain", "gpu"),
+    script:
+        "../scripts/pretrain.py"
+
+
+rule convert:
+    input:
+        checkpoint=f"{RESULTS}/checkpoints/{{arm}}/final/lit_model.pth",
+        tokenizer=f"{RESULTS}/tokenizer",
+    output:
+        model=directory(f"{RESULTS}/models/{{arm}}/base"),
+    wildcard_constraints:
+        arm=alternation(PRETRAIN_ARMS),
+    log:
+        f"{RESULTS}/logs/convert/{{arm}}.log",
+    conda:
+        "../envs/pretrain.yaml"
+    threads: 1
+    resources:
+        mem_mb=res("pretrain", "mem_mb"),
+        runtime=res("cpu", "runtime"),
+    script:
+        "../scripts/convert.py"
+
+
+rule fetch_baseline:
+    output:
+        model=directory(f"{RESULTS}/models/{{arm}}/base"),
+    wildcard_constraints:
+        arm=alternation(BASELINE_ARMS),
+    params:
+        repo=lambda wildcards: config["arms"][wildcards.arm]["repo"],
+        revision=lambda wildcards: config["arms"][wildcards.arm]["revision"],
+    log:
+        f"{RESULTS}/logs/fetch_baseline/{{arm}}.log",
+    conda:
+        "../envs/pretrain.yaml"
+    threads: 1
+    resources:
+        mem_mb=res("cpu", "mem_mb"),
+        runtime=res("cpu", "runtime"),
+    script:
+        "../scripts/fetch_baseline.py"
+
+
+rule build_posttrain_data:
+    output:
+        sft=f"{RESULTS}/posttrain/sft.jsonl",
+        dpo=f"{RESULTS}/posttrain/dpo.jsonl",
+        manifest=f"{RESULTS}/posttrain/manifest.json",
+    params:
+        n_sft=config["posttrain"]["sft_examples"],
+        n_dpo=config["posttrain"]["dpo_pairs"],
+        seed=config["seed"],
+    log:
+        f"{RESULTS}/logs/build_posttrain_data.log",
+    conda:
+        "../envs/posttrain.yaml"
+    threads: 1
+    resources:
+        mem_mb=res("cpu", "mem_mb"),
+        runtime=res("cpu", "runtime"),
+    script:
+        "../scripts/build_posttrain_data.py"
+
+
+rule sft:
+    input:
+        model=f"{RESULTS}/models/{{arm}}/base",
+        data=f"{RESULTS}/posttrain/sft.jsonl",
+    output:
+        model=directory(f"{RESULTS}/models/{{arm}}/sft"),
+    params:
+        cfg=config["posttrain"]["sft"],
+        max_length=config["posttrain"]["max_length"],
+        seed=config["seed"],
+    log:
+        f"{RESULTS}/logs/sft/{{arm}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/sft/{{arm}}.tsv"
+    conda:
+        "../envs/posttrain.yaml"
+    threads: res("model", "threads")
+    resources:
+        mem_mb=res("model", "mem_mb"),
+        runtime=res("model", "runtime"),
+        gpu=res("model", "gpu"),
+    script:
+        "../scripts/sft.py"
+
+
+rule dpo:
+    input:
+        model=f"{RESULTS}/models/{{arm}}/sft",
+        data=f"{RESULTS}/posttrain/dpo.jsonl",
+    output:
+        model=directory(f"{RESULTS}/models/{{arm}}/dpo"),
+    params:
+        cfg=config["posttrain"]["dpo"],
+        max_length=config["posttrain"]["max_length"],
+        seed=config["seed"],
+    log:
+        f"{RESULTS}/logs/dpo/{{arm}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/dpo/{{arm}}.tsv"
+    conda:
+        "../envs/posttrain.yaml"
+    threads: res("model", "threads")
+    resources:
+        mem_mb=res("model", "mem_mb"),
+        runtime=res("model", "runtime"),
+        gpu=res("model", "gpu"),
+    script:
+        "../scripts/dpo.py"
