@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import dataclasses
 import csv
 import json
 import logging
@@ -309,6 +310,17 @@ class TKDSDataModule(DataModule):
         self.train_dataset: TKDSDataset | None = None
         self.val_dataset: TKDSDataset | None = None
 
+    def init_args(self) -> dict[str, Any]:
+        """The constructor arguments (LitGPT records them in hyperparameters.yaml)."""
+        return {
+            "shard_dir": str(self.shard_dir),
+            "val_fraction": self.val_fraction,
+            "max_val_sequences": self.max_val_sequences,
+            "seed": self.seed,
+            "num_workers": self.num_workers,
+            "validate_tokens": self.validate_tokens,
+        }
+
     def connect(self, tokenizer=None, batch_size: int = 1, max_seq_length: int | None = None, **kwargs) -> None:
         self.batch_size = batch_size
         # LitGPT passes the model's max_seq_length; each sequence must hold one more token (the
@@ -470,8 +482,8 @@ def _litgpt_argv(argv: list[str]):
         sys.argv = saved
 
 
-def _cli_args(name: str, values: dict[str, Any]) -> list[str]:
-    args = [name]
+def _cli_args(prog: str, model_name: str, values: dict[str, Any]) -> list[str]:
+    args = [prog, model_name]
     for key, value in values.items():
         if isinstance(value, (dict, list)):
             value = json.dumps(value)
@@ -573,8 +585,10 @@ def run_pretrain(
 
     argv = _cli_args(
         "litgpt-pretrain",
+        config.name,
         {
-            "model_name": config.name,
+            "model_config": {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.init},
+            "data": {"class_path": f"{__name__}.TKDSDataModule", "init_args": data.init_args()},
             "out_dir": str(out_dir),
             "precision": pretrain["precision"],
             "resume": "auto",

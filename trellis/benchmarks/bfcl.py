@@ -247,30 +247,46 @@ def metrics(scores: list[dict]) -> dict[str, float]:
     return {"accuracy": sum(float(s["correct"]) for s in scores) / len(scores)}
 
 
+def _first(options: list) -> Any:
+    """The first option that is a value ("" in an option list means "may be left out")."""
+    for option in options:
+        if option != "":
+            return option
+    # Some live entries list no acceptable value for a required argument: no answer can pass.
+    raise ValueError("possible answer lists no acceptable value for an argument")
+
+
+def _pick_dict(possible: dict) -> dict:
+    # Inside a dict argument each key again maps to an option list whose options are literal
+    # values: the checker (dict_checker, list_dict_checker) looks exactly one level deep, and
+    # there a key whose options include "" may always be left out.
+    return {k: _first(opts) for k, opts in possible.items() if "" not in opts}
+
+
 def _pick(options: list) -> Any:
-    """One acceptable value from a BFCL option list (the first, made concrete)."""
-    if not options:
-        # A few live entries list no acceptable value for a required argument: no answer can pass.
-        raise ValueError("possible answer lists no acceptable value for an argument")
-    value = options[0]
+    """One acceptable value for an argument from its BFCL option list."""
+    value = _first(options)
     if isinstance(value, dict):
-        return _pick_args(value)
+        return _pick_dict(value)
     if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-        return [_pick_args(v) for v in value]
+        return [_pick_dict(v) for v in value]
     return value
 
 
-def _pick_args(possible: dict) -> dict:
-    # An option list containing "" marks the argument optional: leave it out.
-    return {k: _pick(opts) for k, opts in possible.items() if "" not in opts}
-
-
 def reference_calls(entry: dict) -> list[dict]:
-    """The possible answer as calls in the requested format: [{"name", "arguments"}]."""
+    """The possible answer as calls in the requested format: [{"name", "arguments"}].
+
+    An argument is left out when its options allow it ("") unless the function doc lists it as
+    required: a few entries mark a required parameter optional, and a few list optional keys the
+    doc does not have at all; this choice passes the checker on both.
+    """
+    docs = {f["name"]: f for f in entry["functions"]}
     calls = []
     for call in entry["possible_answer"]:
-        (name, possible), = call.items()
-        calls.append({"name": name, "arguments": _pick_args(possible)})
+        ((name, possible),) = call.items()
+        required = set(docs.get(name, {}).get("parameters", {}).get("required", []))
+        args = {k: _pick(opts) for k, opts in possible.items() if "" not in opts or k in required}
+        calls.append({"name": name, "arguments": args})
     return calls
 
 

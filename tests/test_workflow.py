@@ -1,0 +1,207 @@
+"""Workflow tests: Snakemake itself on the real rules.
+
+The demo runs end to end once per session in a scratch copy of the repository (the slow part of
+the suite, a few minutes on 2 cores); the other tests inspect that run or dry-run the DAG.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+STAGES_UPSTREAM_OF_FILTER = {
+    "acquire",
+    "normalize",
+    "label_sample",
+    "label",
+    "train_classifier",
+    "score",
+    "signatures",
+    "train_tokenizer",
+    "build_posttrain_data",
+    "build_json_suite",
+}
+
+pytestmark = pytest.mark.workflow
+
+
+def copy_repo(dest: Path) -> Path:
+    """The tracked and untracked-not-ignored files of the repo, as a fresh checkout would have."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT, capture_output=True, check=True,
+    ).stdout.decode().split("\0")
+    for rel in filter(None, listed):
+        src = ROOT / rel
+        if not src.exists() and not src.is_symlink():
+            continue  # deleted in the working tree
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_symlink():
+            target.symlink_to(os.readlink(src))
+        else:
+            shutil.copy2(src, target)
+    return dest
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    proc = subprocess.run(
+        SNAKEMAKE + list(args), cwd=workdir, capture_output=True, text=True, env=env
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n"
+            f"{proc.stderr[-8000:]}"
+        )
+    return proc
+
+
+def planned_jobs(output: str) -> dict[str, int]:
+    """Rule -> job count from the 'Job stats' table of a dry run."""
+    counts: dict[str, int] = {}
+    table = output.split("Job stats:", 1)
+    if len(table) < 2:
+        return counts
+    for line in table[1].splitlines()[3:]:
+        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if not m:
+            break
+        if m.group(1) != "total":
+            counts[m.group(1)] = int(m.group(2))
+    return counts
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> Path:
+    workdir = copy_repo(tmp_path_factory.mktemp("demo"))
+    snakemake(workdir, "--cores", "2")
+    return workdir
+
+
+def test_demo_headline_table_comes_from_result_files(demo_run):
+    config = yaml.safe_load((demo_run / "config/config.yaml").read_text())
+    results = demo_run / "results" / config["run"]
+    rows = list(csv.DictReader(open(results / "tables/headline.csv")))
+    assert rows, "empty headline table"
+
+    arms, stages = list(config["arms"]), config["evaluate"]["stages"]
+    benchmarks = ["json_schema"] + [f"bfcl_{c}" for c in config["evaluate"]["bfcl"]["categories"]]
+    result_files = {
+        (arm, stage, bench): results / "eval" / arm / stage / f"{bench}.json"
+        for arm in arms for stage in stages for bench in benchmarks
+    }
+    assert all(p.exists() for p in result_files.values())
+
+    # Every (arm, stage, benchmark, metric) in the result files is a row, with the same numbers.
+    expected = {}
+    for (arm, stage, bench), path in result_files.items():
+        result = json.loads(path.read_text())
+        for metric, value in result["metrics"].items():
+            expected[(arm, stage, bench, metric)] = (value, result["n"])
+    table = {
+        (r["arm"], r["stage"], r["benchmark"], r["metric"]): r
+        for r in rows if r["arm"] in arms
+    }
+    assert set(expected) <= set(table), set(expected) - set(table)
+    for key, (value, n) in expected.items():
+        row = table[key]
+        assert float(row["value"]) == pytest.approx(value["value"], abs=1e-9), key
+        assert float(row["ci_low"]) == pytest.approx(value["ci_low"], abs=1e-9), key
+        assert float(row["ci_high"]) == pytest.approx(value["ci_high"], abs=1e-9), key
+        assert int(row["n"]) == n, key
+    md = (results / "tables/headline.md").read_text()
+    assert "json_schema" in md and "bfcl_simple" in md
+
+
+def test_demo_run_produced_every_stage(demo_run):
+    results = demo_run / "results/demo"
+    for path in [
+        "raw/fineweb_edu/part-0.parquet",
+        "labels/topic.parquet",
+        "classifiers/topic/metrics.json",
+        "classifiers/content_type/metrics.json",
+        "scores/starcoderdata/part-1.parquet",
+        "minhash/fineweb_edu/part-0.npy",
+        "curated/fineweb_edu/part-1.parquet",
+        "shards/curated/manifest.json",
+        "shards/uncurated/manifest.json",
+        "checkpoints/curated/final/lit_model.pth",
+        "models/uncurated/base/config.json",
+        "models/curated/dpo/config.json",
+    ]:
+        assert (results / path).exists(), path
+    for arm in ("curated", "uncurated"):
+        manifest = json.loads((results / f"shards/{arm}/manifest.json").read_text())
+        assert manifest["shards"], arm
+    benchmarks = sorted((results / "benchmarks").rglob("*.tsv"))
+    assert any("pretrain" in str(p) for p in benchmarks)
+
+
+def test_threshold_change_reruns_only_filter_and_downstream(demo_run):
+    config_path = demo_run / "config/config.yaml"
+    original = config_path.read_text()
+    try:
+        config_path.write_text(
+            re.sub(r"topic_threshold: [0-9.]+", "topic_threshold: 0.61", original, count=1)
+        )
+        out = snakemake(demo_run, "-n", "--cores", "2").stdout
+    finally:
+        config_path.write_text(original)
+    jobs = planned_jobs(out)
+    assert jobs.get("filter") == 2, out[-3000:]  # the two fineweb_edu parts, not starcoderdata
+    assert "dedup_fineweb_edu" in jobs and "dedup_starcoderdata" not in jobs
+    assert jobs.get("mix") == 1  # only the curated arm reads curated parts
+    for downstream in ("tokenize", "pretrain", "convert", "sft", "dpo", "evaluate", "tables"):
+        assert downstream in jobs, (downstream, jobs)
+    assert not STAGES_UPSTREAM_OF_FILTER & set(jobs), jobs
+
+
+def test_completed_demo_has_nothing_to_do(demo_run):
+    out = snakemake(demo_run, "-n", "--cores", "2").stdout
+    assert "Nothing to be done" in out or not planned_jobs(out), out[-2000:]
+
+
+def test_study_config_dry_runs_offline(tmp_path):
+    workdir = copy_repo(tmp_path)
+    out = snakemake(workdir, "-n", "--cores", "8", "--configfile", "config/study.yaml").stdout
+    jobs = planned_jobs(out)
+    for rule in [
+        "acquire", "normalize", "label_sample", "label", "train_classifier", "score",
+        "signatures", "filter", "dedup_fineweb_edu", "dedup_starcoderdata", "train_tokenizer",
+        "tokenize", "mix", "pretrain", "convert", "fetch_baseline", "build_posttrain_data",
+        "sft", "dpo", "build_json_suite", "evaluate", "tables",
+    ]:
+        assert rule in jobs, (rule, jobs)
+    assert jobs["fetch_baseline"] == 4 and jobs["pretrain"] == 2
+    assert not (workdir / "results").exists()  # a dry run writes nothing
+
+
+def test_bad_config_value_names_the_key(tmp_path):
+    workdir = copy_repo(tmp_path)
+    config_path = workdir / "config/config.yaml"
+    config_path.write_text(
+        config_path.read_text().replace("min_complexity: 1.8", "min_complexity: 9")
+    )
+    proc = snakemake(workdir, "-n", "--cores", "1", check=False)
+    assert proc.returncode != 0
+    message = proc.stdout + proc.stderr
+    assert "min_complexity" in message and "maximum" in message
+
+
+def test_lint_is_clean():
+    proc = snakemake(ROOT, "--lint", check=False)
+    assert "Congratulations, your workflow is in a good condition" in proc.stdout + proc.stderr, (
+        proc.stdout + proc.stderr
+    )[-3000:]
