@@ -1,9 +1,11 @@
 """Rule mix: one arm's token budgets -> packed, globally shuffled TKDS shards + manifest.json.
 
-Inputs: ``input.tokenizer`` (the tokenizer directory: EOS id and vocab size) and ``input.parts``,
-a flat list of token parts holding each component's parts in order, component after component.
-``params.components`` is a list of {name, source, budget, n_parts} in the same order: component i
-owns the next n_parts entries of input.parts. The shard directory is the manifest's directory.
+How the inputs arrive: ``params.components`` is a list of {name, source, budget, stage,
+token_paths} (rules/common.smk: mix_components), each naming its own token parts in part order;
+``input.tokens`` is the de-duplicated union of all those parts (two components may read the same
+source's parts), declared so Snakemake builds and tracks them. The script checks the two agree,
+so a component can never read a file the rule does not depend on. ``input.tokenizer`` gives the
+EOS id and vocab size. The shard directory is the directory of ``output.manifest``.
 """
 
 import time
@@ -16,30 +18,26 @@ from trellis.tokenizer import eos_id, load_tokenizer
 log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
 start = time.monotonic()
 p = snakemake.params  # noqa: F821
-parts = [Path(x) for x in snakemake.input.parts]  # noqa: F821
-specs = list(p.components)
-if sum(int(c["n_parts"]) for c in specs) != len(parts):
-    raise ValueError(
-        f"params.components claims {sum(int(c['n_parts']) for c in specs)} token parts "
-        f"but input.parts has {len(parts)}: {[str(x) for x in parts]}"
-    )
-components, offset = [], 0
-for c in specs:
-    mine = parts[offset : offset + int(c["n_parts"])]
-    offset += int(c["n_parts"])
-    # The layout tokens/.../<source>/part-K: a part outside its source's directory means the rule
-    # wired the flat list in another order than params.components.
-    wrong = [str(x) for x in mine if c["source"] not in x.parts]
-    if wrong:
-        raise ValueError(f"component {c['name']} (source {c['source']}) got parts of another source: {wrong}")
-    components.append({"name": c["name"], "source": c["source"], "budget": int(c["budget"]), "token_paths": mine})
-    log.info("component %s: source %s, budget %s tokens, %d parts %s", c["name"], c["source"], c["budget"],
-             len(mine), [str(x) for x in mine])
+declared = {str(Path(x)) for x in snakemake.input.tokens}  # noqa: F821
+components, used = [], set()
+for c in p.components:
+    paths = [Path(x) for x in c["token_paths"]]
+    undeclared = [str(x) for x in paths if str(x) not in declared]
+    if undeclared:
+        raise ValueError(f"component {c['name']}: token parts not declared in input.tokens: {undeclared}")
+    used.update(str(x) for x in paths)
+    components.append({k: c[k] for k in ("name", "source", "budget", "stage") if k in c} | {"token_paths": paths})
+    log.info("component %s: source %s (%s), budget %s tokens, %d parts %s", c["name"], c["source"],
+             c.get("stage", "?"), c["budget"], len(paths), [str(x) for x in paths])
+unused = sorted(declared - used)
+if unused:
+    raise ValueError(f"input.tokens lists parts no component reads: {unused}")
 
 tok = load_tokenizer(snakemake.input.tokenizer)  # noqa: F821
 manifest_path = Path(snakemake.output.manifest)  # noqa: F821
 if manifest_path.name != "manifest.json":
     raise ValueError(f"output.manifest must be named manifest.json, got {manifest_path}")
+log.info("tokenizer %s: vocab %d, eos %d", snakemake.input.tokenizer, len(tok), eos_id(tok))  # noqa: F821
 manifest = build_mix(
     components,
     out_dir=manifest_path.parent,

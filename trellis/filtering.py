@@ -67,9 +67,9 @@ def compression_ratio(text: str) -> float:
 
 
 def _float_column(batch: pa.Table, name: str) -> np.ndarray:
-    """A numeric score column as float64 with nulls as NaN (so a missing score is visible)."""
+    """A numeric score column as float32 with nulls as NaN (so a missing score is visible)."""
     col = batch.column(name)
-    return col.cast(pa.float64()).to_numpy(zero_copy_only=False)
+    return col.cast(pa.float32()).to_numpy(zero_copy_only=False)
 
 
 def _max_topic(batch: pa.Table) -> np.ndarray:
@@ -77,10 +77,10 @@ def _max_topic(batch: pa.Table) -> np.ndarray:
     col = batch.column("topic")
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks()
-    out = np.full(len(col), np.nan)
+    out = np.full(len(col), np.nan, dtype=np.float32)
     lengths = col.value_lengths().fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
     # Flattened values of the non-null lists, in row order; reduceat needs each start < len.
-    values = col.flatten().cast(pa.float64()).to_numpy(zero_copy_only=False)
+    values = col.flatten().cast(pa.float32()).to_numpy(zero_copy_only=False)
     has = lengths > 0
     if has.any():
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])[has]
@@ -94,7 +94,13 @@ def _check_thresholds(source: str, thresholds: dict) -> dict[str, float]:
     missing = [k for k in THRESHOLD_KEYS[source] if k not in thresholds]
     if missing:
         raise KeyError(f"filter thresholds for {source} lack {missing}; got {sorted(thresholds)}")
-    return {k: float(thresholds[k]) for k in THRESHOLD_KEYS[source]}
+    # Scores are float32 (the contract); comparing them with float64 thresholds would make an
+    # inclusive threshold like 1.8 reject a score stored as float32(1.8) = 1.79999995.
+    # The compression ratio is computed here in float64, so its threshold stays float64.
+    return {
+        k: float(thresholds[k]) if k == "min_compression_ratio" else np.float32(thresholds[k])
+        for k in THRESHOLD_KEYS[source]
+    }
 
 
 def _fineweb_reasons(batch: pa.RecordBatch, scores: pa.Table, t: dict[str, float]) -> list[str | None]:
@@ -157,7 +163,7 @@ def filter_part(
     rules = _RULES[source]
     raw_path, scores_path = Path(raw_path), Path(scores_path)
     tally = Tally(f"filter/{source}/{raw_path.name}")
-    tally.extra["thresholds"] = t
+    tally.extra["thresholds"] = {k: float(thresholds[k]) for k in t}
     for reason in (FINEWEB_REASONS if source == "fineweb_edu" else STARCODER_REASONS):
         tally.dropped[reason] += 0  # every reason appears in the stats, zero or not
 
@@ -199,6 +205,9 @@ def filter_part(
             row += batch.num_rows
     stats = tally.to_dict()
     log.info(tally.summary())
+    if tally.dropped["missing_score"]:
+        log.warning("%s: %d documents dropped for null/NaN scores in %s", raw_path,
+                    tally.dropped["missing_score"], scores_path)
     return stats
 
 

@@ -34,13 +34,12 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import tempfile
 import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -90,6 +89,7 @@ class Component:
     source: str
     token_paths: list[Path]
     budget: int
+    stage: str | None = None  # raw or curated parts, when the caller says (reported as given)
     realized_tokens: int = 0
     documents: int = 0
     truncated_documents: int = 0
@@ -105,7 +105,7 @@ class Component:
         return self.budget - self.realized_tokens
 
     def report(self) -> dict[str, Any]:
-        return {
+        report = {
             "source": self.source,
             "budget": self.budget,
             "realized_tokens": self.realized_tokens,
@@ -116,6 +116,9 @@ class Component:
             "shortfall": self.shortfall,
             "parts": [str(p) for p in self.token_paths],
         }
+        if self.stage is not None:
+            report["stage"] = self.stage
+        return report
 
 
 def component_pieces(comp: Component, seed: int, vocab_size: int) -> Iterator[np.ndarray]:
@@ -220,7 +223,7 @@ class MixStream:
                 raise ValueError(f"mix component {c['name']}: negative budget {c['budget']}")
             self.comps.append(Component(
                 name=c["name"], source=c["source"], token_paths=[Path(p) for p in c["token_paths"]],
-                budget=int(c["budget"]), selected=[] if self.record_documents else None,
+                budget=int(c["budget"]), stage=c.get("stage"), selected=[] if self.record_documents else None,
             ))
         self.packer = Packer(self.context_length, self.eos_id)
 
