@@ -1,0 +1,32 @@
+"""Rule normalize: one part of a source's native files -> id/text/source/metadata parquet."""
+
+import time
+
+from trellis.acquire import read_manifest
+from trellis.io import write_json
+from trellis.logs import setup_logging
+from trellis.normalize import files_for_part, normalize_part
+
+log = setup_logging(snakemake.log[0])
+start = time.monotonic()
+source = snakemake.params.source
+part, parts = int(snakemake.params.part), int(snakemake.params.parts)
+
+files = files_for_part(read_manifest(snakemake.input.manifest), part, parts, source=source)
+log.info(
+    "%s part %d/%d: %d native file(s) from %s", source, part, parts, len(files), snakemake.input.manifest
+)
+for f in files:
+    log.info("  reading %s", f)
+stats = normalize_part(source, files, snakemake.output.part)
+stats.update({"part": part, "parts": parts})
+write_json(snakemake.output.stats, stats)
+log.info(
+    "wrote %s (%d docs; %d in, dropped %s) and %s in %.1fs",
+    snakemake.output.part,
+    stats["docs_out"],
+    stats["docs_in"],
+    stats["dropped"] or "none",
+    snakemake.output.stats,
+    time.monotonic() - start,
+)
