@@ -242,6 +242,22 @@ def test_datamodule_refuses_too_long_sequences(corpus):
         dm.connect(batch_size=4, max_seq_length=CTX)
 
 
+def test_datamodule_refuses_a_truncated_shard(tmp_path):
+    shard_dir = tmp_path / "shards"
+    write_shards(shard_dir, sequences=20, per_shard=10)
+    path = shard_dir / "shard-00001.tkds"
+    path.write_bytes(path.read_bytes()[:-2])
+    dm = TKDSDataModule(shard_dir)
+    dm.connect(batch_size=2, max_seq_length=CTX - 1)
+    with pytest.raises(ValueError, match="shard-00001.tkds"):
+        dm.setup()
+
+
+def test_datamodule_names_a_missing_manifest(tmp_path):
+    with pytest.raises(FileNotFoundError, match="manifest.json"):
+        TKDSDataModule(tmp_path)
+
+
 # ------------------------------------------------------------------------------- pretrain runs
 
 
@@ -288,7 +304,7 @@ def test_killed_run_resumes_from_last_checkpoint(corpus, tmp_path, capfd):
         import time
         import trellis.pretrain as p
         read = p.TKDSDataset.__getitem__
-        p.TKDSDataset.__getitem__ = lambda self, i: (time.sleep(0.02), read(self, i))[1]
+        p.TKDSDataset.__getitem__ = lambda self, i: (time.sleep(0.05), read(self, i))[1]
         p.run_pretrain({str(shard_dir)!r}, {str(tok_dir)!r}, {str(out)!r}, {TINY!r}, {cfg!r}, 7, "curated")
         """
     )

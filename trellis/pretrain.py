@@ -351,6 +351,10 @@ class TKDSDataModule(DataModule):
         self.val_dataset = TKDSDataset(
             self.shard_dir, self.manifest, n_train, self.total_sequences, self.validate_tokens
         )
+        # Open every shard now (header, size and manifest checks are cheap) so a bad shard fails
+        # before the model is built, not hours into the run when its first sequence is drawn.
+        for k in range(len(self.manifest["shards"])):
+            self.train_dataset._shard(k)
 
     def _loader(self, dataset: TKDSDataset, shuffle: bool) -> ResumableDataLoader:
         if dataset is None:
@@ -412,7 +416,9 @@ def latest_step_checkpoint(out_dir: str | Path) -> Path | None:
 def merge_metrics(out_dir: str | Path) -> Path:
     """Merge LitGPT's per-start CSV logs into ``out_dir/metrics.csv`` (one row per logged step).
 
-    A resumed run writes a new ``logs/csv/version_N``; its rows from the resume point on replace
+    Columns are LitGPT's (``iter``, ``loss``, ``tokens``, ``learning_rate``, ``val_loss``, ...;
+    ``step`` is Fabric's 0-based logging step, iter - 1) plus ``tokens_per_sec``. A resumed run
+    writes a new ``logs/csv/version_N``; its rows from the resume point on replace
     the earlier start's rows for the same step, so the merged file is the run as if never killed.
     """
     out_dir = Path(out_dir)
@@ -432,6 +438,14 @@ def merge_metrics(out_dir: str | Path) -> Path:
                 step = int(row["step"])
                 merged = rows.setdefault(step, {})
                 merged.update({k: v for k, v in row.items() if v not in ("", None)})
+    # A stable throughput column for plots: LitGPT's ThroughputMonitor names it after "items"
+    # (our items are tokens) and only reports the all-ranks figure when there are several ranks.
+    for row in rows.values():
+        rate = row.get("items_per_sec") or row.get("device/items_per_sec")
+        if rate:
+            row["tokens_per_sec"] = rate
+    if "tokens_per_sec" not in columns:
+        columns.append("tokens_per_sec")
     target = out_dir / "metrics.csv"
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     with tmp.open("w", newline="") as fh:
@@ -455,10 +469,9 @@ def _reset_if_changed(out_dir: Path, fingerprint: dict) -> None:
     if path.is_file() and json.loads(path.read_text()) == current:
         return
     stale = [p for p in out_dir.iterdir() if p.name.startswith(("step-", "final", "logs", ".partial-"))]
-    if stale and path.is_file():
-        log.warning("%s: run definition changed since the last checkpoints; starting from step 0", out_dir)
-    elif stale:
-        log.warning("%s: checkpoints without a run fingerprint; starting from step 0", out_dir)
+    if any(p.name.startswith("step-") for p in stale):
+        why = "run definition changed since" if path.is_file() else "no run fingerprint beside"
+        log.warning("%s: %s the existing checkpoints; discarding them, starting from step 0", out_dir, why)
     for p in stale:
         shutil.rmtree(p) if p.is_dir() else p.unlink()
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")

@@ -1,1 +1,241 @@
+"""Structured-output benchmarks: the JSON Schema compliance suite and BFCL's AST categories.
 
+``evaluate`` runs one benchmark on one model (one arm at one stage) and returns the result
+record that is written to ``eval/<arm>/<stage>/<benchmark>.json``: metric values with bootstrap
+confidence intervals, and every example's scores and raw output, so that tables (and paired
+curated-minus-control deltas) can be computed from the result files alone.
+
+Prompts come from ``trellis.prompts.build_prompt`` (the one place prompts are built): base
+models get a few-shot completion prompt whose shots are drawn from the TRAIN pool of
+``trellis.structured_pool`` (never from the evaluated examples); SFT and DPO models get their
+chat template with no shots, as they were trained.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from trellis.bootstrap import bootstrap_ci
+
+log = logging.getLogger(__name__)
+
+RESULT_FORMAT = "trellis-eval-v1"
+STAGES = ("base", "sft", "dpo")
+
+# Few-shot defaults for base models: enough shots to show the answer format, few enough to fit
+# a small model's context next to a schema. Shots are the shortest of a candidate draw from the
+# train pool, again to leave room for the query.
+DEFAULT_SHOTS = 2
+_SHOT_CANDIDATES = 12
+
+
+def parse_benchmark(benchmark: str) -> tuple[str, str | None]:
+    """'json_schema' -> ('json_schema', None); 'bfcl_simple' -> ('bfcl', 'simple')."""
+    if benchmark == "json_schema":
+        return "json_schema", None
+    if benchmark.startswith("bfcl_") and len(benchmark) > len("bfcl_"):
+        return "bfcl", benchmark[len("bfcl_") :]
+    raise ValueError(f"unknown benchmark {benchmark!r}; expected 'json_schema' or 'bfcl_<category>'")
+
+
+def _sha256_files(paths: list[Path]) -> str:
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(p.name.encode() + b"\x00")
+        with open(p, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+def model_info(model_dir: str | os.PathLike) -> dict:
+    """Which model was evaluated: its directory, and hashes of its config and weights."""
+    model_dir = Path(model_dir)
+    config = model_dir / "config.json"
+    if not config.is_file():
+        raise FileNotFoundError(f"{model_dir}: not a Hugging Face model directory (no config.json)")
+    weights = sorted(model_dir.glob("*.safetensors")) or sorted(model_dir.glob("*.bin"))
+    return {
+        "dir": str(model_dir),
+        "config_sha256": _sha256_files([config]),
+        # The config is the same for every arm; the weights tell the arms (and reruns) apart.
+        "weights_sha256": _sha256_files(weights) if weights else None,
+    }
+
+
+def _require(cfg: dict, key: str, benchmark: str) -> Any:
+    if key not in cfg:
+        raise KeyError(f"evaluate config for {benchmark!r} lacks key {key!r} (has {sorted(cfg)})")
+    return cfg[key]
+
+
+def _shortest(items: list[tuple[Any, list[dict], str]], k: int) -> list[tuple[Any, list[dict], str]]:
+    scored = sorted(items, key=lambda t: (len(json.dumps(t[1])) + len(t[2]), t[0]))
+    return scored[:k]
+
+
+def json_schema_shots(seed: int, k: int) -> tuple[list[tuple[list[dict], str]], list[str]]:
+    """k few-shot (messages, answer) pairs from the TRAIN schema pool, and their names."""
+    from trellis import structured_pool
+    from trellis.benchmarks import json_schema
+
+    if k <= 0:
+        return [], []
+    pool = structured_pool.schemas("train", seed, max(_SHOT_CANDIDATES, k))
+    cands = [(item["name"], json_schema.messages(item), json_schema.reference_answer(item)) for item in pool]
+    chosen = _shortest(cands, k)
+    return [(m, a) for _, m, a in chosen], [n for n, _, _ in chosen]
+
+
+def bfcl_shots(seed: int, k: int) -> tuple[list[tuple[list[dict], str]], list[str]]:
+    """k few-shot (messages, answer) pairs from the TRAIN function pool, and their names."""
+    from trellis import prompts, structured_pool
+
+    if k <= 0:
+        return [], []
+    pool = structured_pool.functions("train", seed, max(_SHOT_CANDIDATES, k))
+    cands = []
+    seen = set()
+    for item in pool:
+        name = item["function"]["name"]
+        if name in seen:
+            continue
+        seen.add(name)
+        msgs = prompts.function_call_messages(item["question"], [item["function"]])
+        cands.append((name, msgs, json.dumps([item["call"]], ensure_ascii=False)))
+    chosen = _shortest(cands, k)
+    return [(m, a) for _, m, a in chosen], [n for n, _, _ in chosen]
+
+
+def evaluate(
+    benchmark: str,
+    model_dir: str | os.PathLike,
+    stage: str,
+    arm: str,
+    suite_path: str | os.PathLike | None,
+    cfg: dict,
+    bootstrap: dict,
+    seed: int,
+    generator=None,
+) -> dict:
+    """Run ``benchmark`` on the model in ``model_dir`` and return the result record.
+
+    cfg: the benchmark's config section (json_schema: examples, max_new_tokens; bfcl: limit,
+    max_new_tokens; optional batch_size, shots). bootstrap: {resamples, confidence}.
+    suite_path: the locked JSON suite (json_schema); None builds it from cfg["examples"] and
+    seed. generator: an already loaded ``trellis.generation.Generator`` for model_dir (optional).
+    """
+    from trellis import prompts, structured_pool
+    from trellis.generation import Generator
+
+    t_start = time.monotonic()
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}; expected one of {STAGES}")
+    kind, category = parse_benchmark(benchmark)
+    max_new_tokens = int(_require(cfg, "max_new_tokens", benchmark))
+    batch_size = int(cfg.get("batch_size", 8))
+    resamples = int(_require(bootstrap, "resamples", "bootstrap"))
+    confidence = float(_require(bootstrap, "confidence", "bootstrap"))
+    n_shots = int(cfg.get("shots", DEFAULT_SHOTS)) if stage == "base" else 0
+
+    source: dict[str, Any]
+    if kind == "json_schema":
+        from trellis.benchmarks import json_schema as bench
+
+        if suite_path is not None:
+            examples, digest = bench.load_suite(suite_path)
+            source = {"suite": str(suite_path), "sha256": digest}
+        else:
+            examples = bench.build_suite(int(_require(cfg, "examples", benchmark)), seed)
+            source = {"suite": None, "built_with": {"n": len(examples), "seed": seed}}
+        shots, shot_names = json_schema_shots(seed, n_shots)
+        # Few-shot examples come from the train pool; prove none is an evaluated schema.
+        structured_pool.check_disjoint(set(shot_names), {e["name"] for e in examples})
+        messages = [bench.messages(e) for e in examples]
+    else:
+        from trellis.benchmarks import bfcl as bench
+
+        if "category" in cfg and bench.resolve_category(str(cfg["category"])) != bench.resolve_category(category):
+            raise ValueError(f"benchmark {benchmark!r} does not match its config's category {cfg['category']!r}")
+        limit = cfg.get("limit")
+        examples = bench.load_category(category, int(limit) if limit is not None else None)
+        questions, answers = bench.data_paths(category)
+        source = {
+            "category": bench.resolve_category(category),
+            "questions": str(questions),
+            "possible_answers": str(answers),
+            "bfcl_eval_version": _bfcl_version(),
+            "output_format": "json_calls",  # see trellis.benchmarks.bfcl on why not python calls
+        }
+        shots, shot_names = bfcl_shots(seed, n_shots)
+        messages = [bench.messages(e) for e in examples]
+    if not examples:
+        raise ValueError(f"benchmark {benchmark!r}: no examples to evaluate")
+
+    t_load = time.monotonic()
+    gen = generator if generator is not None else Generator(model_dir)
+    load_s = time.monotonic() - t_load
+    prompt_texts = [prompts.build_prompt(stage, gen.tokenizer, m, shots) for m in messages]
+
+    t_gen = time.monotonic()
+    outputs = gen.generate(prompt_texts, max_new_tokens, batch_size)
+    generate_s = time.monotonic() - t_gen
+
+    t_score = time.monotonic()
+    per_example = []
+    for example, text in zip(examples, outputs):
+        score = bench.score_example(example, text)
+        record = {"id": example["id"], "output": text, "scores": bench.example_scores(score)}
+        record.update(score)  # the raw judgement (parsed/valid/correct, error) next to the scores
+        if kind == "json_schema":
+            record["category"] = example["category"]
+        per_example.append(record)
+    metrics = {}
+    for name in bench.METRICS:
+        values = [r["scores"][name] for r in per_example]
+        mean, low, high = bootstrap_ci(values, resamples, confidence, seed)
+        metrics[name] = {"value": mean, "ci_low": low, "ci_high": high}
+    score_s = time.monotonic() - t_score
+
+    return {
+        "format": RESULT_FORMAT,
+        "arm": arm,
+        "stage": stage,
+        "benchmark": benchmark,
+        "model": model_info(model_dir),
+        "data": source,
+        "n": len(per_example),
+        "metrics": metrics,
+        "bootstrap": {"resamples": resamples, "confidence": confidence, "seed": seed},
+        "generation": {
+            "max_new_tokens": max_new_tokens,
+            "batch_size": batch_size,
+            "decoding": "greedy",
+            "prompt": "few-shot completion" if stage == "base" else "chat template",
+            "shots": shot_names,
+            "truncated_prompts": gen.truncated,
+            "device": str(gen.device),
+        },
+        "examples": per_example,
+        "timing": {
+            "load_s": round(load_s, 3),
+            "generate_s": round(generate_s, 3),
+            "score_s": round(score_s, 3),
+            "total_s": round(time.monotonic() - t_start, 3),
+        },
+    }
+
+
+def _bfcl_version() -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("bfcl-eval")
+    except PackageNotFoundError:
+        return None

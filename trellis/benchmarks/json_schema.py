@@ -114,7 +114,8 @@ def load_suite(path: str | os.PathLike) -> tuple[list[dict], str]:
     digest = _sha256(path)
     side = sidecar_path(path)
     if side.is_file():
-        recorded = side.read_text().split()[0] if side.read_text().strip() else ""
+        fields = side.read_text().split()
+        recorded = fields[0] if fields else "<empty>"
         if recorded != digest:
             raise ValueError(f"{path}: sha256 {digest} does not match its locked hash {recorded} in {side}")
     examples = []

@@ -1,0 +1,24 @@
+"""Rule convert: a LitGPT checkpoint (final/lit_model.pth) -> Hugging Face LlamaForCausalLM dir.
+
+Fails (and writes nothing) when the converted model's logits differ from LitGPT's by more than
+trellis.convert.PARITY_TOLERANCE; the figure is recorded in <model>/conversion.json.
+"""
+
+import time
+from pathlib import Path
+
+from trellis.convert import convert_to_hf
+from trellis.logs import setup_logging
+
+log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
+start = time.monotonic()
+checkpoint = Path(snakemake.input.checkpoint)  # noqa: F821
+tokenizer = Path(snakemake.input.tokenizer)  # noqa: F821
+out_dir = Path(snakemake.output.model)  # noqa: F821
+log.info("converting %s (tokenizer %s) -> %s", checkpoint, tokenizer, out_dir)
+report = convert_to_hf(checkpoint.parent, tokenizer, out_dir)
+log.info(
+    "wrote %s: %s parameters (%s), max |logit diff| vs LitGPT %.3g (tolerance %.0e)",
+    out_dir, f"{report['parameters']:,}", report["dtype"], report["max_abs_logit_diff"], report["tolerance"],
+)
+log.info("done in %.1fs", time.monotonic() - start)

@@ -1,0 +1,21 @@
+"""Rule evaluate: one benchmark on one model (arm × stage) -> eval/<arm>/<stage>/<benchmark>.json."""
+
+from trellis.benchmarks import evaluate
+from trellis.io import write_json
+from trellis.logs import setup_logging
+
+log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
+inp, p = snakemake.input, snakemake.params  # noqa: F821
+out = snakemake.output[0]  # noqa: F821
+suite = inp.get("suite")
+log.info("evaluate %s: arm=%s stage=%s model=%s suite=%s cfg=%s bootstrap=%s seed=%s",
+         p.benchmark, p.arm, p.stage, inp.model, suite, dict(p.cfg), dict(p.bootstrap), p.seed)
+result = evaluate(
+    p.benchmark, inp.model, p.stage, p.arm, suite, dict(p.cfg), dict(p.bootstrap), int(p.seed)
+)
+write_json(out, result)
+metrics = ", ".join(f"{k}={v['value']:.3f} [{v['ci_low']:.3f}, {v['ci_high']:.3f}]" for k, v in result["metrics"].items())
+t = result["timing"]
+log.info("wrote %s: n=%d %s; truncated prompts %d; load %.1fs, generate %.1fs, score %.1fs, total %.1fs",
+         out, result["n"], metrics, result["generation"]["truncated_prompts"],
+         t["load_s"], t["generate_s"], t["score_s"], t["total_s"])
