@@ -131,7 +131,7 @@ def model_dir(arm, stage):
 def eval_inputs(wildcards):
     inputs = {"model": model_dir(wildcards.arm, wildcards.stage)}
     if wildcards.benchmark == "json_schema":
-        inputs["suite"] = f"{RESULTS}/benchmarks/json_schema.jsonl"
+        inputs["suite"] = f"{RESULTS}/suites/json_schema.jsonl"
     return inputs
 
 

@@ -4,7 +4,8 @@
 
 rule build_json_suite:
     output:
-        f"{RESULTS}/benchmarks/json_schema.jsonl",
+        suite=f"{RESULTS}/suites/json_schema.jsonl",
+        sha256=f"{RESULTS}/suites/json_schema.jsonl.sha256",
     params:
         n=config["evaluate"]["json_schema"]["examples"],
         seed=config["seed"],

@@ -112,15 +112,29 @@ def test_demo_headline_table_comes_from_result_files(demo_run):
             expected[(arm, stage, bench, metric)] = (value, result["n"])
     table = {
         (r["arm"], r["stage"], r["benchmark"], r["metric"]): r
-        for r in rows if r["arm"] in arms
+        for r in rows if r["kind"] == "result"
     }
-    assert set(expected) <= set(table), set(expected) - set(table)
+    assert set(expected) == set(table), set(expected) ^ set(table)
     for key, (value, n) in expected.items():
         row = table[key]
         assert float(row["value"]) == pytest.approx(value["value"], abs=1e-9), key
         assert float(row["ci_low"]) == pytest.approx(value["ci_low"], abs=1e-9), key
         assert float(row["ci_high"]) == pytest.approx(value["ci_high"], abs=1e-9), key
         assert int(row["n"]) == n, key
+    # The curated-minus-control delta for every stage, benchmark and metric, with its CI.
+    deltas = {
+        (r["stage"], r["benchmark"], r["metric"]): r
+        for r in rows if r["kind"] == "delta" and r["arm"] == "curated"
+    }
+    assert set(deltas) == {(s, b, m) for (a, s, b, m) in expected if a == "curated"}
+    for (stage, bench, metric), row in deltas.items():
+        assert row["control"] == config["evaluate"]["control_arm"]
+        difference = (
+            expected[("curated", stage, bench, metric)][0]["value"]
+            - expected[("uncurated", stage, bench, metric)][0]["value"]
+        )
+        assert float(row["value"]) == pytest.approx(difference, abs=1e-9)
+        assert float(row["ci_low"]) <= float(row["value"]) <= float(row["ci_high"])
     md = (results / "tables/headline.md").read_text()
     assert "json_schema" in md and "bfcl_simple" in md
 

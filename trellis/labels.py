@@ -182,6 +182,33 @@ _EQUATION = re.compile(
 )
 
 
+# A comment line that is code switched off ("#print(x)", "//console.log(y)", "# def old():").
+_COMMENTED_CODE = re.compile(
+    r"^(#|//)\s*(def |class |print\(|return\b|import |from \w+ import|console\.|var |let |const |"
+    r"if\b.*:$|for\b.*:$|\w+\s*=\s*[\w\[({'\"]|\w+\(.*\);?$)"
+)
+# Widely agreed code smells; each kind counts once.
+_SMELLS = (
+    re.compile(r"\b(TODO|FIXME|XXX|HACK)\b"),
+    re.compile(r"^\s*except\s*:", re.MULTILINE),  # bare except
+    re.compile(r"^\s*from\s+\S+\s+import\s+\*", re.MULTILINE),  # wildcard import
+    re.compile(r"^\s*global\s+\w+", re.MULTILINE),
+    re.compile(r"^\s*import\s+\w+\s*,\s*\w+", re.MULTILINE),  # several modules on one import line
+    re.compile(r"[!=]=\s*None\b"),  # comparison to None by equality
+)
+_JS_SMELLS = (
+    re.compile(r"^\s*var\s+\w+", re.MULTILINE),  # function-scoped var instead of let/const
+    re.compile(r"[^=!<>]==[^=]"),  # loose equality
+)
+
+
+def _count_smells(text: str, language: str, commented_code: int) -> int:
+    n = int(commented_code > 0) + sum(1 for p in _SMELLS if p.search(text))
+    if language.lower() in {"javascript", "typescript"}:
+        n += sum(1 for p in _JS_SMELLS if p.search(text))
+    return n
+
+
 def _compile_keyword(keyword: str) -> re.Pattern:
     # Whole words only ("war" must not fire on "software"), tolerant of plural/inflected endings
     # and of any whitespace between the words of a multi-word keyword.
@@ -293,8 +320,8 @@ class OfflineLabeler:
         points += 0.0 if con == 0 else 0.5 if con < 1.0 else 1.0 if con < 2.0 else 1.5
         eq = f["equations"]
         points += 0.0 if eq == 0 else 0.5 if eq < 3 else 1.0
-        # 0-5.5 points onto the 1-4 scale.
-        return 1 if points < 1.0 else 2 if points < 2.25 else 3 if points < 3.5 else 4
+        # 0-5.5 points onto the 1-4 scale: level 4 needs at least three strong signals at once.
+        return 1 if points < 0.5 else 2 if points < 2.25 else 3 if points < 4.0 else 4
 
     # -- code quality ----------------------------------------------------------------------
 
@@ -304,7 +331,9 @@ class OfflineLabeler:
         nonblank = [l.strip() for l in lines if l.strip()]
         n = max(1, len(nonblank))
         comment = re.compile(r"^(#(?!!)|//|/\*|\*|--|\"\"\"|''')")
-        comment_lines = sum(1 for l in nonblank if comment.match(l))
+        commented_code = sum(1 for l in nonblank if _COMMENTED_CODE.match(l))
+        # Commented-out code is dead code, not documentation.
+        comment_lines = sum(1 for l in nonblank if comment.match(l)) - commented_code
         docstrings = len(re.findall(r'"""|\'\'\'|/\*\*', text)) // 1
         functions = len(re.findall(r"^\s*(?:async\s+)?def\s+\w+|\bfunction\s+\w+\s*\(|=>\s*[{(]|"
                                    r"^\s*(?:public|private|protected|static)\s+[\w<>\[\]]+\s+\w+\s*\(",
@@ -336,6 +365,7 @@ class OfflineLabeler:
             "repetition_share": max(repeated, templated) / max(1, len(code_lines)),
             "poor_name_share": poor / max(1, len(names)),
             "typed": float(typed),
+            "smells": float(_count_smells(text, language or "", commented_code)),
         }
 
     @classmethod
@@ -367,6 +397,10 @@ class OfflineLabeler:
             score -= 1.0
         if f["poor_name_share"] > 0.3:
             score -= 1.0
+        if f["smells"] >= 4:
+            score -= 2.0
+        elif f["smells"] >= 2:
+            score -= 1.0
         if f["lines"] < 3:
             score -= 1.0  # too short to be useful on its own
         # math.floor(x + 0.5): round half up, not Python's banker's rounding.
@@ -379,14 +413,16 @@ class OfflineLabeler:
         r"\bALTER\s+TABLE\b|^\s*message\s+\w+\s*\{|^\s*syntax\s*=\s*\"proto|"
         r"\binterface\s+\w+\s*\{|^\s*(?:export\s+)?type\s+\w+\s*=\s*\{|@dataclass|\bTypedDict\b|"
         r"\(BaseModel\)|\bSchema\s*\(|\bz\.object\(|\bjsonschema\b|\bpydantic\b|"
-        r"\bmarshmallow\b|\bSerializer\b|\bprotobuf\b|\bavro\b|\bFOREIGN\s+KEY\b|\bPRIMARY\s+KEY\b",
+        r"\bmarshmallow\b|\bSerializer\b|\bprotobuf\b|\bavro\b|\bFOREIGN\s+KEY\b|\bPRIMARY\s+KEY\b|"
+        r"^\s*type:\s*object\s*$|^openapi:|^swagger:|\$ref\b|@Entity\b|@JsonProperty\b|"
+        r"\bimplements\s+Serializable\b|^\s*(?:public\s+)?record\s+\w+\s*\(",
         re.IGNORECASE | re.MULTILINE,
     )
     _MEDIUM = re.compile(
         r"\bjson\.(?:loads|dumps|load|dump)\b|\bJSON\.(?:parse|stringify)\b|\byaml\.(?:safe_)?load\b|"
         r"\byaml\.dump\b|\bto_dict\b|\bfrom_dict\b|\bserializ|\bdeserializ|\bmarshal|\bSELECT\b.+\bFROM\b|"
         r"\bINSERT\s+INTO\b|\bcsv\.(?:reader|writer|DictReader|DictWriter)\b|\bto_json\b|\bread_json\b|"
-        r"\bcontent-type\b.*json|application/json",
+        r"\bcontent-type\b.*json|application/json|\bpublic\s+[\w<>\[\]]+\s+get[A-Z]\w*\(\)",
         re.IGNORECASE,
     )
 
@@ -416,6 +452,9 @@ class OfflineLabeler:
 
 # Languages whose files are data, configuration or schema rather than program logic.
 DATA_LANGUAGES = {"json", "yaml", "yml", "toml", "xml", "csv", "ini", "sql", "protobuf", "graphql"}
+
+CODE_LANGUAGES = {"python", "javascript", "typescript", "java", "go", "rust", "c", "c++", "cpp", "c-sharp",
+                  "csharp", "ruby", "php", "kotlin", "scala", "swift", "shell", "sql"}
 
 _EXT_LANGUAGE = {
     ".py": "python", ".js": "javascript", ".ts": "typescript", ".json": "json", ".yaml": "yaml",
@@ -467,6 +506,15 @@ def _ct_test(text: str, lang: str, path: str) -> bool:
     )
 
 
+_MODEL_CLASS = re.compile(
+    r"^\s*class\s+\w+\((?:BaseModel|TypedDict|Enum|IntEnum|Schema|SQLModel)\)|^\s*@dataclass|"
+    r"^\s*(?:export\s+)?interface\s+\w+|^\s*(?:export\s+)?type\s+\w+\s*=\s*\{|"
+    r"^\s*message\s+\w+\s*\{",
+    re.MULTILINE,
+)
+_TOP_LEVEL_FUNCTION = re.compile(r"^(?:async\s+)?def\s+\w+|^(?:export\s+)?function\s+\w+", re.MULTILINE)
+
+
 def _ct_schema(text: str, lang: str, path: str) -> bool:
     inserts = len(re.findall(r"\bINSERT\s+INTO\b", text, re.IGNORECASE))
     ddl = len(re.findall(r"\bCREATE\s+(?:TABLE|TYPE|INDEX|VIEW)\b", text, re.IGNORECASE))
@@ -475,6 +523,12 @@ def _ct_schema(text: str, lang: str, path: str) -> bool:
         or _is_json_schema(text)
         or (ddl >= 1 and ddl >= inserts)
         or (lang in {"protobuf", "graphql"})
+        # API descriptions are schemas of their endpoints' payloads.
+        or re.search(r"^(?:openapi|swagger):|^\s*\"(?:openapi|swagger)\"\s*:", text, re.MULTILINE) is not None
+        # A module of data-model definitions with no free functions (pydantic/dataclass models,
+        # TypeScript interfaces): the code is the schema.
+        or (_MODEL_CLASS.search(text) is not None and _TOP_LEVEL_FUNCTION.search(text) is None
+            and not _ct_application_code(text))
     )
 
 
@@ -501,6 +555,8 @@ def _ct_data(text: str, lang: str, path: str) -> bool:
         path.endswith((".csv", ".tsv", ".jsonl", ".ndjson", ".xml", ".dat"))
         or "/fixtures/" in f"/{path}" or "/data/" in f"/{path}"
         or inserts >= 2
+        # One INSERT with many VALUES tuples is a data dump too.
+        or (inserts >= 1 and len(re.findall(r"^\s*\(.*\)\s*[,;]\s*$", text, re.MULTILINE)) >= 3)
         or (lang in {"json", "csv"} or path.endswith(".json")) and text.strip().startswith("[")
     )
 
@@ -509,7 +565,7 @@ def _ct_documentation(text: str, lang: str, path: str) -> bool:
     lines = [l.strip() for l in text.splitlines() if l.strip()]
     commented = sum(1 for l in lines if l.startswith(("#", "//", "*", "/*", '"""', "'''")))
     return (
-        path.endswith((".md", ".rst", ".ipynb", ".txt", ".adoc"))
+        (path.endswith((".md", ".rst", ".ipynb", ".txt", ".adoc")) and lang not in CODE_LANGUAGES)
         or "/docs/" in f"/{path}" or "/examples/" in f"/{path}" or "/tutorial" in f"/{path}"
         or (len(lines) >= 5 and commented / len(lines) > 0.6)
     )
@@ -524,12 +580,16 @@ def _ct_script(text: str, lang: str, path: str) -> bool:
     )
 
 
-def _ct_application(text: str, lang: str, path: str) -> bool:
-    return (
-        re.search(r"@app\.(?:route|get|post|put|delete)|\bapp\.(?:get|post|listen|use)\(|\bexpress\(\)|"
+def _ct_application_code(text: str) -> bool:
+    return re.search(r"@app\.(?:route|get|post|put|delete)|\bapp\.(?:get|post|listen|use)\(|\bexpress\(\)|"
                   r"\bFlask\(|\bFastAPI\(|\bdjango\b|\bReact\b|\buseState\b|\brender\(|\bhandler\b|"
                   r"\bcontroller\b|\brequest\.(?:json|form|args)\b|\bres\.(?:send|json)\(",
                   text, re.IGNORECASE) is not None
+
+
+def _ct_application(text: str, lang: str, path: str) -> bool:
+    return (
+        _ct_application_code(text)
         or any(f"/{d}/" in f"/{path}" for d in ("app", "views", "controllers", "handlers", "services",
                                                    "components", "pages", "routes", "api"))
     )
@@ -545,7 +605,10 @@ _CONTENT_TYPE_RULES = (
     ("generated", _ct_generated),
     ("test", _ct_test),
     ("schema", _ct_schema),
-    ("documentation", lambda t, l, p: p.endswith((".md", ".rst", ".ipynb", ".txt", ".adoc"))),
+    # A documentation extension counts only when the language is not a programming language:
+    # a .txt file in a language's directory is mislabelled code, and its content decides.
+    ("documentation", lambda t, l, p: p.endswith((".md", ".rst", ".ipynb", ".txt", ".adoc"))
+     and l not in CODE_LANGUAGES),
     ("data", _ct_data),
     ("configuration", _ct_configuration),
     ("documentation", _ct_documentation),

@@ -34,15 +34,11 @@ CHAT_TEMPLATE = (
     "{%- if add_generation_prompt -%}{{ '### Assistant:\\n' }}{%- endif -%}"
 )
 
-JSON_SYSTEM = (
-    "You produce structured data. Reply with ONLY one JSON object that validates against the "
-    "given JSON Schema: no explanations, no code fences, no text before or after it."
-)
+JSON_SYSTEM = "Reply with ONLY a JSON object valid against the JSON Schema: no other text."
 
 FUNCTION_SYSTEM = (
-    "You can call these functions:\n{functions}\n"
-    "Reply with ONLY a JSON list of the calls that answer the request, in the form "
-    '[{{"name": "<function name>", "arguments": {{<argument>: <value>}}}}]: no other text.'
+    "Functions:\n{functions}\n"
+    'Reply with ONLY a JSON list of calls [{{"name": ..., "arguments": {{...}}}}]: no other text.'
 )
 
 # Headers of the few-shot completion prompt for base models (plain text, one shot after another).

@@ -264,7 +264,8 @@ def _entities(pool: str) -> list[tuple[str, str, list[Field], list[str]]]:
 def _leaf_schema(f: Field, entity: str) -> dict:
     k, a = f.kind, f.arg
     if k in ("person", "text", "city"):
-        return {"type": "string", "minLength": 1}
+        # No minLength: every schema token counts against a small model's context.
+        return {"type": "string"}
     if k == "code":
         return {"type": "string", "pattern": f"^{_prefix(entity)}-[0-9]{{4}}$"}
     if k == "code4":
@@ -284,7 +285,7 @@ def _leaf_schema(f: Field, entity: str) -> dict:
     if k == "enum":
         return {"type": "string", "enum": a.split("|")}
     if k == "tags":
-        return {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 4, "uniqueItems": True}
+        return {"type": "array", "items": {"type": "string"}, "minItems": 1}
     raise ValueError(f"unknown field kind {k!r}")
 
 
@@ -383,6 +384,10 @@ def _plural(word: str) -> str:
     return word + "s"
 
 
+def _article(noun: str) -> str:
+    return "an" if noun[:1] in "aeiou" else "a"
+
+
 def _title(entity: str) -> str:
     return entity.replace("_", " ").title()
 
@@ -395,9 +400,9 @@ def _build_flat(entity, fields, words, rng):
 
 def _build_nested(entity, fields, words, rng):
     scalars = [f for f in fields if f.scalar]
-    schema, inst = _fields_object(rng.sample(scalars, min(len(scalars), rng.randint(2, 4))), entity, words, rng,
+    schema, inst = _fields_object(rng.sample(scalars, min(len(scalars), rng.randint(2, 3))), entity, words, rng,
                                   title=_title(entity))
-    for name in rng.sample(sorted(_BLOCKS), rng.randint(1, 2)):
+    for name in rng.sample(sorted(_BLOCKS), rng.choice([1, 1, 2])):
         bs, bi = _block(name, entity, words, rng)
         if rng.random() < 0.3:  # a second level: a block inside a block
             inner = rng.choice([b for b in sorted(_BLOCKS) if b != name])
@@ -425,6 +430,8 @@ def _build_arrays_enums(entity, fields, words, rng):
         values = e.arg.split("|")
         props[f"also_{e.key}"] = {"type": "array", "items": {"enum": values}, "uniqueItems": True, "maxItems": len(values)}
         inst[f"also_{e.key}"] = rng.sample(values, rng.randint(0, min(2, len(values))))
+    if rng.random() < 0.5:
+        return schema, inst
     item_fields = [Field("label", "text", None), Field("quantity", "int", "1,100")]
     items = []
     for _ in range(rng.randint(1, 3)):
@@ -479,9 +486,9 @@ _ADV_STRINGS = ['He said "ready" twice', "C:\\data\\exports", "50% off, then 10%
 
 def _build_adversarial(entity, fields, words, rng):
     scalars = [f for f in fields if f.scalar]
-    chosen = rng.sample(scalars, min(len(scalars), rng.randint(3, 5)))
+    chosen = rng.sample(scalars, min(len(scalars), rng.randint(2, 4)))
     props: dict[str, tuple[dict, Any]] = {}
-    tricks = rng.sample(["keys", "escapes", "const", "boundary", "empty_array", "exclusive", "deep"], 4)
+    tricks = rng.sample(["keys", "escapes", "const", "boundary", "empty_array", "exclusive", "deep"], 3)
     for f in chosen:
         key = f.key
         if "keys" in tricks and rng.random() < 0.6:
@@ -627,8 +634,7 @@ def schemas(pool: str, seed: int, n: int) -> list[dict]:
 
 def _param(f: Field, entity: str) -> dict:
     s = _leaf_schema(f, entity)
-    s.pop("minLength", None)  # BFCL-style parameter schemas keep to type, enum, bounds, format
-    s["description"] = f"The {_label(f.key)} of the {_label(entity)}."
+    s["description"] = f"{_label(f.key).capitalize()}."
     return s
 
 
@@ -648,7 +654,7 @@ def _make_function(domain, entity, fields, words, verb, field, rng) -> dict:
     t, ts = _label(entity), _label(_plural(entity))
     id_key = f"{entity}_id"
     id_schema = {"type": "string", "pattern": f"^{_prefix(entity)}-[0-9]{{4}}$",
-                 "description": f"Identifier of the {t}, like {_prefix(entity)}-0042."}
+                 "description": f"{t.capitalize()} id."}
     id_val = _leaf_value(Field(id_key, "code", None), entity, words, rng)
     enums = [f for f in fields if f.kind == "enum"]
     if verb == "get":
@@ -685,7 +691,7 @@ def _make_function(domain, entity, fields, words, verb, field, rng) -> dict:
         question = f"Please add a new {t}: " + "; ".join(
             f"{_label(k)} {_render(v)}" for k, v in args.items()) + "."
     elif verb == "delete":
-        name, desc = f"delete_{entity}", f"Delete a {t} permanently."
+        name, desc = f"delete_{entity}", f"Delete {_article(t)} {t} permanently."
         params = {id_key: id_schema, "reason": {"type": "string", "enum": ["duplicate", "obsolete", "requested"],
                                                 "description": "Why it is deleted."}}
         args = {id_key: id_val, "reason": rng.choice(["duplicate", "obsolete", "requested"])}
@@ -711,7 +717,7 @@ def _make_function(domain, entity, fields, words, verb, field, rng) -> dict:
             "" if "include_archived" not in args else
             (", including archived ones" if args["include_archived"] else ", without archived ones")) + "."
     else:  # update one field
-        name, desc = f"update_{entity}_{field.key}", f"Change the {_label(field.key)} of a {t}."
+        name, desc = f"update_{entity}_{field.key}", f"Change the {_label(field.key)} of {_article(t)} {t}."
         params = {id_key: id_schema, field.key: _param(field, entity)}
         v = _leaf_value(field, entity, words, rng)
         args, required = {id_key: id_val, field.key: v}, [id_key, field.key]

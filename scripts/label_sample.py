@@ -1,0 +1,25 @@
+"""Rule script: draw the labeling sample of one domain, evenly across the source's raw parts."""
+
+import time
+
+from trellis.labels import sample_for_labeling, write_sample
+from trellis.logs import setup_logging
+from trellis.tally import Tally
+
+log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
+start = time.monotonic()
+parts = list(snakemake.input.parts)  # noqa: F821
+n = int(snakemake.params.n)  # noqa: F821
+seed = int(snakemake.params.seed)  # noqa: F821
+out = snakemake.output[0]  # noqa: F821
+
+log.info("sampling %d documents from %d part(s), seed %d: %s", n, len(parts), seed, parts)
+tally = Tally("label_sample")
+rows = sample_for_labeling(parts, n, seed, tally=tally)
+if len(rows) < n:
+    log.warning("only %d eligible documents in the parts; the sample has %d of the %d asked for",
+                len(rows), len(rows), n)
+write_sample(rows, out)
+log.info("per-part quotas: %s", tally.extra["quotas"])
+log.info(tally.summary())
+log.info("wrote %d rows to %s in %.1fs", len(rows), out, time.monotonic() - start)

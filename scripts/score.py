@@ -1,0 +1,33 @@
+"""Rule script: score one raw part with the source's classifiers (id + scores, no text)."""
+
+import json
+import time
+
+from trellis.logs import setup_logging
+from trellis.scoring import score_part
+from trellis.tasks import build_tasks
+
+log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
+start = time.monotonic()
+part = snakemake.input.part  # noqa: F821
+task_names = list(snakemake.params.tasks)  # noqa: F821
+model_dirs = list(snakemake.input.classifiers)  # noqa: F821
+out = snakemake.output[0]  # noqa: F821
+if len(model_dirs) != len(task_names):
+    raise ValueError(f"input.classifiers has {len(model_dirs)} entries but params.tasks names "
+                     f"{len(task_names)} ({task_names}); they must pair up in order")
+
+tasks = build_tasks({"labels": dict(snakemake.params.labels)})  # noqa: F821
+log.info("scoring %s with %s", part, dict(zip(task_names, model_dirs)))
+stats = score_part(
+    part,
+    dict(zip(task_names, model_dirs)),
+    out,
+    batch_size=int(snakemake.params.batch_size),  # noqa: F821
+    max_length=int(snakemake.params.max_length),  # noqa: F821
+    tasks=tasks,
+    threads=snakemake.threads,  # noqa: F821
+)
+log.info("scored %d documents on %s (%.1f docs/s)", stats["rows"], stats["device"], stats["docs_per_second"] or 0)
+log.info("score summary: %s", json.dumps(stats["summary"]))
+log.info("wrote %s in %.1fs", out, time.monotonic() - start)

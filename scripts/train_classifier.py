@@ -1,0 +1,44 @@
+"""Rule script: train one task's classifier on its labels; write the model dir and metrics."""
+
+import json
+import time
+from pathlib import Path
+
+from trellis.classifiers import train_classifier
+from trellis.logs import setup_logging
+from trellis.tasks import build_tasks
+
+log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
+start = time.monotonic()
+labels_path = snakemake.input.get("labels", snakemake.input[0])  # noqa: F821
+tokenizer_dir = snakemake.input.get("tokenizer")  # noqa: F821 (absent when a base_model is fine-tuned)
+task_name = snakemake.params.task  # noqa: F821
+clf = dict(snakemake.params.classifiers)  # noqa: F821
+seed = int(snakemake.params.seed)  # noqa: F821
+model_dir = snakemake.output.model  # noqa: F821
+metrics_path = snakemake.output.metrics  # noqa: F821
+
+task = build_tasks({"labels": dict(snakemake.params.labels)})[task_name]  # noqa: F821
+log.info("training %s (%s) on %s; base_model=%s tokenizer=%s threads=%d",
+         task.name, task.kind, labels_path, clf.get("base_model"), tokenizer_dir, snakemake.threads)  # noqa: F821
+metrics = train_classifier(
+    task,
+    labels_path,
+    out_dir=Path(model_dir).parent,
+    tokenizer_dir=tokenizer_dir,
+    base_model=clf.get("base_model"),
+    tiny=clf.get("tiny") or {},
+    max_length=int(clf["max_length"]),
+    epochs=int(clf["epochs"]),
+    batch_size=int(clf["batch_size"]),
+    learning_rate=float(clf["learning_rate"]),
+    validation_fraction=float(clf["validation_fraction"]),
+    seed=seed,
+    model_dir=model_dir,
+    metrics_path=metrics_path,
+    threads=snakemake.threads,  # noqa: F821
+)
+headline = {k: metrics[k] for k in ("micro_f1", "macro_f1", "accuracy", "spearman", "mse") if k in metrics}
+log.info("n_train=%d n_validation=%d; validation: %s", metrics["n_train"], metrics["n_validation"],
+         json.dumps(headline))
+log.info("wrote %s and %s in %.1fs", model_dir, metrics_path, time.monotonic() - start)
