@@ -156,7 +156,7 @@ def test_regression_metrics_and_ordering(tmp_path, tokenizer_dir):
     assert m["mse"] < m["mse_predict_mean"]
     assert (tmp_path / "m.json").exists() and (tmp_path / "m" / "model" / "config.json").exists()
     cfg = json.loads((tmp_path / "m" / "model" / "config.json").read_text())
-    assert cfg["num_labels"] if "num_labels" in cfg else len(cfg["id2label"]) == 1
+    assert len(cfg["id2label"]) == 1
     assert cfg["problem_type"] == "regression"
 
 

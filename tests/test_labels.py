@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import runpy
 from pathlib import Path
 
 import pyarrow as pa
@@ -246,3 +248,38 @@ def test_label_task_topic_is_a_list_and_wrong_source_fails(tmp_path, labeler):
     assert report["distribution"]["(none)"] == 1 and report["multi_label_docs"] == 1
     with pytest.raises(ValueError, match=r"row 0: column 'source'"):
         label_task(TASKS["complexity"], _sample(tmp_path), tmp_path / "cx.parquet", labeler)
+
+
+# ----------------------------------------------------------------------------- scripts
+
+
+def _snakemake(input, output, params, log):
+    from snakemake.iocontainers import Namedlist
+
+    class Job:  # the attributes Snakemake's script directive gives a script
+        pass
+
+    job = Job()
+    job.input, job.output, job.params = (Namedlist(fromdict=d) for d in (input, output, params))
+    job.log, job.threads = Namedlist(fromdict={"log": str(log)}), 1
+    return job
+
+
+def test_label_scripts_end_to_end(tmp_path):
+    scripts = ROOT / "scripts"
+    parts = [tmp_path / "raw" / "starcoderdata" / f"part-{k}.parquet" for k in range(2)]
+    for p in parts:
+        _write_part(p, "starcoderdata", 30, code=True)
+    sample = tmp_path / "samples" / "code.parquet"
+    runpy.run_path(str(scripts / "label_sample.py"), init_globals={"snakemake": _snakemake(
+        {"parts": [str(p) for p in parts]}, {"sample": str(sample)}, {"n": 20, "seed": 3},
+        tmp_path / "logs" / "sample.log")})
+    assert pq.read_table(sample).num_rows == 20
+    assert "wrote 20 rows" in (tmp_path / "logs" / "sample.log").read_text()
+    out = tmp_path / "labels" / "content_type.parquet"
+    report = tmp_path / "labels" / "content_type.json"
+    runpy.run_path(str(scripts / "label.py"), init_globals={"snakemake": _snakemake(
+        {"sample": str(sample)}, {"labels": str(out), "report": str(report)},
+        {"task": "content_type", "labels": LABELS_CONFIG}, tmp_path / "logs" / "label.log")})
+    assert pq.read_table(out).num_rows == 20
+    assert json.loads(report.read_text())["n_labeled"] == 20

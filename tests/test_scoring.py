@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import runpy
 from pathlib import Path
 
 import numpy as np
@@ -127,3 +128,24 @@ def test_null_text_names_row(tmp_path, classifiers):
         score_part(tmp_path / "part-1.parquet", {"complexity": classifiers["complexity"]},
                    tmp_path / "s.parquet", batch_size=8, max_length=64)
     assert not (tmp_path / "s.parquet").exists()
+
+
+def test_score_script(tmp_path, classifiers):
+    from snakemake.iocontainers import Namedlist
+
+    class Job:
+        pass
+
+    ids = _part(tmp_path / "part-0.parquet", 20)
+    job = Job()
+    job.input = Namedlist(fromdict={"part": str(tmp_path / "part-0.parquet"),
+                                    "classifiers": [str(classifiers["topic"]), str(classifiers["complexity"])]})
+    job.output = Namedlist(fromdict={"scores": str(tmp_path / "scores" / "part-0.parquet")})
+    job.params = Namedlist(fromdict={"tasks": ["topic", "complexity"], "labels": LABELS_CONFIG,
+                                     "batch_size": 8, "max_length": 64})
+    job.log, job.threads = Namedlist(fromdict={"log": str(tmp_path / "score.log")}), 1
+    runpy.run_path(str(Path(__file__).resolve().parents[1] / "scripts" / "score.py"),
+                   init_globals={"snakemake": job})
+    table = pq.read_table(tmp_path / "scores" / "part-0.parquet")
+    assert table.column_names == ["id", "topic", "complexity"] and table.column("id").to_pylist() == ids
+    assert "scored 20 documents" in (tmp_path / "score.log").read_text()

@@ -334,7 +334,8 @@ class OfflineLabeler:
         commented_code = sum(1 for l in nonblank if _COMMENTED_CODE.match(l))
         # Commented-out code is dead code, not documentation.
         comment_lines = sum(1 for l in nonblank if comment.match(l)) - commented_code
-        docstrings = len(re.findall(r'"""|\'\'\'|/\*\*', text)) // 1
+        # Docstring delimiters come in pairs; JSDoc/Javadoc blocks open with "/**".
+        docstrings = len(re.findall(r'"""|\'\'\'', text)) // 2 + len(re.findall(r"/\*\*", text))
         functions = len(re.findall(r"^\s*(?:async\s+)?def\s+\w+|\bfunction\s+\w+\s*\(|=>\s*[{(]|"
                                    r"^\s*(?:public|private|protected|static)\s+[\w<>\[\]]+\s+\w+\s*\(",
                                    text, re.MULTILINE))
@@ -378,7 +379,7 @@ class OfflineLabeler:
             score -= 1.0 if f["long_line_share"] > 0.2 else 0.0
             score -= 1.0 if f["repetition_share"] > 0.6 else 0.0
             return int(min(5, max(1, round(score))))
-        documented = f["comment_share"] >= 0.08 or f["docstrings"] >= 2
+        documented = f["comment_share"] >= 0.08 or f["docstrings"] >= 1
         if documented:
             score += 1.0
         elif f["lines"] > 15:
