@@ -22,7 +22,6 @@ against an invalid answer.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import random
@@ -394,7 +393,7 @@ def _title(entity: str) -> str:
 
 def _build_flat(entity, fields, words, rng):
     scalars = [f for f in fields if f.scalar and f.kind != "enum"]
-    chosen = rng.sample(scalars, min(len(scalars), rng.randint(3, 6)))
+    chosen = rng.sample(scalars, min(len(scalars), rng.randint(3, 5)))
     return _fields_object(chosen, entity, words, rng, title=_title(entity))
 
 
@@ -402,7 +401,7 @@ def _build_nested(entity, fields, words, rng):
     scalars = [f for f in fields if f.scalar]
     schema, inst = _fields_object(rng.sample(scalars, min(len(scalars), rng.randint(2, 3))), entity, words, rng,
                                   title=_title(entity))
-    for name in rng.sample(sorted(_BLOCKS), rng.choice([1, 1, 2])):
+    for name in rng.sample(sorted(_BLOCKS), rng.choice([1, 1, 1, 2])):
         bs, bi = _block(name, entity, words, rng)
         if rng.random() < 0.3:  # a second level: a block inside a block
             inner = rng.choice([b for b in sorted(_BLOCKS) if b != name])
@@ -446,7 +445,7 @@ def _build_arrays_enums(entity, fields, words, rng):
 
 def _build_conditional(entity, fields, words, rng):
     scalars = [f for f in fields if f.scalar]
-    schema, inst = _fields_object(rng.sample(scalars, min(len(scalars), rng.randint(1, 3))), entity, words, rng,
+    schema, inst = _fields_object(rng.sample(scalars, min(len(scalars), rng.randint(1, 2))), entity, words, rng,
                                   title=_title(entity))
     props, req = schema["properties"], schema["required"]
     # oneOf with a const discriminator: exactly one branch matches.
