@@ -13,6 +13,7 @@ from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
+
 configfile: "config/config.yaml"
 
 
@@ -36,6 +37,6 @@ include: "rules/tables.smk"
 
 
 rule all:
+    default_target: True
     input:
         headline_outputs(),
-    default_target: True

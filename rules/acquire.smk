@@ -5,9 +5,6 @@
 rule acquire:
     output:
         manifest=f"{RESULTS}/downloads/{{source}}/MANIFEST.json",
-    params:
-        source="{source}",
-        spec=lambda wildcards: acquire_spec(wildcards.source),
     log:
         f"{RESULTS}/logs/acquire/{{source}}.log",
     conda:
@@ -16,6 +13,9 @@ rule acquire:
     resources:
         mem_mb=res("cpu", "mem_mb"),
         runtime=res("cpu", "runtime"),
+    params:
+        source="{source}",
+        spec=lambda wildcards: acquire_spec(wildcards.source),
     script:
         "../scripts/acquire.py"
 
@@ -26,10 +26,6 @@ rule normalize:
     output:
         part=f"{RESULTS}/raw/{{source}}/part-{{part}}.parquet",
         stats=f"{RESULTS}/raw/{{source}}/part-{{part}}.stats.json",
-    params:
-        source="{source}",
-        part=lambda wildcards: int(wildcards.part),
-        parts=lambda wildcards: config["sources"][wildcards.source]["parts"],
     log:
         f"{RESULTS}/logs/normalize/{{source}}/part-{{part}}.log",
     conda:
@@ -38,5 +34,9 @@ rule normalize:
     resources:
         mem_mb=res("cpu", "mem_mb"),
         runtime=res("cpu", "runtime"),
+    params:
+        source="{source}",
+        part=lambda wildcards: int(wildcards.part),
+        parts=lambda wildcards: config["sources"][wildcards.source]["parts"],
     script:
         "../scripts/normalize.py"

@@ -9,11 +9,6 @@ rule train_classifier:
     output:
         model=directory(f"{RESULTS}/classifiers/{{task}}/model"),
         metrics=f"{RESULTS}/classifiers/{{task}}/metrics.json",
-    params:
-        task="{task}",
-        labels=labeler_config(),
-        classifiers=config["classifiers"],
-        seed=config["seed"],
     log:
         f"{RESULTS}/logs/train_classifier/{{task}}.log",
     benchmark:
@@ -25,6 +20,11 @@ rule train_classifier:
         mem_mb=res("model", "mem_mb"),
         runtime=res("model", "runtime"),
         gpu=res("model", "gpu"),
+    params:
+        task="{task}",
+        labels=labeler_config(),
+        classifiers=config["classifiers"],
+        seed=config["seed"],
     script:
         "../scripts/train_classifier.py"
 
@@ -35,17 +35,12 @@ rule score:
         classifiers=lambda wildcards: classifier_dirs(wildcards.source),
     output:
         f"{RESULTS}/scores/{{source}}/part-{{part}}.parquet",
-    wildcard_constraints:
-        source=alternation(CURATED_SOURCES),
-    params:
-        tasks=lambda wildcards: tasks_for_source(wildcards.source),
-        labels=labeler_config(),
-        batch_size=config["scoring"]["batch_size"],
-        max_length=config["classifiers"]["max_length"],
     log:
         f"{RESULTS}/logs/score/{{source}}/part-{{part}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/score/{{source}}/part-{{part}}.tsv"
+    wildcard_constraints:
+        source=alternation(CURATED_SOURCES),
     conda:
         "../envs/classify.yaml"
     threads: res("model", "threads")
@@ -53,5 +48,10 @@ rule score:
         mem_mb=res("model", "mem_mb"),
         runtime=res("model", "runtime"),
         gpu=res("model", "gpu"),
+    params:
+        tasks=lambda wildcards: tasks_for_source(wildcards.source),
+        labels=labeler_config(),
+        batch_size=config["scoring"]["batch_size"],
+        max_length=config["classifiers"]["max_length"],
     script:
         "../scripts/score.py"

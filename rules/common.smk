@@ -14,7 +14,9 @@ ARMS = list(config["arms"])
 PRETRAIN_ARMS = [a for a, spec in config["arms"].items() if spec["kind"] == "pretrain"]
 BASELINE_ARMS = [a for a, spec in config["arms"].items() if spec["kind"] == "baseline"]
 STAGES = list(config["evaluate"]["stages"])
-BENCHMARKS = ["json_schema"] + [f"bfcl_{c}" for c in config["evaluate"]["bfcl"]["categories"]]
+BENCHMARKS = ["json_schema"] + [
+    f"bfcl_{c}" for c in config["evaluate"]["bfcl"]["categories"]
+]
 
 
 def alternation(names):

@@ -8,22 +8,22 @@ rule signatures:
         f"{RESULTS}/raw/{{source}}/part-{{part}}.parquet",
     output:
         f"{RESULTS}/minhash/{{source}}/part-{{part}}.npy",
-    wildcard_constraints:
-        source=alternation(CURATED_SOURCES),
-    params:
-        num_perm=config["curation"]["dedup"]["num_perm"],
-        shingle_words=config["curation"]["dedup"]["shingle_words"],
-        seed=config["seed"],
     log:
         f"{RESULTS}/logs/signatures/{{source}}/part-{{part}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/signatures/{{source}}/part-{{part}}.tsv"
+    wildcard_constraints:
+        source=alternation(CURATED_SOURCES),
     conda:
         "../envs/data.yaml"
     threads: 1
     resources:
         mem_mb=res("cpu", "mem_mb"),
         runtime=res("cpu", "runtime"),
+    params:
+        num_perm=config["curation"]["dedup"]["num_perm"],
+        shingle_words=config["curation"]["dedup"]["shingle_words"],
+        seed=config["seed"],
     script:
         "../scripts/signatures.py"
 
@@ -35,19 +35,19 @@ rule filter:
     output:
         part=f"{RESULTS}/filtered/{{source}}/part-{{part}}.parquet",
         stats=f"{RESULTS}/filtered/{{source}}/part-{{part}}.stats.json",
-    wildcard_constraints:
-        source=alternation(CURATED_SOURCES),
-    params:
-        source="{source}",
-        thresholds=lambda wildcards: config["curation"][wildcards.source],
     log:
         f"{RESULTS}/logs/filter/{{source}}/part-{{part}}.log",
+    wildcard_constraints:
+        source=alternation(CURATED_SOURCES),
     conda:
         "../envs/data.yaml"
     threads: 1
     resources:
         mem_mb=res("cpu", "mem_mb"),
         runtime=res("cpu", "runtime"),
+    params:
+        source="{source}",
+        thresholds=lambda wildcards: config["curation"][wildcards.source],
     script:
         "../scripts/filter.py"
 
@@ -69,9 +69,6 @@ for curated_source in CURATED_SOURCES:
         output:
             parts=source_parts("curated", curated_source),
             stats=f"{RESULTS}/curated/{curated_source}/dedup.stats.json",
-        params:
-            num_perm=config["curation"]["dedup"]["num_perm"],
-            threshold=config["curation"]["dedup"]["jaccard_threshold"],
         log:
             f"{RESULTS}/logs/dedup/{curated_source}.log",
         benchmark:
@@ -82,5 +79,8 @@ for curated_source in CURATED_SOURCES:
         resources:
             mem_mb=res("cpu", "mem_mb"),
             runtime=res("cpu", "runtime"),
+        params:
+            num_perm=config["curation"]["dedup"]["num_perm"],
+            threshold=config["curation"]["dedup"]["jaccard_threshold"],
         script:
             "../scripts/dedup.py"

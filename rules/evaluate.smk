@@ -6,9 +6,6 @@ rule build_json_suite:
     output:
         suite=f"{RESULTS}/suites/json_schema.jsonl",
         sha256=f"{RESULTS}/suites/json_schema.jsonl.sha256",
-    params:
-        n=config["evaluate"]["json_schema"]["examples"],
-        seed=config["seed"],
     log:
         f"{RESULTS}/logs/build_json_suite.log",
     conda:
@@ -17,6 +14,9 @@ rule build_json_suite:
     resources:
         mem_mb=res("cpu", "mem_mb"),
         runtime=res("cpu", "runtime"),
+    params:
+        n=config["evaluate"]["json_schema"]["examples"],
+        seed=config["seed"],
     script:
         "../scripts/build_json_suite.py"
 
@@ -26,13 +26,6 @@ rule evaluate:
         unpack(eval_inputs),
     output:
         f"{RESULTS}/eval/{{arm}}/{{stage}}/{{benchmark}}.json",
-    params:
-        arm="{arm}",
-        stage="{stage}",
-        benchmark="{benchmark}",
-        cfg=lambda wildcards: benchmark_config(wildcards.benchmark),
-        bootstrap=config["evaluate"]["bootstrap"],
-        seed=config["seed"],
     log:
         f"{RESULTS}/logs/evaluate/{{arm}}/{{stage}}/{{benchmark}}.log",
     benchmark:
@@ -44,5 +37,12 @@ rule evaluate:
         mem_mb=res("model", "mem_mb"),
         runtime=res("model", "runtime"),
         gpu=res("model", "gpu"),
+    params:
+        arm="{arm}",
+        stage="{stage}",
+        benchmark="{benchmark}",
+        cfg=lambda wildcards: benchmark_config(wildcards.benchmark),
+        bootstrap=config["evaluate"]["bootstrap"],
+        seed=config["seed"],
     script:
         "../scripts/evaluate.py"

@@ -7,9 +7,6 @@ rule label_sample:
         parts=lambda wildcards: source_parts("raw", DOMAIN_SOURCE[wildcards.domain]),
     output:
         f"{RESULTS}/labels/sample-{{domain}}.parquet",
-    params:
-        n=lambda wildcards: config["labels"]["sample"][wildcards.domain],
-        seed=config["seed"],
     log:
         f"{RESULTS}/logs/label_sample/{{domain}}.log",
     conda:
@@ -18,6 +15,9 @@ rule label_sample:
     resources:
         mem_mb=res("cpu", "mem_mb"),
         runtime=res("cpu", "runtime"),
+    params:
+        n=lambda wildcards: config["labels"]["sample"][wildcards.domain],
+        seed=config["seed"],
     script:
         "../scripts/label_sample.py"
 
@@ -28,9 +28,6 @@ rule label:
     output:
         labels=f"{RESULTS}/labels/{{task}}.parquet",
         report=f"{RESULTS}/labels/{{task}}.report.json",
-    params:
-        task="{task}",
-        labels=labeler_config(),
     log:
         f"{RESULTS}/logs/label/{{task}}.log",
     conda:
@@ -39,5 +36,8 @@ rule label:
     resources:
         mem_mb=res("cpu", "mem_mb"),
         runtime=res("cpu", "runtime"),
+    params:
+        task="{task}",
+        labels=labeler_config(),
     script:
         "../scripts/label.py"

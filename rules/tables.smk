@@ -7,8 +7,6 @@ rule tables:
     output:
         csv=f"{RESULTS}/tables/headline.csv",
         md=f"{RESULTS}/tables/headline.md",
-    params:
-        control_arm=config["evaluate"]["control_arm"],
     log:
         f"{RESULTS}/logs/tables.log",
     conda:
@@ -17,5 +15,7 @@ rule tables:
     resources:
         mem_mb=res("cpu", "mem_mb"),
         runtime=res("cpu", "runtime"),
+    params:
+        control_arm=config["evaluate"]["control_arm"],
     script:
         "../scripts/tables.py"

@@ -8,12 +8,6 @@ rule train_tokenizer:
         parts=tokenizer_training_parts(),
     output:
         directory(f"{RESULTS}/tokenizer"),
-    params:
-        kind=config["tokenizer"]["kind"],
-        vocab_size=config["tokenizer"]["vocab_size"],
-        pretrained=config["tokenizer"]["pretrained"],
-        docs_per_source=config["tokenizer"]["train_docs_per_source"],
-        seed=config["seed"],
     log:
         f"{RESULTS}/logs/train_tokenizer.log",
     conda:
@@ -22,6 +16,12 @@ rule train_tokenizer:
     resources:
         mem_mb=res("cpu", "mem_mb"),
         runtime=res("cpu", "runtime"),
+    params:
+        kind=config["tokenizer"]["kind"],
+        vocab_size=config["tokenizer"]["vocab_size"],
+        pretrained=config["tokenizer"]["pretrained"],
+        docs_per_source=config["tokenizer"]["train_docs_per_source"],
+        seed=config["seed"],
     script:
         "../scripts/train_tokenizer.py"
 
@@ -32,12 +32,12 @@ rule tokenize:
         part=f"{RESULTS}/{{stage}}/{{source}}/part-{{part}}.parquet",
     output:
         f"{RESULTS}/tokens/{{stage}}/{{source}}/part-{{part}}.parquet",
-    wildcard_constraints:
-        stage="raw|curated",
     log:
         f"{RESULTS}/logs/tokenize/{{stage}}/{{source}}/part-{{part}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/tokenize/{{stage}}/{{source}}/part-{{part}}.tsv"
+    wildcard_constraints:
+        stage="raw|curated",
     conda:
         "../envs/data.yaml"
     threads: 1
@@ -54,23 +54,23 @@ rule mix:
         tokens=mix_token_inputs,
     output:
         manifest=f"{RESULTS}/shards/{{arm}}/manifest.json",
-    wildcard_constraints:
-        arm=alternation(PRETRAIN_ARMS),
-    params:
-        components=lambda wildcards: mix_components(wildcards.arm),
-        context_length=config["mix"]["context_length"],
-        sequences_per_shard=config["mix"]["sequences_per_shard"],
-        shuffle_buckets=config["mix"]["shuffle_buckets"],
-        seed=config["seed"],
     log:
         f"{RESULTS}/logs/mix/{{arm}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/mix/{{arm}}.tsv"
+    wildcard_constraints:
+        arm=alternation(PRETRAIN_ARMS),
     conda:
         "../envs/data.yaml"
     threads: 1
     resources:
         mem_mb=res("cpu", "mem_mb"),
         runtime=res("cpu", "runtime"),
+    params:
+        components=lambda wildcards: mix_components(wildcards.arm),
+        context_length=config["mix"]["context_length"],
+        sequences_per_shard=config["mix"]["sequences_per_shard"],
+        shuffle_buckets=config["mix"]["shuffle_buckets"],
+        seed=config["seed"],
     script:
         "../scripts/mix.py"

@@ -9,17 +9,12 @@ rule pretrain:
     output:
         checkpoint=f"{RESULTS}/checkpoints/{{arm}}/final/lit_model.pth",
         metrics=f"{RESULTS}/checkpoints/{{arm}}/metrics.csv",
-    wildcard_constraints:
-        arm=alternation(PRETRAIN_ARMS),
-    params:
-        arm="{arm}",
-        model=config["model"],
-        pretrain=config["pretrain"],
-        seed=config["seed"],
     log:
         f"{RESULTS}/logs/pretrain/{{arm}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/pretrain/{{arm}}.tsv"
+    wildcard_constraints:
+        arm=alternation(PRETRAIN_ARMS),
     conda:
         "../envs/pretrain.yaml"
     threads: res("pretrain", "threads")
@@ -27,6 +22,11 @@ rule pretrain:
         mem_mb=res("pretrain", "mem_mb"),
         runtime=res("pretrain", "runtime"),
         gpu=res("pretrain", "gpu"),
+    params:
+        arm="{arm}",
+        model=config["model"],
+        pretrain=config["pretrain"],
+        seed=config["seed"],
     script:
         "../scripts/pretrain.py"
 
@@ -37,10 +37,10 @@ rule convert:
         tokenizer=f"{RESULTS}/tokenizer",
     output:
         model=directory(f"{RESULTS}/models/{{arm}}/base"),
-    wildcard_constraints:
-        arm=alternation(PRETRAIN_ARMS),
     log:
         f"{RESULTS}/logs/convert/{{arm}}.log",
+    wildcard_constraints:
+        arm=alternation(PRETRAIN_ARMS),
     conda:
         "../envs/pretrain.yaml"
     threads: 1
@@ -54,19 +54,19 @@ rule convert:
 rule fetch_baseline:
     output:
         model=directory(f"{RESULTS}/models/{{arm}}/base"),
-    wildcard_constraints:
-        arm=alternation(BASELINE_ARMS),
-    params:
-        repo=lambda wildcards: config["arms"][wildcards.arm]["repo"],
-        revision=lambda wildcards: config["arms"][wildcards.arm]["revision"],
     log:
         f"{RESULTS}/logs/fetch_baseline/{{arm}}.log",
+    wildcard_constraints:
+        arm=alternation(BASELINE_ARMS),
     conda:
         "../envs/pretrain.yaml"
     threads: 1
     resources:
         mem_mb=res("cpu", "mem_mb"),
         runtime=res("cpu", "runtime"),
+    params:
+        repo=lambda wildcards: config["arms"][wildcards.arm]["repo"],
+        revision=lambda wildcards: config["arms"][wildcards.arm]["revision"],
     script:
         "../scripts/fetch_baseline.py"
 
@@ -76,10 +76,6 @@ rule build_posttrain_data:
         sft=f"{RESULTS}/posttrain/sft.jsonl",
         dpo=f"{RESULTS}/posttrain/dpo.jsonl",
         manifest=f"{RESULTS}/posttrain/manifest.json",
-    params:
-        n_sft=config["posttrain"]["sft_examples"],
-        n_dpo=config["posttrain"]["dpo_pairs"],
-        seed=config["seed"],
     log:
         f"{RESULTS}/logs/build_posttrain_data.log",
     conda:
@@ -88,6 +84,10 @@ rule build_posttrain_data:
     resources:
         mem_mb=res("cpu", "mem_mb"),
         runtime=res("cpu", "runtime"),
+    params:
+        n_sft=config["posttrain"]["sft_examples"],
+        n_dpo=config["posttrain"]["dpo_pairs"],
+        seed=config["seed"],
     script:
         "../scripts/build_posttrain_data.py"
 
@@ -98,10 +98,6 @@ rule sft:
         data=f"{RESULTS}/posttrain/sft.jsonl",
     output:
         model=directory(f"{RESULTS}/models/{{arm}}/sft"),
-    params:
-        cfg=config["posttrain"]["sft"],
-        max_length=config["posttrain"]["max_length"],
-        seed=config["seed"],
     log:
         f"{RESULTS}/logs/sft/{{arm}}.log",
     benchmark:
@@ -113,6 +109,10 @@ rule sft:
         mem_mb=res("model", "mem_mb"),
         runtime=res("model", "runtime"),
         gpu=res("model", "gpu"),
+    params:
+        cfg=config["posttrain"]["sft"],
+        max_length=config["posttrain"]["max_length"],
+        seed=config["seed"],
     script:
         "../scripts/sft.py"
 
@@ -123,10 +123,6 @@ rule dpo:
         data=f"{RESULTS}/posttrain/dpo.jsonl",
     output:
         model=directory(f"{RESULTS}/models/{{arm}}/dpo"),
-    params:
-        cfg=config["posttrain"]["dpo"],
-        max_length=config["posttrain"]["max_length"],
-        seed=config["seed"],
     log:
         f"{RESULTS}/logs/dpo/{{arm}}.log",
     benchmark:
@@ -138,5 +134,9 @@ rule dpo:
         mem_mb=res("model", "mem_mb"),
         runtime=res("model", "runtime"),
         gpu=res("model", "gpu"),
+    params:
+        cfg=config["posttrain"]["dpo"],
+        max_length=config["posttrain"]["max_length"],
+        seed=config["seed"],
     script:
         "../scripts/dpo.py"
