@@ -84,7 +84,7 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path):
     for source in dc.SOURCES:
         a = dc.generate_source(source, 40, 2, 5, TOPICS, tmp_path / "a" / source)
         b = dc.generate_source(source, 40, 2, 5, TOPICS, tmp_path / "b" / source)
-        c = dc.generate_source(source, 40, 2, 6, TOPICS, tmp_path / "c" / source)
+        dc.generate_source(source, 40, 2, 6, TOPICS, tmp_path / "c" / source)
         assert a == b
         for rel in a:
             bytes_a = (tmp_path / "a" / source / rel).read_bytes()

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import bisect
 import logging
-import os
-import shutil
 from pathlib import Path
+
+from trellis.io import atomic_directory
 
 log = logging.getLogger(__name__)
 
@@ -79,19 +79,9 @@ def fetch_baseline(repo: str, revision: str, out_dir: str | Path, cache_dir: str
     if model.generation_config is not None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    try:
+    with atomic_directory(out_dir) as tmp:
         model.save_pretrained(str(tmp))
         tokenizer.save_pretrained(str(tmp))
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     info = {
         "repo": repo,
         "revision": revision,

@@ -25,7 +25,6 @@ import hashlib
 import logging
 import math
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -33,7 +32,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from trellis.io import iter_rows, write_json
+from trellis.io import atomic_directory, iter_rows, write_json
 from trellis.tasks import Task
 
 log = logging.getLogger(__name__)
@@ -385,21 +384,6 @@ def _batches(lengths: Sequence[int], batch_size: int, generator: torch.Generator
     return [batches[i] for i in order]
 
 
-def _save_dir_atomically(final: Path, save) -> None:
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    try:
-        save(tmp)
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-
-
 def train_classifier(
     task: Task,
     labels_path: str | os.PathLike,
@@ -497,10 +481,8 @@ def train_classifier(
     model.config.trellis_max_length = max_length
     model.to("cpu")
 
-    def save(tmp: Path) -> None:
+    with atomic_directory(model_dir) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-
-    _save_dir_atomically(model_dir, save)
     write_json(metrics_path, metrics)
     return metrics

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
 from pathlib import Path
 
 import torch
+
+from trellis.io import atomic_directory
 
 log = logging.getLogger(__name__)
 
@@ -168,11 +168,7 @@ def convert_to_hf(checkpoint_dir: str | Path, tokenizer_dir: str | Path, out_dir
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id
     )
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    try:
+    with atomic_directory(out_dir) as tmp:
         model.save_pretrained(str(tmp))  # safetensors (the only format transformers 5 writes)
         tokenizer.save_pretrained(str(tmp))
         del model
@@ -195,11 +191,5 @@ def convert_to_hf(checkpoint_dir: str | Path, tokenizer_dir: str | Path, out_dir
                 f"{checkpoint_dir}: HF conversion changes the model: max |logit diff| {diff:.3g} > {PARITY_TOLERANCE}"
             )
         (tmp / "conversion.json").write_text(json.dumps(report, indent=2) + "\n")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     log.info("converted %s -> %s (max |logit diff| %.2e)", checkpoint_dir, out_dir, diff)
     return report

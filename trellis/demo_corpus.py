@@ -715,14 +715,14 @@ def _py_messy(rng, ent):
         f"{v} = []",
         "DEBUG=1",
         "",
-        f"def doit(f,flag=0):",
+        "def doit(f,flag=0):",
         "    global " + v,
         "    try:",
         "        fh=open(f)",
         "        for l in fh.readlines():",
         "            l=l.strip()",
         "            if l=='' : continue",
-        f"            #print(l)",
+        "            #print(l)",
         f"            {v}.append(l.split(','))",
         "    except:",
         "        pass",
@@ -771,14 +771,14 @@ def _py_test(rng, ent):
         "",
     ]
     lines += [
-        f"def test_unknown_field_is_rejected():",
+        "def test_unknown_field_is_rejected():",
         '    with pytest.raises(ValueError, match="unknown"):',
         f'        {cls}.from_dict({{"id": 1, "{_word(rng)}": 2}})',
         "",
         "",
     ]
     lines += [
-        f'@pytest.mark.parametrize("raw", ["{{", "[1,", "nul"])',
+        '@pytest.mark.parametrize("raw", ["{", "[1,", "nul"])',
         "def test_bad_json_names_the_line(raw):",
         '    with pytest.raises(ValueError, match="line 1"):',
         f"        {act}_{ent}s([raw])",
@@ -928,7 +928,7 @@ def _js_messy(rng, ent):
         f"  $.get('/api/{ent}s', function(r){{",
         "    data = r",
         "    for(i=0;i<data.length;i++){",
-        f"      $('#list').append('<li>'+data[i].name+'</li>')",
+        "      $('#list').append('<li>'+data[i].name+'</li>')",
         "      //console.log(data[i])",
         "    }",
         "  })",
@@ -942,7 +942,7 @@ def _js_messy(rng, ent):
 
 def _js_test(rng, ent):
     lines = [
-        f"const request = require('supertest');",
+        "const request = require('supertest');",
         "const app = require('../app');",
         "",
         f"describe('POST /{ent}s', () => {{",

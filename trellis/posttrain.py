@@ -12,15 +12,14 @@ complete, so a killed job never leaves a directory that looks like a finished mo
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from trellis.io import write_json
+from trellis.io import atomic_directory, write_json
 from trellis.posttrain_data import read_jsonl
 from trellis.prompts import CHAT_TEMPLATE
 
@@ -28,24 +27,6 @@ log = logging.getLogger(__name__)
 
 SFT_KEYS = ("epochs", "learning_rate", "batch_size")
 DPO_KEYS = ("epochs", "learning_rate", "batch_size", "beta")
-
-
-@contextlib.contextmanager
-def _atomic_dir(out_dir: str | os.PathLike) -> Iterator[Path]:
-    final = Path(out_dir)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    try:
-        yield tmp
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
 
 
 def _check_cfg(cfg: dict, keys: tuple[str, ...], what: str) -> None:
@@ -164,7 +145,7 @@ def run_sft(model_dir, data_path, out_dir, cfg: dict, max_length: int, seed: int
     log.info("SFT: %d examples (%d dropped as longer than %d tokens)", len(rows), dropped, max_length)
     # Only the conversation columns: task/item labels are bookkeeping, not model input.
     dataset = Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in rows])
-    with _atomic_dir(out_dir) as tmp:
+    with atomic_directory(out_dir) as tmp:
         args = SFTConfig(
             **_common_args(cfg, seed, tmp / "_trainer"),
             max_length=max_length,
@@ -208,7 +189,7 @@ def run_dpo(model_dir, data_path, out_dir, cfg: dict, max_length: int, seed: int
         raise ValueError(f"{data_path}: no pair fits max_length={max_length}")
     log.info("DPO: %d pairs (%d dropped as longer than %d tokens)", len(rows), dropped, max_length)
     dataset = Dataset.from_list([{k: r[k] for k in ("prompt", "chosen", "rejected")} for r in rows])
-    with _atomic_dir(out_dir) as tmp:
+    with atomic_directory(out_dir) as tmp:
         args = DPOConfig(
             **_common_args(cfg, seed, tmp / "_trainer"),
             beta=float(cfg["beta"]),

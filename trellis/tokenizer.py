@@ -22,7 +22,7 @@ from typing import Iterator, Sequence
 import numpy as np
 import pyarrow.parquet as pq
 
-from trellis.io import iter_batches
+from trellis.io import atomic_directory, iter_batches
 
 log = logging.getLogger(__name__)
 
@@ -170,22 +170,9 @@ def fetch_pretrained(repo: str, out_dir: str | os.PathLike, revision: str | None
 
 
 def _save(tok, out_dir: str | os.PathLike) -> None:
-    # save_pretrained writes several files; write them into a sibling temp dir and rename it in,
-    # so a killed job never leaves a half-written tokenizer directory that looks complete.
-    import shutil
-    import tempfile
-
-    out = Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    # save_pretrained writes several files: never leave a half-written tokenizer directory.
+    with atomic_directory(out_dir) as tmp:
         tok.save_pretrained(str(tmp))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
 
 
 def load_tokenizer(directory: str | os.PathLike):
