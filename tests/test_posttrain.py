@@ -10,6 +10,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 pytest.importorskip("trl")
 
+from trellis import io
 from trellis import posttrain, posttrain_data  # noqa: E402
 from trellis.prompts import CHAT_TEMPLATE, chat_prompt, extract_json  # noqa: E402
 
@@ -50,8 +51,8 @@ def workdir(tmp_path_factory):
     # Small, short examples: the tests check mechanics, not quality.
     sft = [r for r in posttrain_data.build_sft(60, seed=3) if r["task"] in ("classification", "function_call")][:16]
     dpo = [r for r in posttrain_data.build_dpo(40, seed=3) if r["task"] in ("classification", "function_call")][:8]
-    posttrain_data.write_jsonl(d / "sft.jsonl", sft)
-    posttrain_data.write_jsonl(d / "dpo.jsonl", dpo)
+    io.write_jsonl(d / "sft.jsonl", sft)
+    io.write_jsonl(d / "dpo.jsonl", dpo)
     make_tiny_model(d / "base", _texts(sft + dpo) + ["### System:\n### User:\n### Assistant:\n"] * 5)
     return d
 
@@ -99,7 +100,7 @@ def test_sft_drops_examples_longer_than_max_length(workdir):
 
     tok = AutoTokenizer.from_pretrained(workdir / "base")
     tok.chat_template = CHAT_TEMPLATE
-    rows = posttrain_data.read_jsonl(workdir / "sft.jsonl")
+    rows = io.read_jsonl(workdir / "sft.jsonl")
     lengths = sorted(posttrain._token_length(tok, r["prompt"] + r["completion"]) for r in rows)
     limit = lengths[len(lengths) // 2]
     cfg = {"epochs": 1, "learning_rate": 1e-3, "batch_size": 8}

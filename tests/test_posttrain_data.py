@@ -8,6 +8,7 @@ from collections import Counter
 
 import pytest
 
+from trellis import io
 from trellis import posttrain_data as pd
 from trellis import structured_pool as sp
 
@@ -160,7 +161,7 @@ def test_write_posttrain_data(tmp_path):
     for key in ("sft", "dpo"):
         data = (tmp_path / f"{key}.jsonl").read_bytes()
         assert hashlib.sha256(data).hexdigest() == m[key]["sha256"] == on_disk[key]["sha256"]
-    rows = pd.read_jsonl(tmp_path / "sft.jsonl", required=("prompt", "completion"))
+    rows = io.read_jsonl(tmp_path / "sft.jsonl", required=("prompt", "completion"))
     assert rows == pd.build_sft(40, 2)
     pool = on_disk["train_pool"]
     assert pool["schema_names"] and pool["function_names"] and len(pool["schema_hashes"]) <= len(pool["schema_names"])
@@ -173,5 +174,5 @@ def test_write_posttrain_data(tmp_path):
 def test_read_jsonl_names_file_and_line(tmp_path):
     p = tmp_path / "bad.jsonl"
     p.write_text('{"prompt": []}\n{"x": 1}\n')
-    with pytest.raises(KeyError, match=r"bad.jsonl:2"):
-        pd.read_jsonl(p, required=("prompt",))
+    with pytest.raises(KeyError, match=r"bad.jsonl, line 2"):
+        io.read_jsonl(p, required=("prompt",))

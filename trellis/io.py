@@ -8,6 +8,7 @@ trust its timestamp on a rerun).
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
 import json
 import os
@@ -141,6 +142,52 @@ def read_column(path: str | os.PathLike, column: str) -> list:
 
 def count_rows(path: str | os.PathLike) -> int:
     return pq.ParquetFile(path).metadata.num_rows
+
+
+def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for each line of a JSON Lines file (``.gz`` too), streaming.
+
+    Blank lines are skipped; a line that is not a JSON object raises naming file and line.
+    """
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}, line {lineno}: invalid JSON ({exc.msg})") from None
+            if not isinstance(record, dict):
+                raise ValueError(
+                    f"{path}, line {lineno}: expected a JSON object, got {type(record).__name__}"
+                )
+            yield lineno, record
+
+
+def read_jsonl(path: str | os.PathLike, required: Iterable[str] = ()) -> list[dict]:
+    """All rows of a small JSON Lines file; a row lacking a required key raises naming the line."""
+    required = tuple(required)
+    rows = []
+    for lineno, row in iter_jsonl(path):
+        missing = [k for k in required if k not in row]
+        if missing:
+            raise KeyError(f"{path}, line {lineno}: missing key(s) {missing}")
+        rows.append(row)
+    if not rows:
+        raise ValueError(f"{path}: no rows")
+    return rows
+
+
+def write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> str:
+    """Write rows atomically as JSON Lines (sorted keys, UTF-8); returns the file's sha256."""
+    h = hashlib.sha256()
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        for row in rows:
+            line = json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n"
+            f.write(line)
+            h.update(line.encode("utf-8"))
+    return h.hexdigest()
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:

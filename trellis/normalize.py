@@ -48,7 +48,7 @@ from typing import Any, Callable, Iterator, Sequence
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from trellis.io import ParquetWriter, doc_id
+from trellis.io import ParquetWriter, doc_id, iter_jsonl
 from trellis.tally import Tally
 
 log = logging.getLogger(__name__)
@@ -444,25 +444,11 @@ def iter_native_rows(
                     yield row, record
                     row += 1
     elif name.endswith((".jsonl", ".json.gz", ".jsonl.gz", ".json")):
-        opener = gzip.open if name.endswith(".gz") else open
-        with opener(path, "rt", encoding="utf-8") as fh:
-            for row, line in enumerate(fh):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ValueError(f"{path}, line {row + 1}: invalid JSON ({exc})") from exc
-                if not isinstance(record, dict):
-                    raise ValueError(
-                        f"{path}, line {row + 1}: expected a JSON object, got {type(record).__name__}"
-                    )
-                for column in required:
-                    if column not in record:
-                        raise MissingColumnError(
-                            f"{path}, line {row + 1}: missing required column {column!r}"
-                        )
-                yield row, record
+        for lineno, record in iter_jsonl(path):
+            for column in required:
+                if column not in record:
+                    raise MissingColumnError(f"{path}, line {lineno}: missing required column {column!r}")
+            yield lineno - 1, record
     else:
         raise ValueError(f"{path}: unsupported file type (expected .parquet, .jsonl or .json.gz)")
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from trellis.io import atomic_directory, write_json
-from trellis.posttrain_data import read_jsonl
+from trellis.io import read_jsonl
 from trellis.prompts import CHAT_TEMPLATE
 
 log = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from trellis import prompts, structured_pool as sp
-from trellis.io import atomic_path, write_json
+from trellis.io import atomic_path, write_json, write_jsonl
 
 TASKS = ("json_schema", "function_call", "extraction", "classification")
 # Share of each task in SFT and DPO data: schema-guided JSON and function calling are the study's
@@ -277,38 +277,6 @@ def build_dpo(n: int, seed: int) -> list[dict]:
         rows.append({"prompt": ex["messages"], "chosen": [{"role": "assistant", "content": chosen}],
                      "rejected": [{"role": "assistant", "content": rejected}], "task": task,
                      "item": ex["item"], "rejection": kind})
-    return rows
-
-
-def write_jsonl(path: str | Path, rows: list[dict]) -> str:
-    """Write rows atomically as JSON Lines; returns the file's sha256."""
-    h = hashlib.sha256()
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", encoding="utf-8") as f:
-            for row in rows:
-                line = json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n"
-                f.write(line)
-                h.update(line.encode("utf-8"))
-    return h.hexdigest()
-
-
-def read_jsonl(path: str | Path, required: tuple[str, ...] = ()) -> list[dict]:
-    """Rows of a JSON Lines file; raises naming the file and line if a row lacks a required key."""
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{lineno}: not JSON: {e.msg}") from e
-            missing = [k for k in required if k not in row]
-            if missing:
-                raise KeyError(f"{path}:{lineno}: missing key(s) {missing}")
-            rows.append(row)
-    if not rows:
-        raise ValueError(f"{path}: no rows")
     return rows
 
 

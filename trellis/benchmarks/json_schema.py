@@ -24,7 +24,7 @@ from typing import Any
 from jsonschema import Draft202012Validator, FormatChecker
 
 from trellis import prompts, structured_pool
-from trellis.io import atomic_path
+from trellis.io import atomic_path, read_jsonl, write_jsonl
 
 # Metric names, in report order; per-example scores carry the same names.
 METRICS = ("parse_rate", "schema_valid_rate", "field_accuracy")
@@ -95,12 +95,8 @@ def write_suite(path: str | os.PathLike, n: int, seed: int) -> str:
     """Write the suite as JSONL and ``<path>.sha256`` (``sha256sum -c`` format); return the hash."""
     suite = build_suite(n, seed)
     path = Path(path)
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", encoding="utf-8") as f:
-            for example in suite:
-                # sort_keys: the bytes (and so the hash) depend only on the content.
-                f.write(json.dumps(example, sort_keys=True, ensure_ascii=False) + "\n")
-    digest = _sha256(path)
+    # write_jsonl sorts keys: the bytes (and so the hash) depend only on the content.
+    digest = write_jsonl(path, suite)
     with atomic_path(sidecar_path(path)) as tmp:
         tmp.write_text(f"{digest}  {path.name}\n")
     return digest
@@ -118,22 +114,7 @@ def load_suite(path: str | os.PathLike) -> tuple[list[dict], str]:
         recorded = fields[0] if fields else "<empty>"
         if recorded != digest:
             raise ValueError(f"{path}: sha256 {digest} does not match its locked hash {recorded} in {side}")
-    examples = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                example = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{lineno}: not valid JSON: {e}") from None
-            missing = [k for k in EXAMPLE_KEYS if k not in example]
-            if missing:
-                raise KeyError(f"{path}:{lineno}: example lacks key(s) {missing}")
-            examples.append(example)
-    if not examples:
-        raise ValueError(f"{path}: the suite is empty")
-    return examples, digest
+    return read_jsonl(path, required=EXAMPLE_KEYS), digest
 
 
 def _escape(token: str) -> str:
