@@ -36,7 +36,6 @@ A file lacking a required column is an error naming the file and the column.
 
 from __future__ import annotations
 
-import gzip
 import json
 import logging
 import re

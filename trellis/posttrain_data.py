@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from trellis import prompts, structured_pool as sp
-from trellis.io import atomic_path, write_json, write_jsonl
+from trellis.io import write_json, write_jsonl
 
 TASKS = ("json_schema", "function_call", "extraction", "classification")
 # Share of each task in SFT and DPO data: schema-guided JSON and function calling are the study's
