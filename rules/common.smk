@@ -4,6 +4,7 @@
 # Snakemake's rerun triggers (mtime, params, code) see exactly what a config change invalidates:
 # a new filter threshold changes the filter rule's params and nothing upstream of it.
 
+from trellis.labeling.settings import labels_params
 from trellis.tasks import DOMAIN_SOURCE, TASK_NAMES, build_tasks, tasks_for_source
 
 RESULTS = f"results/{config['run']}"
@@ -14,7 +15,7 @@ ARMS = list(config["arms"])
 PRETRAIN_ARMS = [a for a, spec in config["arms"].items() if spec["kind"] == "pretrain"]
 BASELINE_ARMS = [a for a, spec in config["arms"].items() if spec["kind"] == "baseline"]
 STAGES = list(config["evaluate"]["stages"])
-BENCHMARKS = ["json_schema"] + [
+BENCHMARKS = ["json_schema", "extraction", "classification"] + [
     f"bfcl_{c}" for c in config["evaluate"]["bfcl"]["categories"]
 ]
 
@@ -72,8 +73,12 @@ def acquire_spec(source):
 
 
 def labeler_config():
-    """The labeling section minus the sample sizes (those reach label_sample only)."""
-    return {k: v for k, v in config["labels"].items() if k != "sample"}
+    """What decides the labels (backend, model, taxonomy, request settings); see labels_params.
+
+    Sample sizes reach label_sample only; the OpenAI backends' operational sections (batch, chat,
+    prices) are read by the script from the config, so tuning them reruns nothing.
+    """
+    return labels_params(config["labels"])
 
 
 def classifier_tokenizer():
@@ -138,8 +143,8 @@ def eval_inputs(wildcards):
 
 
 def benchmark_config(benchmark):
-    if benchmark == "json_schema":
-        return config["evaluate"]["json_schema"]
+    if benchmark in ("json_schema", "extraction", "classification"):
+        return config["evaluate"][benchmark]
     category = benchmark.removeprefix("bfcl_")
     cfg = {k: v for k, v in config["evaluate"]["bfcl"].items() if k != "categories"}
     return {**cfg, "category": category}

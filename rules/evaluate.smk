@@ -1,8 +1,15 @@
 # Stage 9: the structured-output benchmarks for every arm at every stage (base, sft, dpo); one
 # result JSON per (arm, stage, benchmark) with metric values, n and bootstrap confidence intervals.
 
+# The JSON Schema suite was locked before any training and is committed with its sha256; the
+# workflow takes a stratified subset of it and never regenerates it.
+LOCKED_JSON_SUITE = "trellis/benchmarks/data/json_schema_suite.jsonl"
+
 
 rule build_json_suite:
+    input:
+        locked=LOCKED_JSON_SUITE,
+        locked_sha256=f"{LOCKED_JSON_SUITE}.sha256",
     output:
         suite=f"{RESULTS}/suites/json_schema.jsonl",
         sha256=f"{RESULTS}/suites/json_schema.jsonl.sha256",
@@ -16,7 +23,6 @@ rule build_json_suite:
         runtime=res("cpu", "runtime"),
     params:
         n=config["evaluate"]["json_schema"]["examples"],
-        seed=config["seed"],
     script:
         "../scripts/build_json_suite.py"
 

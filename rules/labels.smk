@@ -1,5 +1,5 @@
 # Stage 2: a stratified sample of FineWeb-Edu (web) and StarCoderData (code) documents, labeled
-# for the five tasks by the configured backend.
+# for the five tasks by the configured backend (offline, openai-batch or openai-chat).
 
 
 rule label_sample:
@@ -39,5 +39,9 @@ rule label:
     params:
         task="{task}",
         labels=labeler_config(),
+        # The OpenAI backends keep their batch manifest or request cache here. Not an output:
+        # Snakemake deletes a failed job's outputs, and this must survive a crash so that the
+        # rerun resumes instead of paying again.
+        work_dir=lambda wildcards: f"{RESULTS}/labels/{wildcards.task}.work",
     script:
         "../scripts/label.py"

@@ -1,14 +1,14 @@
-"""Rule build_json_suite: the locked JSON Schema compliance suite (JSONL + sha256 sidecar)."""
+"""Rule build_json_suite: the configured stratified subset of the locked JSON Schema suite."""
 
 import time
 
-from trellis.benchmarks.json_schema import sidecar_path, write_suite
+from trellis.benchmarks.json_schema import sidecar_path, write_subset
 from trellis.logs import setup_logging
 
 log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
 start = time.monotonic()
-p = snakemake.params  # noqa: F821
-out = snakemake.output[0]  # noqa: F821
-log.info("build_json_suite: n=%s seed=%s from the eval schema pool", p.n, p.seed)
-digest = write_suite(out, int(p.n), int(p.seed))
-log.info("wrote %s (sha256 %s) and %s in %.1fs", out, digest, sidecar_path(out), time.monotonic() - start)
+inp, p = snakemake.input, snakemake.params  # noqa: F821
+out = snakemake.output.suite  # noqa: F821
+log.info("build_json_suite: %s examples from the locked suite %s", p.n, inp.locked)
+digest, n = write_subset(inp.locked, out, int(p.n))
+log.info("wrote %s (%d examples, sha256 %s) and %s in %.1fs", out, n, digest, sidecar_path(out), time.monotonic() - start)

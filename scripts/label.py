@@ -1,17 +1,24 @@
-"""Rule script: label the domain's sample for one task; write labels parquet and a JSON report."""
+"""Rule script: label the domain's sample for one task; write labels parquet and a JSON report.
+
+The label-deciding settings arrive as params (so changing them reruns labeling); the operational
+ones (polling, concurrency, limits, prices, cost cap, where the API key comes from) are read from
+the config, so tuning them does not invalidate finished labels.
+"""
 
 import time
 
 from trellis.io import write_json
-from trellis.labels import label_task, make_labeler
+from trellis.labels import label_task, labels_runtime, make_labeler, merge_labels_config
 from trellis.logs import setup_logging
 from trellis.tasks import build_tasks
 
 log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
 start = time.monotonic()
 sample = snakemake.input.get("sample", snakemake.input[0])  # noqa: F821
-labels_config = dict(snakemake.params.labels)  # noqa: F821
+config = getattr(snakemake, "config", None) or {}  # noqa: F821
+labels_config = merge_labels_config(dict(snakemake.params.labels), labels_runtime(config.get("labels", {})))  # noqa: F821
 task_name = snakemake.params.task  # noqa: F821
+work_dir = snakemake.params.get("work_dir")  # noqa: F821
 out = snakemake.output.get("labels", snakemake.output[0])  # noqa: F821
 report_path = snakemake.output.report  # noqa: F821
 
@@ -20,11 +27,15 @@ if task_name not in tasks:
     raise ValueError(f"params.task {task_name!r} is not a known task; known: {sorted(tasks)}")
 task = tasks[task_name]
 labeler = make_labeler(labels_config)
-log.info("labeling %s (%s) from %s with backend=%s model=%s prompt_version=%s",
-         task.name, task.kind, sample, labeler.backend, labeler.model, labeler.prompt_version)
-report = label_task(task, sample, out, labeler)
+log.info("labeling %s (%s) from %s with backend=%s model=%s", task.name, task.kind, sample,
+         labeler.backend, labeler.model)
+report = label_task(task, sample, out, labeler, work_dir=work_dir)
 write_json(report_path, report)
+log.info("prompt_version=%s prompt_hash=%s", report["prompt_version"], report["prompt_hash"])
 log.info("read %d rows, labeled %d, invalid %d (%s)", report["n_in"], report["n_labeled"],
          report["invalid"], report["invalid_reasons"] or "none")
+if "backend_info" in report:
+    log.info("backend: %s; documents retried after an invalid answer: %d", report["backend_info"],
+             report["retried_docs"])
 log.info("label distribution: %s", report["distribution"])
 log.info("wrote %s and %s in %.1fs", out, report_path, time.monotonic() - start)

@@ -65,39 +65,92 @@ def tiny_model(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def suite():
-    return js.build_suite(24, seed=11)
+def locked():
+    examples, _ = js.load_locked()
+    return examples
 
 
-def test_suite_is_deterministic_balanced_and_from_eval_pool(tmp_path, suite):
-    assert suite == js.build_suite(24, seed=11)
-    assert suite != js.build_suite(24, seed=12)
+@pytest.fixture(scope="module")
+def suite(locked):
+    return js.select(locked, 24)
+
+
+def test_locked_suite_is_reproduced_byte_for_byte(tmp_path):
+    # The committed suite is what the generator writes today; if this fails, the generator (or a
+    # source package's data) changed after the suite was locked: fix that, do not re-lock lightly.
+    digest = js.write_suite(tmp_path / "regen.jsonl", js.LOCKED_SIZE, js.LOCKED_SEED)
+    assert (tmp_path / "regen.jsonl").read_bytes() == js.LOCKED_SUITE.read_bytes()
+    assert js.sidecar_path(js.LOCKED_SUITE).read_text() == f"{digest}  {js.LOCKED_SUITE.name}\n"
+
+
+def test_locked_suite_shape(locked):
+    from jsonschema import Draft202012Validator
+
+    assert len(locked) == js.LOCKED_SIZE == 500
     counts = {}
-    for ex in suite:
+    for ex in locked:
         counts[ex["category"]] = counts.get(ex["category"], 0) + 1
-    assert len(counts) >= 5 and max(counts.values()) - min(counts.values()) <= 1
-    assert len({ex["id"] for ex in suite}) == len({ex["name"] for ex in suite}) == 24
-    train_names = {s["name"] for s in structured_pool.schemas("train", 11, 200)}
-    structured_pool.check_disjoint(train_names, {ex["name"] for ex in suite})
+    assert counts == {"adversarial": 84, "arrays_enums": 84, "conditional": 83, "flat": 83, "nested": 83, "real_world": 83}
+    assert [ex["id"] for ex in locked] == [f"json-{i:04d}" for i in range(500)]
+    assert len({ex["name"] for ex in locked}) == 500
+    assert len({structured_pool.schema_hash(ex["schema"]) for ex in locked}) == 500
+    real = [ex for ex in locked if ex["category"] == "real_world"]
+    assert {ex["source"]["package"] for ex in real} == {"bfcl-eval", "nbformat"}
+    for ex in locked:
+        Draft202012Validator.check_schema(ex["schema"])
+        assert ex["instruction"] and ex["content"] and ex["instance"], ex["id"]
+        if ex["category"] != "real_world":
+            assert ex["source"] == {"generator": "trellis.structured_pool", "pool": "eval"}
+    # Every eval-pool schema is unseen: no train schema name or hash equals one of them.
+    train = structured_pool.schemas("train", js.LOCKED_SEED, 300)
+    structured_pool.check_disjoint({s["name"] for s in train}, {ex["name"] for ex in locked})
+    structured_pool.check_disjoint({structured_pool.schema_hash(s["schema"]) for s in train},
+                                   {structured_pool.schema_hash(ex["schema"]) for ex in locked})
+
+
+def test_subsets_are_stratified_nested_and_locked(tmp_path, locked, suite):
+    assert [ex["category"] for ex in suite].count("real_world") == 4
+    assert {ex["category"] for ex in suite} == set(js.CATEGORIES) and len(suite) == 24
+    bigger = js.select(locked, 60)
+    assert all(ex in bigger for ex in suite)  # a smaller subset is inside a larger one
+    assert js.select(locked, 500) == locked
 
     path = tmp_path / "suite.jsonl"
-    digest = js.write_suite(path, 24, seed=11)
-    assert js.write_suite(tmp_path / "again.jsonl", 24, seed=11) == digest
-    assert js.sidecar_path(path).read_text().split() == [digest, "suite.jsonl"]
+    digest, n = js.write_subset(js.LOCKED_SUITE, path, 24)
+    assert n == 24 and js.sidecar_path(path).read_text().split() == [digest, "suite.jsonl"]
     loaded, loaded_digest = js.load_suite(path)
     assert loaded == suite and loaded_digest == digest
-    # The suite is locked: edited bytes no longer match the sidecar.
+    # The full subset is the locked file itself, byte for byte.
+    js.write_subset(js.LOCKED_SUITE, tmp_path / "all.jsonl", 500)
+    assert (tmp_path / "all.jsonl").read_bytes() == js.LOCKED_SUITE.read_bytes()
+    # A suite is locked: edited bytes no longer match the sidecar.
     path.write_text(path.read_text().replace("json-0000", "json-9999"))
     with pytest.raises(ValueError, match="does not match its locked hash"):
         js.load_suite(path)
+    tampered = tmp_path / "locked.jsonl"
+    tampered.write_bytes(js.LOCKED_SUITE.read_bytes().replace(b"json-0001", b"json-9991"))
+    js.sidecar_path(tampered).write_text(js.sidecar_path(js.LOCKED_SUITE).read_text())
+    with pytest.raises(ValueError, match="does not match its locked hash"):
+        js.write_subset(tampered, tmp_path / "x.jsonl", 5)
+    js.sidecar_path(tampered).unlink()
+    with pytest.raises(FileNotFoundError, match="no sha256 sidecar"):
+        js.write_subset(tampered, tmp_path / "x.jsonl", 5)
+    with pytest.raises(ValueError, match="501 examples requested"):
+        js.select(locked, 501)
 
 
-def test_reference_answers_score_perfectly(suite):
-    for ex in suite:
+def test_generator_is_deterministic_and_balanced():
+    small = js.build_suite(12, seed=11)
+    assert small == js.build_suite(12, seed=11) and small != js.build_suite(12, seed=12)
+    assert sorted(ex["category"] for ex in small) == sorted(list(js.CATEGORIES) * 2)
+
+
+def test_reference_answers_score_perfectly(locked):
+    for ex in locked:
         for text in (js.reference_answer(ex), "```json\n" + json.dumps(ex["instance"], indent=2) + "\n```"):
             score = js.score_example(ex, text)
             assert score == {"parsed": True, "valid": True, "field_accuracy": 1.0, "error": None}, ex["id"]
-    m = js.metrics([js.score_example(ex, js.reference_answer(ex)) for ex in suite])
+    m = js.metrics([js.score_example(ex, js.reference_answer(ex)) for ex in locked])
     assert m == {"parse_rate": 1.0, "schema_valid_rate": 1.0, "field_accuracy": 1.0}
 
 
@@ -133,6 +186,26 @@ def test_wrong_answers_fail(suite):
             break
     else:
         raise AssertionError("no scalar field to corrupt")
+
+
+def _corrupt(value):
+    """The value with its first leaf replaced by one of another JSON type."""
+    if isinstance(value, dict) and value:
+        k = next(iter(value))
+        return {**value, k: _corrupt(value[k])}
+    if isinstance(value, list) and value:
+        return [_corrupt(value[0])] + value[1:]
+    return "wrong" if isinstance(value, (list, dict)) else [["wrong"]]
+
+
+def test_every_locked_example_fails_a_wrong_answer(locked):
+    for ex in locked:
+        score = js.score_example(ex, json.dumps(_corrupt(ex["instance"])))
+        assert score["parsed"] and score["field_accuracy"] < 1.0, ex["id"]
+        # A list where the schema wants a scalar (or a string where it wants a list) is invalid
+        # wherever the schema constrains that field's type at all.
+        assert not score["valid"] or ex["category"] == "real_world", ex["id"]
+        assert js.score_example(ex, js.reference_answer(ex)[:-1])["parsed"] is False, ex["id"]
 
 
 def test_field_accuracy_counts_leaf_paths():
@@ -188,7 +261,7 @@ def test_evaluate_scripted_perfect_and_broken_model(tiny_model, tmp_path):
     from transformers import AutoTokenizer
 
     path = tmp_path / "suite.jsonl"
-    js.write_suite(path, 12, seed=3)
+    js.write_subset(js.LOCKED_SUITE, path, 12)
     suite, _ = js.load_suite(path)
     tok = AutoTokenizer.from_pretrained(tiny_model)
     answers = {json.dumps(ex["schema"], separators=(",", ":")): js.reference_answer(ex) for ex in suite}
@@ -226,6 +299,7 @@ def test_evaluate_real_tiny_model(tiny_model, tmp_path):
     cfg = {"examples": 6, "max_new_tokens": 16}
     result = evaluate("json_schema", tiny_model, "base", "curated", None, cfg, {"resamples": 100, "confidence": 0.95}, 5)
     assert result["n"] == 6 and len(result["examples"]) == 6
+    assert result["data"]["locked_sha256"] == js.sidecar_path(js.LOCKED_SUITE).read_text().split()[0]
     for ex in result["examples"]:
         assert isinstance(ex["output"], str) and set(ex["scores"]) == set(js.METRICS)
     for m in result["metrics"].values():

@@ -194,9 +194,9 @@ def test_prompt_version_tracks_taxonomy(labeler):
     assert OfflineLabeler(dict(LABELS_CONFIG)).prompt_version == labeler.prompt_version
 
 
-def test_other_backends_are_refused():
+def test_unknown_backend_is_refused():
     with pytest.raises(ValueError, match="labels.backend"):
-        make_labeler(dict(LABELS_CONFIG, backend="openai-batch"))
+        make_labeler(dict(LABELS_CONFIG, backend="claude-batch"))
     assert isinstance(make_labeler(LABELS_CONFIG), OfflineLabeler)
 
 
@@ -220,13 +220,16 @@ def test_label_task_outputs_and_report(tmp_path, labeler):
     out = tmp_path / "labels" / "content_type.parquet"
     report = label_task(TASKS["content_type"], sample, out, labeler)
     table = pq.read_table(out)
-    assert table.column_names == ["id", "text", "source", "label", "backend", "model", "prompt_version"]
+    assert table.column_names == ["id", "text", "source", "label", "backend", "model", "prompt_version",
+                                  "prompt_hash"]
+    assert set(table.column("prompt_hash").to_pylist()) == {labeler.prompt_hash}
     assert table.column("id").to_pylist() == ["c1", "c2", "c3"]
     assert table.column("label").to_pylist()[:2] == ["schema", "test"]
     assert set(table.column("backend").to_pylist()) == {"offline"}
     assert set(table.column("prompt_version").to_pylist()) == {labeler.prompt_version}
     assert report["n_in"] == 4 and report["n_labeled"] == 3
     assert report["invalid"] == 1 and report["invalid_reasons"] == {"empty_text": 1}
+    assert report["invalid_records"] == [{"id": "c4", "reason": "empty_text", "detail": None, "attempts": 0}]
     assert sum(report["distribution"].values()) == 3 and list(report["distribution"]) == list(TASKS["content_type"].labels)
 
     report = label_task(TASKS["structured_relevance"], sample, tmp_path / "sr.parquet", labeler)

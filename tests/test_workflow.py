@@ -97,7 +97,9 @@ def test_demo_headline_table_comes_from_result_files(demo_run):
     assert rows, "empty headline table"
 
     arms, stages = list(config["arms"]), config["evaluate"]["stages"]
-    benchmarks = ["json_schema"] + [f"bfcl_{c}" for c in config["evaluate"]["bfcl"]["categories"]]
+    benchmarks = ["json_schema", "extraction", "classification"] + [
+        f"bfcl_{c}" for c in config["evaluate"]["bfcl"]["categories"]
+    ]
     result_files = {
         (arm, stage, bench): results / "eval" / arm / stage / f"{bench}.json"
         for arm in arms for stage in stages for bench in benchmarks

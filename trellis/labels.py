@@ -8,8 +8,9 @@ are versioned, and the version plus the taxonomy form the labels' ``prompt_versi
 taxonomy or rule set shows up in the labels' provenance (and, through params, in Snakemake's
 rerun triggers).
 
-The OpenAI backends (``openai-batch``, ``openai-chat``) are a separate piece of work; asking for
-them here is a clear error, never a silent fallback to the offline rules.
+The frontier-LLM backends (``openai-batch``, ``openai-chat``) live in ``trellis.labeling``;
+``make_labeler`` picks one from ``labels.backend`` and ``label_task`` writes the same labeled
+dataset and report whichever backend answered.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from trellis.io import ParquetWriter, count_rows, iter_batches
+from trellis.labeling.settings import labels_params, labels_runtime, merge_labels_config  # noqa: F401 (re-exported)
 from trellis.tally import Tally
 from trellis.tasks import Task
 
@@ -35,7 +37,7 @@ from trellis.tasks import Task
 # sample so no hidden attribute of a document can leak into its label.
 SAMPLE_META_COLUMNS = ("language", "path")
 
-SUPPORTED_BACKENDS = ("offline",)
+SUPPORTED_BACKENDS = ("offline", "openai-batch", "openai-chat")
 
 # Bump when any rule below changes: it is hashed into prompt_version.
 OFFLINE_RULES_VERSION = "offline-rules-v1"
@@ -256,6 +258,7 @@ class OfflineLabeler:
         }
         digest = hashlib.sha256(json.dumps(taxonomy, sort_keys=True).encode()).hexdigest()[:16]
         self.prompt_version = f"{OFFLINE_RULES_VERSION}-{digest}"
+        self.prompt_hash = digest
 
     # -- dispatch --------------------------------------------------------------------------
 
@@ -620,15 +623,24 @@ _CONTENT_TYPE_RULES = (
 CONTENT_TYPE_RULE_CLASSES = tuple(dict.fromkeys(name for name, _ in _CONTENT_TYPE_RULES))
 
 
-def make_labeler(labels_config: dict[str, Any]) -> OfflineLabeler:
-    """The labeler the config's ``labels.backend`` names."""
+def make_labeler(labels_config: dict[str, Any]):
+    """The labeler the config's ``labels.backend`` names.
+
+    The OpenAI backends are imported only when chosen, so the offline demo never loads the SDK.
+    """
     backend = labels_config.get("backend")
-    if backend not in SUPPORTED_BACKENDS:
-        raise ValueError(
-            f"config key labels.backend = {backend!r} is not supported by this build; "
-            f"supported: {list(SUPPORTED_BACKENDS)} (the OpenAI backends are not implemented yet)"
-        )
-    return OfflineLabeler(labels_config)
+    if backend == "offline":
+        return OfflineLabeler(labels_config)
+    if backend == "openai-batch":
+        from trellis.labeling.openai_batch import BatchLabeler
+
+        return BatchLabeler(labels_config)
+    if backend == "openai-chat":
+        from trellis.labeling.openai_chat import ChatLabeler
+
+        return ChatLabeler(labels_config)
+    raise ValueError(f"config key labels.backend = {backend!r} is not a labeling backend; "
+                     f"supported: {list(SUPPORTED_BACKENDS)}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -645,7 +657,7 @@ def label_schema(task: Task) -> pa.Schema:
     return pa.schema([
         pa.field("id", pa.string()), pa.field("text", pa.string()), pa.field("source", pa.string()),
         pa.field("label", label_type), pa.field("backend", pa.string()), pa.field("model", pa.string()),
-        pa.field("prompt_version", pa.string()),
+        pa.field("prompt_version", pa.string()), pa.field("prompt_hash", pa.string()),
     ])
 
 
@@ -667,25 +679,72 @@ def validate_label(task: Task, value: Any) -> str | None:
     raise ValueError(f"task {task.name}: unknown kind {task.kind!r}")
 
 
+def _check_row(task: Task, row: dict[str, Any], row_no: int, sample_path) -> bool:
+    """Raise on a miswired row; False for an empty text (counted by the caller), else True."""
+    if row.get("source") != task.source:
+        raise ValueError(
+            f"{sample_path}: row {row_no}: column 'source' is {row.get('source')!r}, but task "
+            f"{task.name!r} labels {task.source!r} documents"
+        )
+    return isinstance(row.get("text"), str) and bool(row["text"].strip())
+
+
+def _llm_outcomes(task: Task, sample_path, labeler, work_dir, batch_size: int):
+    """Ask the LLM backend about every labelable sample row: (id -> Outcome, backend info)."""
+    if work_dir is None:
+        raise ValueError(f"backend {labeler.backend} needs a work directory for its manifest/cache")
+    rows, seen = [], {}
+    batches = iter_batches(sample_path, batch_size=batch_size)
+    for row_no, row in enumerate(r for b in batches for r in b.to_pylist()):
+        if not _check_row(task, row, row_no, sample_path):
+            continue
+        if row["id"] in seen:
+            raise ValueError(f"{sample_path}: row {row_no}: id {row['id']!r} repeats row {seen[row['id']]}")
+        seen[row["id"]] = row_no
+        rows.append({k: row.get(k) for k in ("id", "text", "language", "path")})
+    return labeler.run(task, rows, work_dir)
+
+
 def label_task(
     task: Task,
     sample_path: str | os.PathLike,
     out_path: str | os.PathLike,
-    labeler: OfflineLabeler,
+    labeler,
     batch_size: int = 512,
+    work_dir: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Label every sample row for ``task``; write ``labels/<task>.parquet``; return a report.
 
+    ``labeler`` is an ``OfflineLabeler`` (labels each row on the spot) or an OpenAI backend from
+    ``trellis.labeling`` (asked about all rows at once; its manifest or request cache lives in
+    ``work_dir``, so a rerun resumes and pays nothing twice).
+
     Rows whose source is not the task's source are an error (a miswired sample would otherwise
-    train a classifier on the wrong domain). Rows with empty text and labels that fail validation
-    are skipped and counted in the report (``invalid`` and ``invalid_reasons``).
+    train a classifier on the wrong domain). Rows with empty text, answers that stayed invalid
+    after their retries, and labels that fail validation are left out of the parquet, and each is
+    counted in the report (``invalid``, ``invalid_reasons``) and listed in ``invalid_records``
+    with its id, reason and number of answers received.
     """
     tally = Tally(f"label:{task.name}")
     schema = label_schema(task)
     invalid: Counter[str] = Counter()
+    invalid_records: list[dict[str, Any]] = []
     dist: Counter[str] = Counter()
     reg_values: list[float] = []
     n_topics: list[int] = []
+    retried = 0
+    outcomes, backend_info = None, None
+    if not isinstance(labeler, OfflineLabeler):
+        outcomes, backend_info = _llm_outcomes(task, sample_path, labeler, work_dir, batch_size)
+        prompt_version, prompt_hash = labeler.provenance(task)
+    else:
+        prompt_version, prompt_hash = labeler.prompt_version, labeler.prompt_hash
+
+    def reject(row_id, reason, detail=None, attempts=0):
+        invalid[reason] += 1
+        tally.drop(f"invalid_{reason}")
+        invalid_records.append({"id": row_id, "reason": reason, "detail": detail, "attempts": attempts})
+
     row_no = -1
     with ParquetWriter(out_path, schema) as w:
         for batch in iter_batches(sample_path, batch_size=batch_size):
@@ -693,20 +752,24 @@ def label_task(
             for row in batch.to_pylist():
                 row_no += 1
                 tally.seen(row.get("text"))
-                if row.get("source") != task.source:
-                    raise ValueError(
-                        f"{sample_path}: row {row_no}: column 'source' is {row.get('source')!r}, but task "
-                        f"{task.name!r} labels {task.source!r} documents"
-                    )
-                if not isinstance(row.get("text"), str) or not row["text"].strip():
-                    invalid["empty_text"] += 1
-                    tally.drop("empty_text")
+                if not _check_row(task, row, row_no, sample_path):
+                    reject(row.get("id"), "empty_text")
                     continue
-                value = labeler.label(task, row)
+                if outcomes is None:
+                    value = labeler.label(task, row)
+                else:
+                    outcome = outcomes.get(row["id"])
+                    if outcome is None:
+                        raise RuntimeError(f"{sample_path}: row {row_no}: backend {labeler.backend} returned "
+                                           f"no outcome for id {row['id']!r}")
+                    retried += outcome.attempts > 1
+                    if not outcome.valid:
+                        reject(row["id"], outcome.reason, outcome.detail, outcome.attempts)
+                        continue
+                    value = outcome.label
                 reason = validate_label(task, value)
                 if reason:
-                    invalid[reason] += 1
-                    tally.drop(f"invalid_{reason}")
+                    reject(row["id"], reason, repr(value)[:200])
                     continue
                 if task.kind == "multilabel":
                     dist.update(value)
@@ -721,7 +784,7 @@ def label_task(
                 out.append({
                     "id": row["id"], "text": row["text"], "source": row["source"], "label": value,
                     "backend": labeler.backend, "model": labeler.model,
-                    "prompt_version": labeler.prompt_version,
+                    "prompt_version": prompt_version, "prompt_hash": prompt_hash,
                 })
                 tally.kept(row["text"])
             w.write_rows(out)
@@ -730,14 +793,20 @@ def label_task(
         "kind": task.kind,
         "backend": labeler.backend,
         "model": labeler.model,
-        "prompt_version": labeler.prompt_version,
+        "prompt_version": prompt_version,
+        "prompt_hash": prompt_hash,
         "n_in": tally.docs_in,
         "n_labeled": tally.docs_out,
         "invalid": sum(invalid.values()),
         "invalid_reasons": dict(sorted(invalid.items())),
+        "invalid_records": invalid_records,
         "distribution": _ordered_distribution(task, dist),
         "seconds": tally.to_dict()["seconds"],
     }
+    if outcomes is not None:
+        # Documents that needed more than one answer (an invalid answer was retried).
+        report["retried_docs"] = retried
+        report["backend_info"] = backend_info
     if task.kind == "multilabel" and n_topics:
         report["mean_labels_per_doc"] = sum(n_topics) / len(n_topics)
         report["multi_label_docs"] = sum(1 for k in n_topics if k > 1)

@@ -10,8 +10,9 @@ names and schema hashes anyway (a test and the benchmark's manifest check call i
 Schemas are assembled from domains × entities × field kinds (strings with date/email/uri
 formats and patterns, bounded integers, numbers, booleans, enums, arrays, nested objects,
 required lists, oneOf/anyOf) in five categories. The sixth category of the study's benchmark
-design, "real_world", is not generated here: no installed package ships a corpus of real-world
-JSON Schemas offline (jsonschema only carries its meta-schemas), so it is left to the benchmark.
+design, "real_world", is not generated: trellis.benchmarks.real_world takes real schemas that ship
+inside installed packages (bfcl-eval's function definitions, nbformat's notebook schema), which
+no train item comes from.
 
 Schemas are JSON Schema draft 2020-12 and are validated with `Draft202012Validator`; they carry
 no "$schema" key because every prompt spends tokens on the schema text and the dialect is fixed
@@ -115,7 +116,9 @@ _DOMAINS: dict[str, dict[str, dict[str, Any]]] = {
             "entities": {
                 "flight": "flight_code:code departs_at:datetime seats_left:int(0,400) fare:num(20,8000) "
                 "cabin:enum(economy|premium|business|first) refundable:bool destination:city",
-                "hotel": "hotel_name:text stars:int(1,5) nightly_rate:num(20,3000) city:city "
+                # Not "hotel": BFCL's live_simple category has a real search_hotels function, and
+                # a train function must never share a name with an evaluation one.
+                "lodge": "lodge_name:text stars:int(1,5) nightly_rate:num(20,3000) city:city "
                 "website:uri pets_allowed:bool check_in_date:date amenities:tags",
                 "traveler": "traveler_name:person passport_number:code birth_date:date email:email "
                 "frequent_flyer:bool seat_preference:enum(window|aisle|middle)",
@@ -564,6 +567,14 @@ def describe(instance: dict, path: tuple[str, ...] = ()) -> list[str]:
     return sentences
 
 
+def record_notes(instance: dict, rng: random.Random) -> str:
+    """The facts of ``instance`` as extraction text: its sentences in scrambled order, so facts
+    must be mapped to fields by meaning, not by position (the extraction task's content)."""
+    sentences = describe(instance)
+    rng.shuffle(sentences)
+    return "Record notes: " + " ".join(sentences)
+
+
 _INSTRUCTIONS = [
     "Create a JSON object describing this {t}.",
     "Fill in the {t} record from the details below.",
@@ -750,6 +761,11 @@ def all_function_names(pool: str) -> list[str]:
     """Every function name a pool can produce (for disjointness checks independent of n)."""
     rng = random.Random(0)
     return sorted({_make_function(*s, rng)["function"]["name"] for s in _function_specs(pool)})
+
+
+def entity_labels(pool: str) -> list[str]:
+    """Every entity of a pool in words ("pet patient"): what texts about that pool may name."""
+    return sorted({entity.replace("_", " ") for _, entity, _, _ in _entities(pool)})
 
 
 def check_disjoint(train_names: set, eval_names: set) -> None:

@@ -1,4 +1,5 @@
-"""Structured-output benchmarks: the JSON Schema compliance suite and BFCL's AST categories.
+"""Structured-output benchmarks: the JSON Schema compliance suite, BFCL's AST categories,
+structured extraction and classification with structured output.
 
 ``evaluate`` runs one benchmark on one model (one arm at one stage) and returns the result
 record that is written to ``eval/<arm>/<stage>/<benchmark>.json``: metric values with bootstrap
@@ -35,13 +36,23 @@ DEFAULT_SHOTS = 2
 _SHOT_CANDIDATES = 12
 
 
+# Benchmarks whose name is the benchmark (BFCL's are "bfcl_<category>").
+SIMPLE = ("json_schema", "extraction", "classification")
+
+# SFT rows built to pick extraction/classification shots from: at the post-training task shares
+# this gives a dozen rows of each task to choose the shortest from.
+_SFT_SHOT_ROWS = 80
+
+
 def parse_benchmark(benchmark: str) -> tuple[str, str | None]:
     """'json_schema' -> ('json_schema', None); 'bfcl_simple' -> ('bfcl', 'simple')."""
-    if benchmark == "json_schema":
-        return "json_schema", None
+    if benchmark in SIMPLE:
+        return benchmark, None
     if benchmark.startswith("bfcl_") and len(benchmark) > len("bfcl_"):
         return "bfcl", benchmark[len("bfcl_") :]
-    raise ValueError(f"unknown benchmark {benchmark!r}; expected 'json_schema' or 'bfcl_<category>'")
+    raise ValueError(
+        f"unknown benchmark {benchmark!r}; expected one of {', '.join(SIMPLE)} or 'bfcl_<category>'"
+    )
 
 
 def _sha256_files(paths: list[Path]) -> str:
@@ -113,6 +124,24 @@ def bfcl_shots(seed: int, k: int) -> tuple[list[tuple[list[dict], str]], list[st
     return [(m, a) for _, m, a in chosen], [n for n, _, _ in chosen]
 
 
+def sft_shots(task: str, seed: int, k: int) -> tuple[list[tuple[list[dict], str]], list[str]]:
+    """k few-shot (messages, answer) pairs that are rows of the SFT data's ``task``, and their items.
+
+    The shots are exactly what post-training teaches for the task (same builder, TRAIN pool), so
+    a base model sees the trained format; the shortest rows leave room for the query.
+    """
+    from trellis import posttrain_data
+
+    if k <= 0:
+        return [], []
+    rows = [r for r in posttrain_data.build_sft(_SFT_SHOT_ROWS, seed) if r["task"] == task]
+    if len(rows) < k:
+        raise ValueError(f"only {len(rows)} SFT rows of task {task!r} to draw {k} shots from")
+    cands = [(f"{r['item']}#{i}", r["prompt"], r["completion"][0]["content"]) for i, r in enumerate(rows)]
+    chosen = _shortest(cands, k)
+    return [(m, a) for _, m, a in chosen], [n.split("#")[0] for n, _, _ in chosen]
+
+
 def evaluate(
     benchmark: str,
     model_dir: str | os.PathLike,
@@ -126,10 +155,11 @@ def evaluate(
 ) -> dict:
     """Run ``benchmark`` on the model in ``model_dir`` and return the result record.
 
-    cfg: the benchmark's config section (json_schema: examples, max_new_tokens; bfcl: limit,
-    max_new_tokens; optional batch_size, shots). bootstrap: {resamples, confidence}.
-    suite_path: the locked JSON suite (json_schema); None builds it from cfg["examples"] and
-    seed. generator: an already loaded ``trellis.generation.Generator`` for model_dir (optional).
+    cfg: the benchmark's config section (json_schema, extraction, classification: examples,
+    max_new_tokens; bfcl: limit, max_new_tokens; optional batch_size, shots). bootstrap:
+    {resamples, confidence}. suite_path: the JSON suite subset the workflow wrote (json_schema);
+    None takes cfg["examples"] from the committed locked suite. generator: an already loaded
+    ``trellis.generation.Generator`` for model_dir (optional).
     """
     from trellis import prompts, structured_pool
     from trellis.generation import Generator
@@ -152,10 +182,21 @@ def evaluate(
             examples, digest = bench.load_suite(suite_path)
             source = {"suite": str(suite_path), "sha256": digest}
         else:
-            examples = bench.build_suite(int(_require(cfg, "examples", benchmark)), seed)
-            source = {"suite": None, "built_with": {"n": len(examples), "seed": seed}}
+            examples, locked_digest = bench.load_locked(int(_require(cfg, "examples", benchmark)))
+            source = {"suite": str(bench.LOCKED_SUITE), "locked_sha256": locked_digest, "subset": len(examples)}
         shots, shot_names = json_schema_shots(seed, n_shots)
         # Few-shot examples come from the train pool; prove none is an evaluated schema.
+        structured_pool.check_disjoint(set(shot_names), {e["name"] for e in examples})
+        messages = [bench.messages(e) for e in examples]
+    elif kind in ("extraction", "classification"):
+        from importlib import import_module
+
+        bench = import_module(f"trellis.benchmarks.{kind}")
+        n = int(_require(cfg, "examples", benchmark))
+        examples = bench.build(n, seed)
+        source = {"generator": f"trellis.benchmarks.{kind}", "pool": "eval", "n": n, "seed": seed}
+        shots, shot_names = sft_shots(kind, seed, n_shots)
+        # Shots are SFT rows (train pool): none may be an evaluated schema or task.
         structured_pool.check_disjoint(set(shot_names), {e["name"] for e in examples})
         messages = [bench.messages(e) for e in examples]
     else:
@@ -193,8 +234,9 @@ def evaluate(
         score = bench.score_example(example, text)
         record = {"id": example["id"], "output": text, "scores": bench.example_scores(score)}
         record.update(score)  # the raw judgement (parsed/valid/correct, error) next to the scores
-        if kind == "json_schema":
-            record["category"] = example["category"]
+        for key in ("category", "task"):  # the example's stratum, for per-category breakdowns
+            if key in example and kind != "bfcl":
+                record[key] = example[key]
         per_example.append(record)
     metrics = {}
     for name in bench.METRICS:

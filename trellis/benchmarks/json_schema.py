@@ -1,9 +1,17 @@
-"""The custom JSON Schema compliance benchmark: suite generation and scoring.
+"""The custom JSON Schema compliance benchmark: the locked suite, its subsets, and scoring.
 
-The suite is drawn from the EVAL pool of ``trellis.structured_pool`` only, whose schema names
-are disjoint from the TRAIN pool that SFT data and few-shot examples come from: the benchmark
-measures generalization to unseen schemas. A suite file is written once and locked by its sha256
-sidecar, so every arm and stage is scored on byte-identical examples.
+The suite has six categories. Five (flat, nested, arrays_enums, conditional, adversarial) are
+drawn from the EVAL pool of ``trellis.structured_pool``, whose schema names are disjoint from the
+TRAIN pool that SFT data and few-shot examples come from; the sixth, real_world, holds real
+schemas that ship offline inside installed packages (``trellis.benchmarks.real_world``). The
+benchmark therefore measures generalization to unseen schemas.
+
+The suite is locked before any model is trained: ``build_suite(LOCKED_SIZE, LOCKED_SEED)`` was
+written once to ``data/json_schema_suite.jsonl`` beside this module with its sha256 sidecar
+(``python -m trellis.benchmarks.json_schema lock`` rewrites it; a test fails if the generator no
+longer reproduces the committed bytes). The workflow never regenerates it: ``write_subset``
+checks the locked file's hash and writes a deterministic, category-stratified subset (all of it
+in the study), so every arm and stage is scored on byte-identical examples.
 
 Scoring an output:
 - parsed: ``prompts.extract_json`` found a JSON value in the generation;
@@ -29,53 +37,88 @@ from trellis.io import atomic_path, read_jsonl, write_jsonl
 # Metric names, in report order; per-example scores carry the same names.
 METRICS = ("parse_rate", "schema_valid_rate", "field_accuracy")
 
-# Keys every suite example carries.
-EXAMPLE_KEYS = ("id", "name", "category", "instruction", "schema", "content", "instance")
+# Keys every suite example carries. source: where the schema comes from (generator or package).
+EXAMPLE_KEYS = ("id", "name", "category", "instruction", "schema", "content", "instance", "source")
 
-# How many pool schemas to draw per requested example, so that every category can contribute its
-# even share even when the pool's category mix is uneven.
-_OVERDRAW = 4
+CATEGORIES = tuple(sorted(structured_pool.CATEGORIES + ("real_world",)))
+
+# The locked suite: its size and seed are part of the lock (changing either changes the file).
+LOCKED_SUITE = Path(__file__).parent / "data" / "json_schema_suite.jsonl"
+LOCKED_SIZE = 500
+LOCKED_SEED = 20260212
+
+
+def quotas(n: int, categories: tuple[str, ...] | list[str] = CATEGORIES) -> dict[str, int]:
+    """Examples per category for ``n`` in all: as even as possible, the earlier categories first."""
+    if n < 1:
+        raise ValueError(f"suite size must be >= 1, got {n}")
+    k, extra = divmod(n, len(categories))
+    return {c: k + (i < extra) for i, c in enumerate(categories)}
 
 
 def build_suite(n: int, seed: int) -> list[dict]:
-    """``n`` examples from the eval pool, spread evenly (round robin) over the categories present."""
-    if n < 1:
-        raise ValueError(f"suite size must be >= 1, got {n}")
-    pool = structured_pool.schemas("eval", seed, n * _OVERDRAW)
-    by_category: dict[str, list[dict]] = {}
+    """``n`` examples spread evenly over the six categories, interleaved round robin."""
+    from trellis.benchmarks import real_world
+
+    quota = quotas(n)
+    generated = [c for c in CATEGORIES if c != "real_world"]
+    # The pool cycles through its categories, so this many draws give each one its quota.
+    pool = structured_pool.schemas("eval", seed, len(structured_pool.CATEGORIES) * max(quota[c] for c in generated))
+    by_category: dict[str, list[dict]] = {c: [] for c in CATEGORIES}
     seen: set[str] = set()
     for item in pool:
         # A schema name identifies the example; a repeat would double-count it in every metric.
-        if item["name"] in seen:
+        if item["name"] in seen or len(by_category[item["category"]]) >= quota[item["category"]]:
             continue
         seen.add(item["name"])
-        by_category.setdefault(item["category"], []).append(item)
-    if sum(len(v) for v in by_category.values()) < n:
-        raise ValueError(
-            f"the eval pool gave only {len(seen)} distinct schemas for seed {seed}; {n} were requested"
-        )
-    categories = sorted(by_category)
+        by_category[item["category"]].append(
+            {**item, "source": {"generator": "trellis.structured_pool", "pool": "eval"}})
+    by_category["real_world"] = real_world.items(quota["real_world"], seed)
+    for c in CATEGORIES:
+        if len(by_category[c]) < quota[c]:
+            raise ValueError(f"category {c!r} gave {len(by_category[c])} distinct schemas for seed {seed}; "
+                             f"{quota[c]} were requested")
     chosen: list[dict] = []
-    depth = 0
-    while len(chosen) < n:
-        for cat in categories:
-            if depth < len(by_category[cat]) and len(chosen) < n:
-                chosen.append(by_category[cat][depth])
-        depth += 1
-    suite = []
-    for i, item in enumerate(chosen):
-        suite.append(
-            {
-                "id": f"json-{i:04d}",
-                "name": item["name"],
-                "category": item["category"],
-                "instruction": item["instruction"],
-                "schema": item["schema"],
-                "content": item["content"],
-                "instance": item["instance"],
-            }
-        )
-    return suite
+    for depth in range(max(quota.values())):
+        chosen.extend(by_category[c][depth] for c in CATEGORIES if depth < quota[c])
+    names = [item["name"] for item in chosen]
+    if len(set(names)) != len(names):
+        raise AssertionError("duplicate example names in the suite")
+    return [
+        {"id": f"json-{i:04d}", **{k: item[k] for k in EXAMPLE_KEYS if k != "id"}}
+        for i, item in enumerate(chosen)
+    ]
+
+
+def select(examples: list[dict], n: int) -> list[dict]:
+    """A deterministic category-stratified subset of ``n`` examples, in the suite's order.
+
+    Each category contributes its ``quotas`` share, taken from the front of the suite, so a
+    smaller subset is contained in a larger one and ``n`` = the suite size returns the suite.
+    """
+    if n > len(examples):
+        raise ValueError(f"{n} examples requested from a suite of {len(examples)}")
+    present = sorted({e["category"] for e in examples})
+    quota = quotas(n, present)
+    available = {c: sum(e["category"] == c for e in examples) for c in present}
+    short = {c: (quota[c], available[c]) for c in present if quota[c] > available[c]}
+    if short:
+        # Move the shortfall to the categories that still have examples, in category order.
+        for c, (want, have) in short.items():
+            quota[c] = have
+            missing = want - have
+            for other in present:
+                room = available[other] - quota[other]
+                take = min(room, missing)
+                quota[other] += take
+                missing -= take
+    taken = {c: 0 for c in present}
+    out = []
+    for e in examples:
+        if taken[e["category"]] < quota[e["category"]]:
+            taken[e["category"]] += 1
+            out.append(e)
+    return out
 
 
 def sidecar_path(path: str | os.PathLike) -> Path:
@@ -91,18 +134,27 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def write_suite(path: str | os.PathLike, n: int, seed: int) -> str:
-    """Write the suite as JSONL and ``<path>.sha256`` (``sha256sum -c`` format); return the hash."""
-    suite = build_suite(n, seed)
-    path = Path(path)
+def _write_locked(path: Path, examples: list[dict]) -> str:
     # write_jsonl sorts keys: the bytes (and so the hash) depend only on the content.
-    digest = write_jsonl(path, suite)
+    digest = write_jsonl(path, examples)
     with atomic_path(sidecar_path(path)) as tmp:
         tmp.write_text(f"{digest}  {path.name}\n")
     return digest
 
 
-def load_suite(path: str | os.PathLike) -> tuple[list[dict], str]:
+def write_suite(path: str | os.PathLike, n: int, seed: int) -> str:
+    """Generate the suite, write it as JSONL and ``<path>.sha256`` (``sha256sum -c`` format)."""
+    return _write_locked(Path(path), build_suite(n, seed))
+
+
+def write_subset(locked: str | os.PathLike, path: str | os.PathLike, n: int) -> tuple[str, int]:
+    """Write ``select(locked suite, n)`` and its sidecar to ``path``; (sha256, n written)."""
+    examples, _ = load_suite(locked, require_sidecar=True)
+    subset = select(examples, n)
+    return _write_locked(Path(path), subset), len(subset)
+
+
+def load_suite(path: str | os.PathLike, require_sidecar: bool = False) -> tuple[list[dict], str]:
     """(examples, sha256). Refuses a suite whose bytes no longer match its sidecar hash."""
     path = Path(path)
     if not path.is_file():
@@ -114,7 +166,16 @@ def load_suite(path: str | os.PathLike) -> tuple[list[dict], str]:
         recorded = fields[0] if fields else "<empty>"
         if recorded != digest:
             raise ValueError(f"{path}: sha256 {digest} does not match its locked hash {recorded} in {side}")
+    elif require_sidecar:
+        raise FileNotFoundError(f"{path}: locked suite has no sha256 sidecar {side}")
     return read_jsonl(path, required=EXAMPLE_KEYS), digest
+
+
+def load_locked(n: int | None = None) -> tuple[list[dict], str]:
+    """The committed locked suite (hash-checked) or its ``n``-example stratified subset, and the
+    locked file's sha256."""
+    examples, digest = load_suite(LOCKED_SUITE, require_sidecar=True)
+    return (examples if n is None else select(examples, n)), digest
 
 
 def _escape(token: str) -> str:
@@ -211,3 +272,13 @@ def messages(example: dict) -> list[dict]:
 def reference_answer(item: dict) -> str:
     """The target text for a suite example or pool item (used for few-shot answers)."""
     return json.dumps(item["instance"], ensure_ascii=False)
+
+
+if __name__ == "__main__":
+    import sys
+
+    # Re-locking is a deliberate act (it changes what every past result was scored on).
+    if sys.argv[1:] != ["lock"]:
+        sys.exit("usage: python -m trellis.benchmarks.json_schema lock   # rewrite the locked suite")
+    d = write_suite(LOCKED_SUITE, LOCKED_SIZE, LOCKED_SEED)
+    print(f"wrote {LOCKED_SUITE} ({LOCKED_SIZE} examples, seed {LOCKED_SEED}), sha256 {d}")
