@@ -69,19 +69,11 @@ def _task_counts(n: int) -> dict[str, int]:
 # --- prompts and answers per task ------------------------------------------------------------
 
 
-def _shuffled_content(item: dict, rng: random.Random) -> str:
-    # Extraction gives the same facts as a record in scrambled order, so the model learns to map
-    # facts to fields by meaning, not by position.
-    sentences = sp.describe(item["instance"])
-    rng.shuffle(sentences)
-    return "Record notes: " + " ".join(sentences)
-
-
 def _schema_example(item: dict, task: str, rng: random.Random) -> dict:
     if task == "extraction":
         title = item["schema"].get("title", "record").lower()
         messages = prompts.json_schema_messages(
-            f"Extract the {title} described in the text into JSON.", item["schema"], _shuffled_content(item, rng))
+            f"Extract the {title} described in the text into JSON.", item["schema"], sp.record_notes(item["instance"], rng))
     else:
         messages = prompts.json_schema_messages(item["instruction"], item["schema"], item["content"])
     return {"messages": messages, "answer": item["instance"], "schema": item["schema"], "item": item["name"]}
