@@ -115,6 +115,21 @@ def _metrics(trainer, result, seconds: float, n_rows: int, dropped: int, extra_k
     return out
 
 
+def _train_and_save(trainer, tokenizer, tmp: Path, n_rows: int, dropped: int, record: dict,
+                    extra_keys=()) -> dict:
+    """Train, then save model, tokenizer and train_metrics.json (metrics + ``record``) into ``tmp``."""
+    start = time.monotonic()
+    result = trainer.train()
+    metrics = _metrics(trainer, result, time.monotonic() - start, n_rows, dropped, extra_keys=extra_keys)
+    metrics.update(record)
+    # The trainer's scratch output (optimizer state, logs) is not part of the model directory.
+    shutil.rmtree(tmp / "_trainer", ignore_errors=True)
+    _save(trainer, tokenizer, tmp, metrics)
+    log.info("%s done: %d steps, loss %.4f -> %.4f in %.1fs", record["stage"].upper(), metrics["steps"],
+             metrics["first_loss"], metrics["final_loss"], metrics["seconds"])
+    return metrics
+
+
 def _save(trainer, tokenizer, tmp: Path, metrics: dict) -> None:
     trainer.model.config.use_cache = True
     trainer.save_model(str(tmp))
@@ -155,15 +170,9 @@ def run_sft(model_dir, data_path, out_dir, cfg: dict, max_length: int, seed: int
             warmup_steps=0,
         )
         trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
-        start = time.monotonic()
-        result = trainer.train()
-        metrics = _metrics(trainer, result, time.monotonic() - start, len(rows), dropped)
-        metrics.update(stage="sft", base_model=str(model_dir), data=str(data_path), max_length=max_length,
-                       seed=seed, hyperparameters=dict(cfg))
-        shutil.rmtree(tmp / "_trainer", ignore_errors=True)
-        _save(trainer, tokenizer, tmp, metrics)
-    log.info("SFT done: %d steps, loss %.4f -> %.4f in %.1fs", metrics["steps"], metrics["first_loss"],
-             metrics["final_loss"], metrics["seconds"])
+        metrics = _train_and_save(trainer, tokenizer, tmp, len(rows), dropped,
+                                  dict(stage="sft", base_model=str(model_dir), data=str(data_path),
+                                       max_length=max_length, seed=seed, hyperparameters=dict(cfg)))
     return metrics
 
 
@@ -199,14 +208,8 @@ def run_dpo(model_dir, data_path, out_dir, cfg: dict, max_length: int, seed: int
         )
         trainer = DPOTrainer(model=model, ref_model=ref_model, args=args, train_dataset=dataset,
                              processing_class=tokenizer)
-        start = time.monotonic()
-        result = trainer.train()
-        metrics = _metrics(trainer, result, time.monotonic() - start, len(rows), dropped,
-                           extra_keys=("rewards/accuracies", "rewards/margins"))
-        metrics.update(stage="dpo", base_model=str(model_dir), data=str(data_path), max_length=max_length,
-                       seed=seed, hyperparameters=dict(cfg))
-        shutil.rmtree(tmp / "_trainer", ignore_errors=True)
-        _save(trainer, tokenizer, tmp, metrics)
-    log.info("DPO done: %d steps, loss %.4f -> %.4f in %.1fs", metrics["steps"], metrics["first_loss"],
-             metrics["final_loss"], metrics["seconds"])
+        metrics = _train_and_save(trainer, tokenizer, tmp, len(rows), dropped,
+                                  dict(stage="dpo", base_model=str(model_dir), data=str(data_path),
+                                       max_length=max_length, seed=seed, hyperparameters=dict(cfg)),
+                                  extra_keys=("rewards/accuracies", "rewards/margins"))
     return metrics

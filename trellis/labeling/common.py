@@ -108,24 +108,23 @@ class LLMLabeler:
     def __init__(self, labels_config: dict[str, Any]):
         self.config = labels_config
         self.model = str(labels_config["model"])
-        self.request_cfg = dict(labels_config.get("request") or {})
-        for key in (
-            "max_text_chars",
-            "max_completion_tokens",
-            "temperature",
-            "structured_outputs",
-            "invalid_retries",
-        ):
-            if key not in self.request_cfg:
-                raise ValueError(f"config key labels.request.{key} is required for backend {self.backend}")
-        prices = labels_config.get("prices") or {}
-        for key in ("input_per_million", "output_per_million"):
-            if key not in prices:
-                raise ValueError(f"config key labels.prices.{key} is required for backend {self.backend}")
+        self.request_cfg = self.config_section(
+            "request",
+            ("max_text_chars", "max_completion_tokens", "temperature", "structured_outputs", "invalid_retries"),
+        )
+        prices = self.config_section("prices", ("input_per_million", "output_per_million"))
         self.prices = {k: float(prices[k]) for k in ("input_per_million", "output_per_million")}
         # Every answer after the first for the same document is a retry of an invalid answer.
         self.max_attempts = int(self.request_cfg["invalid_retries"]) + 1
         self.builders: dict[str, PromptBuilder] = {}
+
+    def config_section(self, name: str, required: tuple[str, ...]) -> dict[str, Any]:
+        """``labels.<name>`` as a dict; a missing required key stops with its full config path."""
+        section = dict(self.config.get(name) or {})
+        for key in required:
+            if key not in section:
+                raise ValueError(f"config key labels.{name}.{key} is required for backend {self.backend}")
+        return section
 
     def builder(self, task: Task) -> PromptBuilder:
         if task.name not in self.builders:

@@ -92,18 +92,10 @@ class BatchLabeler(LLMLabeler):
 
     def __init__(self, labels_config: dict[str, Any]):
         super().__init__(labels_config)
-        batch = dict(labels_config.get("batch") or {})
-        for key in (
-            "completion_window",
-            "max_requests",
-            "max_bytes",
-            "poll_seconds",
-            "max_rounds",
-            "max_estimated_cost_usd",
-        ):
-            if key not in batch:
-                raise ValueError(f"config key labels.batch.{key} is required for backend openai-batch")
-        self.batch = batch
+        self.batch = self.config_section(
+            "batch",
+            ("completion_window", "max_requests", "max_bytes", "poll_seconds", "max_rounds", "max_estimated_cost_usd"),
+        )
         self._client = None
 
     def client(self):

@@ -89,17 +89,9 @@ class ChatLabeler(LLMLabeler):
 
     def __init__(self, labels_config: dict[str, Any]):
         super().__init__(labels_config)
-        chat = dict(labels_config.get("chat") or {})
-        for key in (
-            "concurrency",
-            "max_retries",
-            "backoff_seconds",
-            "max_backoff_seconds",
-            "timeout_seconds",
-        ):
-            if key not in chat:
-                raise ValueError(f"config key labels.chat.{key} is required for backend openai-chat")
-        self.chat = chat
+        self.chat = self.config_section(
+            "chat", ("concurrency", "max_retries", "backoff_seconds", "max_backoff_seconds", "timeout_seconds")
+        )
         self._client = None
         self.base_url = self.request_cfg.get("base_url") or "https://api.openai.com/v1"
 
