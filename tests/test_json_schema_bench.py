@@ -54,8 +54,9 @@ class ScriptedGenerator:
         self.answer_for = answer_for
         self.prompts: list[str] = []
 
-    def generate(self, prompts_, max_new_tokens, batch_size=8):
+    def generate(self, prompts_, max_new_tokens, batch_size=8, stop=()):
         self.prompts = list(prompts_)
+        self.stop = list(stop)
         return [self.answer_for(p) for p in prompts_]
 
 
@@ -255,6 +256,23 @@ def test_generation_stops_at_eos(tiny_model, tmp_path):
     model.save_pretrained(tmp_path / "eos")
     tok.save_pretrained(tmp_path / "eos")
     assert generate(tmp_path / "eos", ["hello", "a longer prompt"], max_new_tokens=8) == ["", ""]
+
+
+def test_generation_cuts_at_the_first_stop_string(tiny_model):
+    from trellis.generation import Generator
+
+    gen = Generator(tiny_model, device="cpu")
+    prompts_ = ["hello", "Create a JSON object describing this pet patient."]
+    full = gen.generate(prompts_, max_new_tokens=16, batch_size=2)
+    # Stop strings taken from inside each free-running continuation: the stopped output must be
+    # exactly the text before the earliest one, in the same batch as a row that does not stop.
+    stop_a = full[0][4:7]
+    stop_b = full[0][2:4]
+    stopped = gen.generate(prompts_, max_new_tokens=16, batch_size=2, stop=[stop_a, stop_b])
+    assert stopped[0] == full[0][: min(full[0].find(stop_a), full[0].find(stop_b))]
+    for text, free in zip(stopped[1:], full[1:]):
+        assert free.startswith(text)
+        assert stop_a not in text and stop_b not in text
 
 
 def test_evaluate_scripted_perfect_and_broken_model(tiny_model, tmp_path):

@@ -119,3 +119,19 @@ def test_extract_json_reports_garbage(text, fragment):
 def test_extract_json_never_returns_an_inner_value_of_a_broken_outer_one():
     value, err = extract_json('{"outer": {"inner": 1}, broken}')
     assert value is None and err.startswith("invalid JSON")
+
+
+def test_base_stop_string_ends_each_shot_and_never_occurs_inside_an_answer():
+    from trellis.benchmarks import json_schema_shots
+
+    shots, _ = json_schema_shots(seed=3, k=3)
+    msgs = json_schema_messages("Fill it.", SCHEMA, "a is 4")
+    text = completion_prompt(msgs, shots)
+    (stop,) = prompts.stop_strings("base")
+    for _, answer in shots:
+        assert stop not in answer
+        # A model that copies the shots' format writes the stop string right after its answer.
+        assert answer + stop in text
+    assert prompts.stop_strings("sft") == prompts.stop_strings("dpo")
+    with pytest.raises(ValueError, match="unknown stage"):
+        prompts.stop_strings("rlhf")

@@ -3,6 +3,12 @@
 Greedy decoding (no sampling) makes a benchmark score a function of the model and the prompts
 alone. Prompts are left-padded so every row of a batch ends where generation starts; only the
 newly generated tokens are decoded and returned.
+
+Stopping: a row ends at the tokenizer's eos (or the generation config's), or at the first of the
+caller's stop strings (``stop``: e.g. the header of the next few-shot example). Stop strings are
+matched on the decoded text by transformers' ``StopStringCriteria`` while generating (so a row
+that reached one stops costing compute) and cut off the returned text afterwards, because a stop
+string can end in the middle of a token.
 """
 
 from __future__ import annotations
@@ -65,7 +71,11 @@ class Generator:
         return ids
 
     @torch.inference_mode()
-    def generate(self, prompts: Sequence[str], max_new_tokens: int, batch_size: int = 8) -> list[str]:
+    def generate(
+        self, prompts: Sequence[str], max_new_tokens: int, batch_size: int = 8, stop: Sequence[str] = ()
+    ) -> list[str]:
+        """Greedy continuations (new text only, cut before the first stop string), in input order."""
+        stop = [s for s in stop if s]
         if max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
         if batch_size < 1:
@@ -107,6 +117,7 @@ class Generator:
                 top_k=None,
                 eos_token_id=self.eos_ids,
                 pad_token_id=self.pad_id,
+                **({"stop_strings": list(stop), "tokenizer": self.tokenizer} if stop else {}),
             )
             new_tokens = generated[:, width:].cpu()
             for r, i in enumerate(rows):
@@ -116,12 +127,22 @@ class Generator:
                     if t in self.eos_ids:
                         ids = ids[:k]
                         break
-                outputs[i] = self.tokenizer.decode(ids, skip_special_tokens=True)
+                outputs[i] = cut_at_stop(self.tokenizer.decode(ids, skip_special_tokens=True), stop)
         return outputs
 
 
+def cut_at_stop(text: str, stop: Sequence[str]) -> str:
+    """``text`` up to (not including) the earliest occurrence of any stop string."""
+    cut = min((i for i in (text.find(s) for s in stop if s) if i >= 0), default=len(text))
+    return text[:cut]
+
+
 def generate(
-    model_dir: str | os.PathLike, prompts: Sequence[str], max_new_tokens: int, batch_size: int = 8
+    model_dir: str | os.PathLike,
+    prompts: Sequence[str],
+    max_new_tokens: int,
+    batch_size: int = 8,
+    stop: Sequence[str] = (),
 ) -> list[str]:
     """Greedy continuations of ``prompts`` (only the new text), in input order."""
-    return Generator(model_dir).generate(prompts, max_new_tokens, batch_size)
+    return Generator(model_dir).generate(prompts, max_new_tokens, batch_size, stop)

@@ -111,6 +111,20 @@ def completion_prompt(messages: list[dict], shots: list[tuple[list[dict], str]])
     return "".join(parts)
 
 
+def stop_strings(stage: str) -> list[str]:
+    """Where generation stops, beyond the tokenizer's eos, for a prompt built by ``build_prompt``.
+
+    A base model that has answered goes on to write the next few-shot example: stop at its
+    header. A chat model ends its turn with eos (the template puts it there); should it instead
+    start a new turn, stop at that turn's header.
+    """
+    if stage == "base":
+        return [_SHOT_SEPARATOR + _SHOT_INPUT.rstrip("\n")]
+    if stage in ("sft", "dpo"):
+        return ["\n### User:", "\n### System:"]
+    raise ValueError(f"unknown stage {stage!r}; expected base, sft or dpo")
+
+
 def build_prompt(stage: str, tokenizer, messages: list[dict], shots: list[tuple[list[dict], str]]) -> str:
     """Prompt for a model at ``stage``: "base" is few-shot plain text, "sft"/"dpo" chat format."""
     if stage == "base":

@@ -225,7 +225,8 @@ def evaluate(
     prompt_texts = [prompts.build_prompt(stage, gen.tokenizer, m, shots) for m in messages]
 
     t_gen = time.monotonic()
-    outputs = gen.generate(prompt_texts, max_new_tokens, batch_size)
+    stop = prompts.stop_strings(stage)
+    outputs = gen.generate(prompt_texts, max_new_tokens, batch_size, stop)
     generate_s = time.monotonic() - t_gen
 
     t_score = time.monotonic()
@@ -259,6 +260,7 @@ def evaluate(
             "max_new_tokens": max_new_tokens,
             "batch_size": batch_size,
             "decoding": "greedy",
+            "stop": stop,
             "prompt": "few-shot completion" if stage == "base" else "chat template",
             "shots": shot_names,
             "truncated_prompts": gen.truncated,
@@ -268,6 +270,7 @@ def evaluate(
         "timing": {
             "load_s": round(load_s, 3),
             "generate_s": round(generate_s, 3),
+            "examples_per_s": round(len(per_example) / generate_s, 3) if generate_s > 0 else None,
             "score_s": round(score_s, 3),
             "total_s": round(time.monotonic() - t_start, 3),
         },
