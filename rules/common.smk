@@ -15,9 +15,14 @@ ARMS = list(config["arms"])
 PRETRAIN_ARMS = [a for a, spec in config["arms"].items() if spec["kind"] == "pretrain"]
 BASELINE_ARMS = [a for a, spec in config["arms"].items() if spec["kind"] == "baseline"]
 STAGES = list(config["evaluate"]["stages"])
-BENCHMARKS = ["json_schema", "extraction", "classification"] + [
-    f"bfcl_{c}" for c in config["evaluate"]["bfcl"]["categories"]
-]
+# Generation benchmarks, one `evaluate` job each per arm and stage; code benchmarks set to null
+# in the config are not run. lm-eval tasks run together in one `evaluate_harness` job.
+BENCHMARKS = (
+    ["json_schema", "extraction", "classification"]
+    + [f"bfcl_{c}" for c in config["evaluate"]["bfcl"]["categories"]]
+    + [b for b in ("humaneval", "mbpp") if config["evaluate"][b] is not None]
+)
+HARNESS_TASKS = list(config["evaluate"]["harness"]["tasks"])
 
 
 def alternation(names):
@@ -104,7 +109,8 @@ def arm_is_curated(arm):
 
 
 def mix_components(arm):
-    """Per mix component: its source, budget, and which stage of that source this arm reads."""
+    """Per mix component: its source, budget, whether to upsample a short source, and which stage
+    of that source this arm reads."""
     curated_arm = arm_is_curated(arm)
     components = []
     for name, comp in config["mix"]["components"].items():
@@ -114,6 +120,7 @@ def mix_components(arm):
                 "name": name,
                 "source": comp["source"],
                 "budget": int(comp["tokens"]),
+                "upsample": bool(comp.get("upsample", False)),
                 "stage": stage,
                 "token_paths": [
                     f"{RESULTS}/tokens/{stage}/{comp['source']}/part-{k}.parquet"
@@ -139,15 +146,34 @@ def eval_inputs(wildcards):
     inputs = {"model": model_dir(wildcards.arm, wildcards.stage)}
     if wildcards.benchmark == "json_schema":
         inputs["suite"] = f"{RESULTS}/suites/json_schema.jsonl"
+    if wildcards.benchmark == "mbpp":
+        inputs["data"] = f"{RESULTS}/downloads/eval/mbpp/MANIFEST.json"
     return inputs
 
 
 def benchmark_config(benchmark):
-    if benchmark in ("json_schema", "extraction", "classification"):
+    if benchmark in (
+        "json_schema",
+        "extraction",
+        "classification",
+        "humaneval",
+        "mbpp",
+    ):
         return config["evaluate"][benchmark]
     category = benchmark.removeprefix("bfcl_")
     cfg = {k: v for k, v in config["evaluate"]["bfcl"].items() if k != "categories"}
     return {**cfg, "category": category}
+
+
+def harness_inputs(wildcards):
+    inputs = {"model": model_dir(wildcards.arm, wildcards.stage)}
+    if config["evaluate"]["harness"]["demo_tasks"] is not None:
+        inputs["tasks"] = f"{RESULTS}/suites/lm_eval"
+    return inputs
+
+
+def harness_result_files(arm, stage):
+    return [f"{RESULTS}/eval/{arm}/{stage}/lm_{task}.json" for task in HARNESS_TASKS]
 
 
 def result_files():
@@ -156,6 +182,8 @@ def result_files():
         for arm in ARMS
         for stage in STAGES
         for bench in BENCHMARKS
+    ] + [
+        f for arm in ARMS for stage in STAGES for f in harness_result_files(arm, stage)
     ]
 
 

@@ -1,5 +1,7 @@
-# Stage 9: the structured-output benchmarks for every arm at every stage (base, sft, dpo); one
-# result JSON per (arm, stage, benchmark) with metric values, n and bootstrap confidence intervals.
+# Stage 9: the benchmarks for every arm at every stage (base, sft, dpo): structured output (JSON
+# Schema suite, BFCL, extraction, classification) and code (HumanEval, MBPP) by generation, and
+# lm-eval-harness tasks. One result JSON per (arm, stage, benchmark) with metric values, n and
+# bootstrap confidence intervals.
 
 # The JSON Schema suite was locked before any training and is committed with its sha256; the
 # workflow takes a stratified subset of it and never regenerates it.
@@ -50,5 +52,74 @@ rule evaluate:
         cfg=lambda wildcards: benchmark_config(wildcards.benchmark),
         bootstrap=config["evaluate"]["bootstrap"],
         seed=config["seed"],
+        workers=res("model", "threads"),
     script:
         "../scripts/evaluate.py"
+
+
+# MBPP (study config) is downloaded once, with a manifest, like an acquired source.
+rule fetch_eval_data:
+    output:
+        manifest=f"{RESULTS}/downloads/eval/{{dataset}}/MANIFEST.json",
+    log:
+        f"{RESULTS}/logs/fetch_eval_data/{{dataset}}.log",
+    wildcard_constraints:
+        dataset="mbpp",
+    conda:
+        "../envs/evaluate.yaml"
+    threads: 1
+    resources:
+        mem_mb=res("cpu", "mem_mb"),
+        runtime=res("cpu", "runtime"),
+    params:
+        dataset="{dataset}",
+        hf=lambda wildcards: config["evaluate"][wildcards.dataset]["hf"],
+    script:
+        "../scripts/fetch_eval_data.py"
+
+
+# The demo's lm-eval tasks: YAMLs and local data, found through lm-eval's include_path.
+rule build_harness_tasks:
+    output:
+        directory(f"{RESULTS}/suites/lm_eval"),
+    log:
+        f"{RESULTS}/logs/build_harness_tasks.log",
+    conda:
+        "../envs/evaluate.yaml"
+    threads: 1
+    resources:
+        mem_mb=res("cpu", "mem_mb"),
+        runtime=res("cpu", "runtime"),
+    params:
+        docs=config["evaluate"]["harness"]["demo_tasks"],
+        topics=config["labels"]["topics"],
+        seed=config["seed"],
+    script:
+        "../scripts/build_harness_tasks.py"
+
+
+# One job per model runs every lm-eval task (one model load) and writes one result per task.
+rule evaluate_harness:
+    input:
+        unpack(harness_inputs),
+    output:
+        [f"{RESULTS}/eval/{{arm}}/{{stage}}/lm_{task}.json" for task in HARNESS_TASKS],
+    log:
+        f"{RESULTS}/logs/evaluate_harness/{{arm}}/{{stage}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/evaluate_harness/{{arm}}/{{stage}}.tsv"
+    conda:
+        "../envs/evaluate.yaml"
+    threads: res("model", "threads")
+    resources:
+        mem_mb=res("model", "mem_mb"),
+        runtime=res("model", "runtime"),
+        gpu=res("model", "gpu"),
+    params:
+        arm="{arm}",
+        stage="{stage}",
+        cfg=config["evaluate"]["harness"],
+        bootstrap=config["evaluate"]["bootstrap"],
+        seed=config["seed"],
+    script:
+        "../scripts/evaluate_harness.py"

@@ -271,7 +271,7 @@ def _task_yaml(task: str, files: dict[str, Path]) -> dict:
     common = {
         "task": task,
         "dataset_path": "json",
-        "dataset_kwargs": {"data_files": {split: str(p.resolve()) for split, p in files.items()}},
+        "dataset_kwargs": {"data_files": {split: str(p) for split, p in files.items()}},
         "test_split": "test",
         "fewshot_split": "train",
         "metadata": {"version": 1.0},
@@ -297,8 +297,15 @@ def _task_yaml(task: str, files: dict[str, Path]) -> dict:
             "metric_list": [{"metric": "exact_match", "aggregation": "mean", "higher_is_better": True}]}
 
 
-def write_demo_tasks(out_dir: str | os.PathLike, topics: list[dict], seed: int, docs: int) -> list[str]:
-    """Write the demo's lm-eval task YAMLs and their JSON Lines data (train for shots, test)."""
+def write_demo_tasks(
+    out_dir: str | os.PathLike, topics: list[dict], seed: int, docs: int, final_dir: str | os.PathLike | None = None
+) -> list[str]:
+    """Write the demo's lm-eval task YAMLs and their JSON Lines data (train for shots, test).
+
+    The YAMLs name their data files by absolute path (``datasets`` resolves relative ones against
+    the working directory, not the YAML's): under ``final_dir`` when the directory is written
+    elsewhere first and moved there (an atomic directory output), else under ``out_dir``.
+    """
     if docs < 1:
         raise ValueError(f"docs must be >= 1, got {docs}")
     if len(topics) < 4 or any(len(t.get("keywords", [])) < 3 for t in topics):
@@ -315,8 +322,9 @@ def write_demo_tasks(out_dir: str | os.PathLike, topics: list[dict], seed: int, 
                 rows = _cloze_docs(topics, rng, n)
             else:
                 rows = _arith_docs(rng, n)
-            files[split] = out / f"{task}.{split}.jsonl"
-            write_jsonl(files[split], rows)
+            name = f"{task}.{split}.jsonl"
+            write_jsonl(out / name, rows)
+            files[split] = Path(final_dir or out).resolve() / name
         with atomic_path(out / f"{task}.yaml") as tmp:
             tmp.write_text(yaml.safe_dump(_task_yaml(task, files), sort_keys=False))
     return list(DEMO_TASKS)

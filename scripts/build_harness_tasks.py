@@ -1,0 +1,16 @@
+"""Rule build_harness_tasks: the demo's lm-eval task YAMLs and their local data."""
+
+import time
+
+from trellis.benchmarks.harness import write_demo_tasks
+from trellis.io import atomic_directory
+from trellis.logs import setup_logging
+
+log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
+start = time.monotonic()
+p = snakemake.params  # noqa: F821
+out = snakemake.output[0]  # noqa: F821
+log.info("build_harness_tasks: %d documents per task, seed %s, %d topics", p.docs, p.seed, len(p.topics))
+with atomic_directory(out) as tmp:
+    tasks = write_demo_tasks(tmp, list(p.topics), int(p.seed), int(p.docs), final_dir=out)
+log.info("wrote %s: tasks %s in %.1fs", out, tasks, time.monotonic() - start)

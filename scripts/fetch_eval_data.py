@@ -1,0 +1,16 @@
+"""Rule fetch_eval_data: an evaluation dataset (MBPP) from the Hugging Face hub, with a manifest."""
+
+import time
+from pathlib import Path
+
+from trellis.acquire import download_huggingface
+from trellis.logs import setup_logging
+
+log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
+start = time.monotonic()
+p = snakemake.params  # noqa: F821
+hf = dict(p.hf)
+out_dir = Path(snakemake.output.manifest).parent  # noqa: F821
+log.info("fetch_eval_data %s: %s@%s %s -> %s", p.dataset, hf["repo"], hf["revision"], hf["allow_patterns"], out_dir)
+manifest = download_huggingface(hf["repo"], hf["revision"], hf["allow_patterns"], out_dir, source=p.dataset)
+log.info("wrote %s in %.1fs", manifest, time.monotonic() - start)
