@@ -4,6 +4,7 @@
 # Snakemake's rerun triggers (mtime, params, code) see exactly what a config change invalidates:
 # a new filter threshold changes the filter rule's params and nothing upstream of it.
 
+from trellis.benchmarks.bfcl import summary_sections as bfcl_summary_sections
 from trellis.labeling.settings import labels_params
 from trellis.tasks import DOMAIN_SOURCE, TASK_NAMES, build_tasks, tasks_for_source
 
@@ -16,11 +17,15 @@ PRETRAIN_ARMS = [a for a, spec in config["arms"].items() if spec["kind"] == "pre
 BASELINE_ARMS = [a for a, spec in config["arms"].items() if spec["kind"] == "baseline"]
 STAGES = list(config["evaluate"]["stages"])
 # Generation benchmarks, one `evaluate` job each per arm and stage; code benchmarks set to null
-# in the config are not run. lm-eval tasks run together in one `evaluate_harness` job.
-BENCHMARKS = (
-    ["json_schema", "extraction", "classification"]
-    + [f"bfcl_{c}" for c in config["evaluate"]["bfcl"]["categories"]]
-    + [b for b in ("humaneval", "mbpp") if config["evaluate"][b] is not None]
+# in the config are not run. BFCL's categories run together in one `evaluate_bfcl` job (one
+# model load), with BFCL's summary when the categories of one of its sections are all there;
+# lm-eval tasks likewise in one `evaluate_harness` job.
+BENCHMARKS = ["json_schema", "extraction", "classification"] + [
+    b for b in ("humaneval", "mbpp") if config["evaluate"][b] is not None
+]
+BFCL_CATEGORIES = list(config["evaluate"]["bfcl"]["categories"])
+BFCL_BENCHMARKS = [f"bfcl_{c}" for c in BFCL_CATEGORIES] + (
+    ["bfcl_summary"] if bfcl_summary_sections(BFCL_CATEGORIES) else []
 )
 HARNESS_TASKS = list(config["evaluate"]["harness"]["tasks"])
 
@@ -152,17 +157,7 @@ def eval_inputs(wildcards):
 
 
 def benchmark_config(benchmark):
-    if benchmark in (
-        "json_schema",
-        "extraction",
-        "classification",
-        "humaneval",
-        "mbpp",
-    ):
-        return config["evaluate"][benchmark]
-    category = benchmark.removeprefix("bfcl_")
-    cfg = {k: v for k, v in config["evaluate"]["bfcl"].items() if k != "categories"}
-    return {**cfg, "category": category}
+    return config["evaluate"][benchmark]
 
 
 def harness_inputs(wildcards):
@@ -170,6 +165,10 @@ def harness_inputs(wildcards):
     if config["evaluate"]["harness"]["demo_tasks"] is not None:
         inputs["tasks"] = f"{RESULTS}/suites/lm_eval"
     return inputs
+
+
+def bfcl_result_files(arm, stage):
+    return [f"{RESULTS}/eval/{arm}/{stage}/{bench}.json" for bench in BFCL_BENCHMARKS]
 
 
 def harness_result_files(arm, stage):
@@ -183,7 +182,10 @@ def result_files():
         for stage in STAGES
         for bench in BENCHMARKS
     ] + [
-        f for arm in ARMS for stage in STAGES for f in harness_result_files(arm, stage)
+        f
+        for arm in ARMS
+        for stage in STAGES
+        for f in harness_result_files(arm, stage) + bfcl_result_files(arm, stage)
     ]
 
 

@@ -57,6 +57,33 @@ rule evaluate:
         "../scripts/evaluate.py"
 
 
+# All BFCL categories on one loaded model, and BFCL's summary of them.
+rule evaluate_bfcl:
+    input:
+        model=lambda wildcards: model_dir(wildcards.arm, wildcards.stage),
+    output:
+        [f"{RESULTS}/eval/{{arm}}/{{stage}}/{bench}.json" for bench in BFCL_BENCHMARKS],
+    log:
+        f"{RESULTS}/logs/evaluate_bfcl/{{arm}}/{{stage}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/evaluate_bfcl/{{arm}}/{{stage}}.tsv"
+    conda:
+        "../envs/evaluate.yaml"
+    threads: res("model", "threads")
+    resources:
+        mem_mb=res("model", "mem_mb"),
+        runtime=res("model", "runtime"),
+        gpu=res("model", "gpu"),
+    params:
+        arm="{arm}",
+        stage="{stage}",
+        cfg=config["evaluate"]["bfcl"],
+        bootstrap=config["evaluate"]["bootstrap"],
+        seed=config["seed"],
+    script:
+        "../scripts/evaluate_bfcl.py"
+
+
 # MBPP (study config) is downloaded once, with a manifest, like an acquired source.
 rule fetch_eval_data:
     output:

@@ -108,3 +108,85 @@ def test_evaluate_bfcl(tmp_path):
     assert result["n"] == 8 and len(result["examples"]) == 8
     assert result["metrics"]["accuracy"]["value"] == 0.0
     assert all(ex["scores"] == {"accuracy": 0.0} for ex in result["examples"])
+
+
+@pytest.mark.parametrize("category", bfcl.RELEVANCE)
+def test_relevance_categories_judge_whether_a_call_is_made(category):
+    entries = bfcl.load_category(category)
+    assert entries and all(e["possible_answer"] is None for e in entries)
+    # (Some live_irrelevance questions come with no functions at all.)
+    a_call = lambda e: json.dumps([{"name": e["functions"][0]["name"] if e["functions"] else "lookup", "arguments": {}}])  # noqa: E731
+    for e in entries:
+        assert bfcl.score_example(e, bfcl.reference_answer(e))["correct"], e["id"]
+        wrong = "[]" if category == "live_relevance" else a_call(e)
+        assert not bfcl.score_example(e, wrong)["correct"], e["id"]
+    # Prose (no JSON) is "no call": right for irrelevance, wrong for relevance.
+    assert bfcl.score_example(entries[0], "I cannot help with that.")["correct"] == (category != "live_relevance")
+
+
+def _records(category, accuracies):
+    return [{"id": f"{category}_{i}", "scores": {"accuracy": float(a)}} for i, a in enumerate(accuracies)]
+
+
+def test_summary_is_bfcl_evals_aggregate_with_matching_weights():
+    per_category = {
+        "simple_python": _records("simple_python", [1, 1, 1, 0]),  # 0.75
+        "multiple": _records("multiple", [1, 0]),  # 0.5
+        "parallel": _records("parallel", [0, 0, 0]),  # 0.0
+        "parallel_multiple": _records("parallel_multiple", [1]),  # 1.0
+        "live_simple": _records("live_simple", [1, 0, 0]),
+        "live_multiple": _records("live_multiple", [1]),
+        "irrelevance": _records("irrelevance", [1, 0]),
+    }
+    out = bfcl.summary(per_category)
+    # Live AST lacks live_parallel(_multiple): not computed; live (ir)relevance were not run.
+    assert set(out) == {"non_live_ast", "irrelevance"}
+    assert out["non_live_ast"]["value"] == pytest.approx((0.75 + 0.5 + 0.0 + 1.0) / 4)
+    w = out["non_live_ast"]["weights"]
+    scores = {r["id"]: r["scores"]["accuracy"] for rs in per_category.values() for r in rs}
+    weighted = sum(scores[i] * w[i] for i in w) / sum(w.values())
+    assert weighted == pytest.approx(out["non_live_ast"]["value"])
+    per_category.update({"live_parallel": _records("live_parallel", [1]),
+                         "live_parallel_multiple": _records("live_parallel_multiple", [0, 0])})
+    # Live AST is weighted by size: 3 right of 7.
+    assert bfcl.summary(per_category)["live_ast"]["value"] == pytest.approx(3 / 7)
+
+
+def test_evaluate_bfcl_runs_categories_on_one_model_and_summarizes(tmp_path):
+    from transformers import AutoTokenizer
+
+    from trellis import prompts
+    from trellis.benchmarks import evaluate_bfcl
+    from trellis.tables import headline_table
+    from trellis.io import write_json
+
+    model = make_tiny_model(tmp_path / "model", chat=True)
+    tok = AutoTokenizer.from_pretrained(model)
+    categories = ["simple", "multiple", "parallel", "parallel_multiple", "irrelevance"]
+    answers = {}
+    for c in categories:
+        for e in bfcl.load_category(c, 4):
+            answers[prompts.build_prompt("sft", tok, bfcl.messages(e), [])] = (c, bfcl.reference_answer(e))
+    cfg = {"categories": categories, "limit": 4, "max_new_tokens": 16}
+    boot = {"resamples": 200, "confidence": 0.95}
+    perfect = evaluate_bfcl(model, "sft", "curated", cfg, boot, 0,
+                            generator=ScriptedGenerator(tok, lambda p: answers[p][1]))
+    assert set(perfect) == {f"bfcl_{c}" for c in categories} | {"bfcl_summary"}
+    assert perfect["bfcl_summary"]["metrics"]["non_live_ast"]["value"] == 1.0
+    # A control arm that always calls: "parallel" and "irrelevance" fail, the rest pass.
+    control = evaluate_bfcl(model, "sft", "uncurated", cfg, boot, 0, generator=ScriptedGenerator(
+        tok, lambda p: "[]" if answers[p][0] == "parallel" else (
+            '[{"name": "f", "arguments": {}}]' if answers[p][0] == "irrelevance" else answers[p][1])))
+    summary = control["bfcl_summary"]
+    assert summary["metrics"]["non_live_ast"]["value"] == pytest.approx(0.75)
+    assert summary["metrics"]["irrelevance"]["value"] == 0.0
+    assert summary["n"] == 20
+    # The paired delta of the summary uses the weights: curated - control = 0.25 on non-live AST.
+    paths = []
+    for arm, results in (("curated", perfect), ("uncurated", control)):
+        path = tmp_path / arm / "bfcl_summary.json"
+        write_json(path, results["bfcl_summary"])
+        paths.append(path)
+    table = headline_table(paths, "uncurated")
+    delta = table[(table["kind"] == "delta") & (table["metric"] == "non_live_ast")].iloc[0]
+    assert delta["value"] == pytest.approx(0.25) and delta["n"] == 16

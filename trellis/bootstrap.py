@@ -36,34 +36,55 @@ def _check_params(resamples: int, confidence: float) -> None:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
 
 
-def _resampled_means(arr: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
+def _weights(weights: Sequence[float] | None, n: int) -> np.ndarray:
+    if weights is None:
+        return np.ones(n)
+    w = _check(weights, "weights")
+    if w.size != n or np.any(w <= 0):
+        raise ValueError(f"weights must be {n} positive numbers, one per value")
+    return w
+
+
+def _resampled_means(arr: np.ndarray, w: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
     n = arr.size
     means = np.empty(resamples, dtype=np.float64)
     for start in range(0, resamples, _BLOCK):
         stop = min(start + _BLOCK, resamples)
         idx = rng.integers(0, n, size=(stop - start, n))
-        means[start:stop] = arr[idx].mean(axis=1)
+        means[start:stop] = (arr[idx] * w[idx]).sum(axis=1) / w[idx].sum(axis=1)
     return means
 
 
-def _interval(arr: np.ndarray, resamples: int, confidence: float, seed: int) -> tuple[float, float, float]:
+def _interval(
+    arr: np.ndarray, resamples: int, confidence: float, seed: int, weights: Sequence[float] | None = None
+) -> tuple[float, float, float]:
     _check_params(resamples, confidence)
-    mean = float(arr.mean())
+    w = _weights(weights, arr.size)
+    mean = float((arr * w).sum() / w.sum())
     if arr.size == 1 or np.all(arr == arr[0]):
         # No spread to resample: every bootstrap mean equals the sample mean.
         return mean, mean, mean
     rng = np.random.default_rng(seed)
-    means = _resampled_means(arr, int(resamples), rng)
+    means = _resampled_means(arr, w, int(resamples), rng)
     alpha = 1.0 - float(confidence)
     low, high = np.quantile(means, [alpha / 2.0, 1.0 - alpha / 2.0])
     return mean, float(low), float(high)
 
 
 def bootstrap_ci(
-    values: Sequence[float], resamples: int = 1000, confidence: float = 0.95, seed: int = 0
+    values: Sequence[float],
+    resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    weights: Sequence[float] | None = None,
 ) -> tuple[float, float, float]:
-    """(mean, low, high): the sample mean and its percentile-bootstrap interval."""
-    return _interval(_check(values, "values"), resamples, confidence, seed)
+    """(mean, low, high): the sample mean and its percentile-bootstrap interval.
+
+    ``weights``: per-value weights for a weighted mean (e.g. BFCL's unweighted mean of category
+    accuracies: each example weighs 1 / (categories × its category's size)); each resample
+    takes the weighted mean of the values it drew.
+    """
+    return _interval(_check(values, "values"), resamples, confidence, seed, weights)
 
 
 def paired_delta_ci(
@@ -72,13 +93,15 @@ def paired_delta_ci(
     resamples: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
+    weights: Sequence[float] | None = None,
 ) -> tuple[float, float, float]:
     """(mean(a - b), low, high) for per-example scores of two systems on the same examples.
 
-    ``a[i]`` and ``b[i]`` must score the same example (e.g. curated and control arm).
+    ``a[i]`` and ``b[i]`` must score the same example (e.g. curated and control arm);
+    ``weights`` as in ``bootstrap_ci``.
     """
     arr_a = _check(a, "a")
     arr_b = _check(b, "b")
     if arr_a.size != arr_b.size:
         raise ValueError(f"paired values differ in length: {arr_a.size} vs {arr_b.size}")
-    return _interval(arr_a - arr_b, resamples, confidence, seed)
+    return _interval(arr_a - arr_b, resamples, confidence, seed, weights)

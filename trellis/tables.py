@@ -60,6 +60,7 @@ def _deltas(results: list[tuple[str, dict]], control_arm: str) -> list[dict]:
             if arm == control_arm:
                 continue
             scores = {ex["id"]: ex["scores"] for ex in r["examples"]}
+            weights = {ex["id"]: ex["weights"] for ex in r["examples"] if "weights" in ex}
             ids = [i for i in scores if i in control_scores]
             if len(ids) != len(scores) or len(ids) != len(control_scores):
                 log.warning("%s and %s share %d of %d/%d examples; the delta uses the shared ones",
@@ -70,17 +71,21 @@ def _deltas(results: list[tuple[str, dict]], control_arm: str) -> list[dict]:
             for metric in r["metrics"]:
                 if metric not in control["metrics"]:
                     continue
-                try:
-                    a = [scores[i][metric] for i in ids]
-                    b = [control_scores[i][metric] for i in ids]
-                except KeyError:
-                    raise KeyError(f"{path} or {control_path}: an example lacks the per-example score {metric!r}") from None
+                # A metric may be a mean over part of the examples only (a BFCL summary metric
+                # covers its section's categories), and a weighted one.
+                metric_ids = [i for i in ids if metric in scores[i]]
+                if any(metric not in control_scores[i] for i in metric_ids):
+                    raise KeyError(f"{control_path}: an example lacks the per-example score {metric!r} that {path} has")
+                a = [scores[i][metric] for i in metric_ids]
+                b = [control_scores[i][metric] for i in metric_ids]
+                w = [weights[i][metric] for i in metric_ids] if weights else None
                 mean, low, high = paired_delta_ci(
-                    a, b, int(boot.get("resamples", 1000)), float(boot.get("confidence", 0.95)), int(boot.get("seed", 0))
+                    a, b, int(boot.get("resamples", 1000)), float(boot.get("confidence", 0.95)), int(boot.get("seed", 0)),
+                    weights=w,
                 )
                 rows.append({
                     "kind": "delta", "arm": arm, "control": control_arm, "stage": stage, "benchmark": benchmark,
-                    "metric": metric, "value": mean, "ci_low": low, "ci_high": high, "n": len(ids),
+                    "metric": metric, "value": mean, "ci_low": low, "ci_high": high, "n": len(metric_ids),
                 })
     return rows
 

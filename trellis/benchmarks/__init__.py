@@ -317,3 +317,69 @@ def _bfcl_version() -> str | None:
         return version("bfcl-eval")
     except PackageNotFoundError:
         return None
+
+
+def evaluate_bfcl(
+    model_dir: str | os.PathLike,
+    stage: str,
+    arm: str,
+    cfg: dict,
+    bootstrap: dict,
+    seed: int,
+    generator=None,
+) -> dict[str, dict]:
+    """Every configured BFCL category on one loaded model, then BFCL's summary.
+
+    cfg: {categories, limit, max_new_tokens, ...}. Returns {benchmark name: result record}:
+    ``bfcl_<category>`` per category and ``bfcl_summary`` with bfcl-eval's section aggregates
+    (those whose categories were all run) as metrics, each example carrying its weight in them.
+    """
+    from trellis.benchmarks import bfcl
+    from trellis.generation import Generator
+
+    t_start = time.monotonic()
+    gen = generator if generator is not None else Generator(model_dir)
+    categories = list(_require(cfg, "categories", "bfcl"))
+    per_category_cfg = {k: v for k, v in cfg.items() if k != "categories"}
+    results = {}
+    for category in categories:
+        name = f"bfcl_{category}"
+        results[name] = evaluate(name, model_dir, stage, arm, None, per_category_cfg, bootstrap, seed, generator=gen)
+
+    by_category = {bfcl.resolve_category(r["data"]["category"]): r["examples"] for r in results.values()}
+    sections = bfcl.summary(by_category)
+    if sections:
+        resamples, confidence = int(bootstrap["resamples"]), float(bootstrap["confidence"])
+        examples: dict[str, dict] = {}
+        metrics = {}
+        for section, agg in sections.items():
+            ids, values, weights = [], [], []
+            for category in agg["categories"]:
+                for ex in by_category[category]:
+                    # Example ids are BFCL's (category-prefixed), unique across categories.
+                    record = examples.setdefault(ex["id"], {"id": ex["id"], "category": category, "scores": {}, "weights": {}})
+                    record["scores"][section] = ex["scores"]["accuracy"]
+                    record["weights"][section] = agg["weights"][ex["id"]]
+                    ids.append(ex["id"])
+                    values.append(ex["scores"]["accuracy"])
+                    weights.append(agg["weights"][ex["id"]])
+            mean, low, high = bootstrap_ci(values, resamples, confidence, seed, weights=weights)
+            if abs(mean - agg["value"]) > 1e-9:
+                raise AssertionError(f"BFCL summary {section}: weighted mean {mean} != bfcl-eval's {agg['value']}")
+            metrics[section] = {"value": agg["value"], "ci_low": low, "ci_high": high}
+        results["bfcl_summary"] = {
+            "format": RESULT_FORMAT,
+            "arm": arm,
+            "stage": stage,
+            "benchmark": "bfcl_summary",
+            "model": model_info(model_dir),
+            "data": {"categories": {s: a["categories"] for s, a in sections.items()},
+                     "aggregation": "bfcl-eval calculate_unweighted_accuracy / calculate_weighted_accuracy",
+                     "bfcl_eval_version": _bfcl_version()},
+            "n": len(examples),
+            "metrics": metrics,
+            "bootstrap": {"resamples": resamples, "confidence": confidence, "seed": seed},
+            "examples": list(examples.values()),
+            "timing": {"total_s": round(time.monotonic() - t_start, 3)},
+        }
+    return results

@@ -15,9 +15,17 @@ bfcl-eval's ``ast_checker`` unchanged. For the same reason the function docs in 
 converted from BFCL's Gorilla type names ("dict", "float", "tuple") to JSON Schema types with
 bfcl-eval's own converter; the checker still sees the original docs.
 
-Only the Python-language AST categories are supported: Java/JavaScript categories expect every
-argument as a language-literal string, which a JSON-format prompt does not ask for, and the
-(ir)relevance and multi-turn categories are not scored by the AST checker.
+Supported: the Python-language AST categories, and the relevance categories (irrelevance,
+live_irrelevance: right when the answer holds no function call, ``[]`` or no JSON; live_relevance:
+right when it holds one), judged as bfcl-eval's relevance runner does. Java/JavaScript categories
+expect every argument as a language-literal string, which a JSON-format prompt does not ask for;
+multi-turn, memory and web-search categories need an agent loop.
+
+``summary`` computes BFCL's own aggregates over the categories evaluated, with bfcl-eval's
+helpers: the Non-Live AST summary (unweighted mean of simple, multiple, parallel,
+parallel_multiple; BFCL's "simple" also averages Java and JavaScript, which are not run here, so
+ours is the Python part) and the Live AST summary (mean weighted by category size), plus the
+relevance detection rates.
 """
 
 from __future__ import annotations
@@ -39,8 +47,8 @@ METRICS = ("accuracy",)
 # Older (v3) names of the categories and the names v4 files use.
 _ALIASES = {"simple": "simple_python"}
 
-# AST-scored, Python-language categories (see the module docstring).
-SUPPORTED = (
+# AST-scored, Python-language categories, then the relevance ones (see the module docstring).
+AST = (
     "simple_python",
     "multiple",
     "parallel",
@@ -49,6 +57,17 @@ SUPPORTED = (
     "live_multiple",
     "live_parallel",
     "live_parallel_multiple",
+)
+RELEVANCE = ("irrelevance", "live_irrelevance", "live_relevance")
+SUPPORTED = AST + RELEVANCE
+
+# BFCL's summary sections: (name, categories, how bfcl-eval aggregates them).
+SUMMARY_SECTIONS = (
+    ("non_live_ast", ("simple_python", "multiple", "parallel", "parallel_multiple"), "unweighted"),
+    ("live_ast", ("live_simple", "live_multiple", "live_parallel", "live_parallel_multiple"), "weighted"),
+    ("irrelevance", ("irrelevance",), "weighted"),
+    ("live_irrelevance", ("live_irrelevance",), "weighted"),
+    ("live_relevance", ("live_relevance",), "weighted"),
 )
 
 
@@ -68,6 +87,10 @@ def _bfcl() -> dict[str, Any]:
     from bfcl_eval.constants.model_config import MODEL_CONFIG_MAPPING
     from bfcl_eval.constants.type_mappings import GORILLA_TO_OPENAPI
     from bfcl_eval.eval_checker.ast_eval.ast_checker import ast_checker
+    from bfcl_eval.eval_checker.eval_runner_helper import (
+        calculate_unweighted_accuracy,
+        calculate_weighted_accuracy,
+    )
     from bfcl_eval.model_handler.utils import convert_to_tool
     from bfcl_eval.utils import (
         is_function_calling_format_output,
@@ -98,6 +121,8 @@ def _bfcl() -> dict[str, Any]:
         "load_dataset_entry": load_dataset_entry,
         "load_ground_truth_entry": load_ground_truth_entry,
         "checker_model": checker_model,
+        "unweighted": calculate_unweighted_accuracy,
+        "weighted": calculate_weighted_accuracy,
     }
 
 
@@ -117,10 +142,9 @@ def data_paths(category: str) -> tuple[Path, Path]:
     """(question file, possible-answer file) inside the installed bfcl_eval package."""
     b = _bfcl()
     cat = resolve_category(category)
-    return (
-        b["prompt_path"] / f"{b['version']}_{cat}.json",
-        b["answer_path"] / f"{b['version']}_{cat}.json",
-    )
+    # Relevance categories have no possible answers: any call (or none) is the judgement.
+    answers = None if cat in RELEVANCE else b["answer_path"] / f"{b['version']}_{cat}.json"
+    return b["prompt_path"] / f"{b['version']}_{cat}.json", answers
 
 
 def load_category(category: str, limit: int | None = None, seed: int | None = None) -> list[dict]:
@@ -134,12 +158,15 @@ def load_category(category: str, limit: int | None = None, seed: int | None = No
     cat = resolve_category(category)
     questions_path, answers_path = data_paths(cat)
     for p in (questions_path, answers_path):
-        if not p.is_file():
+        if p is not None and not p.is_file():
             raise FileNotFoundError(f"BFCL data file missing from the bfcl_eval install: {p}")
     # The package's own loaders: they add the same language hint to function docs as the
     # leaderboard's runs do.
     questions = b["load_dataset_entry"](cat)
-    answers = {a["id"]: a["ground_truth"] for a in b["load_ground_truth_entry"](cat)}
+    if answers_path is None:
+        answers = {q["id"]: None for q in questions}
+    else:
+        answers = {a["id"]: a["ground_truth"] for a in b["load_ground_truth_entry"](cat)}
     entries = []
     for q in questions:
         if q["id"] not in answers:
@@ -194,10 +221,12 @@ def messages(entry: dict) -> list[dict]:
 
 
 def decode_output(text: str) -> tuple[list[dict] | None, str | None]:
-    """Model text -> BFCL's decoded form [{func_name: {arg: value}}], or (None, error)."""
+    """Model text -> BFCL's decoded form [{func_name: {arg: value}}] ([] for "no call"), or (None, error)."""
     value, error = prompts.extract_json(text)
     if error is not None:
         return None, f"no JSON in output: {error}"
+    if value == []:
+        return [], None
     # One call without the enclosing list is still an unambiguous answer; BFCL's own prompting
     # decoder likewise adds missing brackets.
     calls = value if isinstance(value, list) else [value]
@@ -214,8 +243,24 @@ def decode_output(text: str) -> tuple[list[dict] | None, str | None]:
     return decoded, None
 
 
+def _score_relevance(entry: dict, generation_text: str) -> dict:
+    # As bfcl-eval's relevance runner: a call is present when the output decodes to a non-empty
+    # list of calls; irrelevance asks for none, relevance for one.
+    decoded, error = decode_output(generation_text)
+    has_call = bool(decoded)
+    expects_call = entry["category"] == "live_relevance"
+    correct = has_call == expects_call
+    error_type = None
+    if not correct:
+        error_type = "irrelevance_error:decoder_success" if has_call else "relevance_error:decoder_failed"
+    return {"parsed": decoded is not None, "correct": correct, "error_type": error_type,
+            "error": None if correct else (error or json.dumps(decoded)[:500])}
+
+
 def score_example(entry: dict, generation_text: str) -> dict:
     """{parsed, correct, error_type, error}; an unparseable output is scored wrong, not dropped."""
+    if entry["category"] in RELEVANCE:
+        return _score_relevance(entry, generation_text)
     b = _bfcl()
     decoded, error = decode_output(generation_text)
     if decoded is None:
@@ -273,6 +318,40 @@ def _pick(options: list) -> Any:
     return value
 
 
+def summary_sections(categories: list[str]) -> list[str]:
+    """The summary sections whose categories are all among ``categories`` (config names)."""
+    have = {resolve_category(c) for c in categories}
+    return [name for name, cats, _ in SUMMARY_SECTIONS if set(cats) <= have]
+
+
+def summary(per_category: dict[str, list[dict]]) -> dict[str, dict]:
+    """BFCL's aggregates over the evaluated categories, from per-example records.
+
+    ``per_category``: category -> the result's example records (each with an ``id`` and
+    ``scores["accuracy"]``). Returns, per summary section whose categories were all evaluated,
+    {"value": bfcl-eval's aggregate, "weights": {example id: weight}} where the weighted mean of
+    the examples' accuracies with these weights equals the aggregate (so its bootstrap CI and
+    paired deltas resample examples).
+    """
+    b = _bfcl()
+    out = {}
+    for name, categories, how in SUMMARY_SECTIONS:
+        if not all(per_category.get(c) for c in categories):
+            continue
+        stats = []
+        weights: dict[str, float] = {}
+        for c in categories:
+            examples = per_category[c]
+            acc = sum(ex["scores"]["accuracy"] for ex in examples) / len(examples)
+            stats.append({"accuracy": acc, "total_count": len(examples), "display_accuracy": acc})
+            for ex in examples:
+                # unweighted: every category counts 1/K, shared by its examples; weighted: every
+                # example counts the same.
+                weights[ex["id"]] = 1.0 / (len(categories) * len(examples)) if how == "unweighted" else 1.0
+        out[name] = {"value": b[how](stats)["accuracy"], "weights": weights, "categories": list(categories)}
+    return out
+
+
 def reference_calls(entry: dict) -> list[dict]:
     """The possible answer as calls in the requested format: [{"name", "arguments"}].
 
@@ -291,4 +370,10 @@ def reference_calls(entry: dict) -> list[dict]:
 
 
 def reference_answer(entry: dict) -> str:
+    """A right answer: the possible answer's calls; for relevance categories, no call
+    (irrelevance) or a call of the first function (live_relevance, which only asks for a call)."""
+    if entry["category"] in ("irrelevance", "live_irrelevance"):
+        return "[]"
+    if entry["category"] == "live_relevance":
+        return json.dumps([{"name": entry["functions"][0]["name"], "arguments": {}}])
     return json.dumps(reference_calls(entry), ensure_ascii=False)
