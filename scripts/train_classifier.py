@@ -34,11 +34,14 @@ metrics = train_classifier(
     learning_rate=float(clf["learning_rate"]),
     validation_fraction=float(clf["validation_fraction"]),
     seed=seed,
+    test_fraction=float(clf["test_fraction"]),
+    patience=int(clf["patience"]),
+    compile_model=bool(clf["compile"]),
     model_dir=model_dir,
     metrics_path=metrics_path,
     threads=snakemake.threads,  # noqa: F821
 )
 headline = {k: metrics[k] for k in ("micro_f1", "macro_f1", "accuracy", "spearman", "mse") if k in metrics}
-log.info("n_train=%d n_validation=%d; validation: %s", metrics["n_train"], metrics["n_validation"],
-         json.dumps(headline))
+log.info("n_train=%d n_validation=%d n_test=%d; best epoch %d of %d run; test: %s", metrics["n_train"],
+         metrics["n_validation"], metrics["n_test"], metrics["best_epoch"], metrics["epochs_run"], json.dumps(headline))
 log.info("wrote %s and %s in %.1fs", model_dir, metrics_path, time.monotonic() - start)

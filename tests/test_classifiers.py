@@ -16,11 +16,12 @@ from transformers import AutoModelForSequenceClassification, PreTrainedTokenizer
 
 from trellis.classifiers import (
     encode_texts,
-    is_validation,
+    split_of,
     load_classifier,
     outputs_from_logits,
     predict_logits,
     train_classifier,
+    tune_thresholds,
 )
 from trellis.labels import label_schema
 from trellis.tasks import build_tasks
@@ -100,16 +101,37 @@ def tokenizer_dir(tmp_path_factory) -> Path:
 
 def _train(task_name, labels, out, tokenizer_dir, epochs=6, **kw):
     args = dict(tokenizer_dir=tokenizer_dir, base_model=None, tiny=TINY, max_length=64, epochs=epochs,
-                batch_size=16, learning_rate=3e-3, validation_fraction=0.25, seed=7, threads=1)
+                batch_size=16, learning_rate=3e-3, validation_fraction=0.2, test_fraction=0.2, seed=7, threads=1)
     args.update(kw)
     return train_classifier(TASKS[task_name], labels, out, **args)
 
 
 def test_split_is_stable_and_near_fraction():
     ids = [f"doc-{i}" for i in range(4000)]
-    first = [is_validation(i, 0.2) for i in ids]
-    assert first == [is_validation(i, 0.2) for i in ids]
-    assert 0.17 < sum(first) / len(ids) < 0.23
+    first = [split_of(i, 0.2, 0.1) for i in ids]
+    assert first == [split_of(i, 0.2, 0.1) for i in ids]
+    assert 0.17 < first.count("validation") / len(ids) < 0.23
+    assert 0.08 < first.count("test") / len(ids) < 0.12
+    # Growing the validation share never moves a test document, nor a validation one to train.
+    grown = [split_of(i, 0.3, 0.1) for i in ids]
+    assert all(g == "test" for f, g in zip(first, grown) if f == "test")
+    assert all(g == "validation" for f, g in zip(first, grown) if f == "validation")
+
+
+def test_tune_thresholds_picks_each_class_f1_best():
+    task = TASKS["topic"]
+    rng = np.random.default_rng(0)
+    y = np.zeros((200, 17), dtype=int)
+    y[:50, 0] = 1
+    y[:20, 1] = 1
+    probs = rng.uniform(0, 0.2, size=(200, 17))
+    probs[:50, 0] = rng.uniform(0.6, 0.7, 50)  # class 0 separates at 0.25..0.6
+    probs[50:, 0] = rng.uniform(0.0, 0.2, 150)
+    probs[:20, 1] = rng.uniform(0.22, 0.3, 20)  # class 1's positives never reach 0.5
+    thresholds = tune_thresholds(task, y, probs)
+    assert thresholds[0] == 0.5  # every threshold in 0.2-0.6 separates: the tie goes nearest 0.5
+    assert thresholds[1] == 0.2  # tuned down to catch the uncalibrated rare class
+    assert thresholds[2] == 0.5  # no positive validation document: the default
 
 
 def test_content_type_learns_planted_classes(tmp_path, tokenizer_dir):
@@ -117,7 +139,8 @@ def test_content_type_learns_planted_classes(tmp_path, tokenizer_dir):
     m = _train("content_type", labels, tmp_path / "ct", tokenizer_dir)
     assert {"accuracy", "macro_f1", "per_class_f1", "n_train", "n_validation"} <= m.keys()
     assert set(m["per_class_f1"]) == set(TASKS["content_type"].labels)
-    assert m["n_train"] + m["n_validation"] == 500 and m["n_validation"] > 50
+    assert m["n_train"] + m["n_validation"] + m["n_test"] == 500 and m["n_test"] > 50
+    assert m["split"] == "test" and m["validation"]["accuracy"] > 0.6
     assert m["accuracy"] > 0.6  # chance is 1/9
     saved = json.loads((tmp_path / "ct" / "metrics.json").read_text())
     assert saved["accuracy"] == m["accuracy"]
@@ -139,11 +162,14 @@ def test_content_type_learns_planted_classes(tmp_path, tokenizer_dir):
 def test_topic_multilabel_metrics(tmp_path, tokenizer_dir):
     labels = write_labels(tmp_path / "topic.parquet", "topic", 400)
     m = _train("topic", labels, tmp_path / "topic", tokenizer_dir)
-    assert {"micro_f1", "macro_f1", "per_class_f1", "threshold"} <= m.keys()
-    assert len(m["per_class_f1"]) == 17
+    assert {"micro_f1", "macro_f1", "per_class_f1", "thresholds", "at_0.5"} <= m.keys()
+    assert len(m["per_class_f1"]) == 17 and len(m["thresholds"]) == 17
     assert m["micro_f1"] > 0.6
     cfg = json.loads((tmp_path / "topic" / "model" / "config.json").read_text())
     assert cfg["problem_type"] == "multi_label_classification" and len(cfg["id2label"]) == 17
+    # The thresholds tuned on validation are saved with the model for scoring and Stage 0.
+    assert cfg["trellis_thresholds"] == m["thresholds"]
+    assert m["validation"]["thresholds"] == m["thresholds"]
 
 
 def test_regression_metrics_and_ordering(tmp_path, tokenizer_dir):
@@ -158,6 +184,24 @@ def test_regression_metrics_and_ordering(tmp_path, tokenizer_dir):
     cfg = json.loads((tmp_path / "m" / "model" / "config.json").read_text())
     assert len(cfg["id2label"]) == 1
     assert cfg["problem_type"] == "regression"
+
+
+def test_early_stopping_keeps_the_best_epoch(tmp_path, tokenizer_dir):
+    # A learning rate far too high makes the validation loss climb after the first epochs.
+    labels = write_labels(tmp_path / "cq.parquet", "code_quality", 200)
+    m = _train("code_quality", labels, tmp_path / "cq", tokenizer_dir, epochs=12, patience=1, learning_rate=0.05)
+    losses = m["validation_loss_per_epoch"]
+    assert m["epochs_run"] == len(losses) < 12
+    assert m["best_epoch"] == int(np.argmin(losses)) + 1
+    assert m["epochs_run"] == m["best_epoch"] + 1  # stopped after one epoch without improvement
+    # The saved model is the best epoch's: its validation loss is the minimum, not the last.
+    assert losses[-1] > min(losses)
+
+
+def test_too_few_labels_for_a_test_split_is_an_error(tmp_path, tokenizer_dir):
+    labels = write_labels(tmp_path / "ct.parquet", "content_type", 3)
+    with pytest.raises(ValueError, match=r"ct\.parquet: 3 labeled rows give .* must not be empty"):
+        _train("content_type", labels, tmp_path / "out", tokenizer_dir, epochs=1)
 
 
 def test_training_is_deterministic(tmp_path, tokenizer_dir):

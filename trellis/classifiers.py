@@ -14,8 +14,16 @@ evaluation plumbing) costs as much as the model itself, and a hand loop keeps se
 count and the length-bucketed batching below explicit. The model, its config, the loss heads, the
 tokenizer and the LR schedule all come from transformers.
 
+As in the seeds, the labeled sample is split by document id into train, validation and test
+(``split_of``: a document's side depends on its id only, so every task and rerun agrees). Training
+stops early when the validation loss has not improved for ``patience`` epochs and keeps the best
+epoch's weights. The topic head's per-class decision thresholds are tuned on validation (the F1-best
+threshold of each class, ``tune_thresholds``); every reported metric is computed on the test split,
+which neither training nor tuning saw.
+
 The saved model's config carries ``trellis_task`` (name, domain, kind, scale, class names) next
-to ``id2label``, so scoring needs nothing but the model directory.
+to ``id2label``, and ``trellis_thresholds`` for a multilabel head, so scoring and Stage 0 need
+nothing but the model directory.
 """
 
 from __future__ import annotations
@@ -37,9 +45,12 @@ from trellis.tasks import Task
 
 log = logging.getLogger(__name__)
 
-# Probability a multilabel head must reach for its class to count as predicted (metrics only;
-# scoring stores the full sigmoid vector and filtering picks its own thresholds).
+# Default probability a multilabel head must reach for its class to count as predicted: the
+# threshold of a class with no positive validation document, and the reference point the metrics
+# also report. Scoring stores the full sigmoid vector; filtering picks its own thresholds.
 MULTILABEL_THRESHOLD = 0.5
+# Candidate thresholds tuned per class on validation.
+THRESHOLD_GRID = np.round(np.arange(0.05, 0.96, 0.05), 2)
 
 # Batches are formed from windows of this many batches' worth of rows sorted by length, so a
 # batch pads to similar lengths (much less wasted compute) while batch order stays random.
@@ -182,10 +193,17 @@ def load_classifier(model_dir: str | os.PathLike, device: torch.device | str = "
 # --------------------------------------------------------------------------------------------
 
 
-def is_validation(doc_id: str, fraction: float) -> bool:
-    """Stable split: a document's side depends only on its id, never on the run or the task."""
-    h = int.from_bytes(hashlib.blake2b(doc_id.encode(), digest_size=8).digest(), "little")
-    return h / 2**64 < fraction
+def split_of(doc_id: str, validation_fraction: float, test_fraction: float) -> str:
+    """"train", "validation" or "test": a stable split that depends only on the document id.
+
+    The id's hash is a uniform number in [0, 1): below ``test_fraction`` is test, the next
+    ``validation_fraction`` is validation, the rest train. Growing one fraction never moves a
+    document between the other two sides.
+    """
+    u = int.from_bytes(hashlib.blake2b(doc_id.encode(), digest_size=8).digest(), "little") / 2**64
+    if u < test_fraction:
+        return "test"
+    return "validation" if u < test_fraction + validation_fraction else "train"
 
 
 def _target(task: Task, value: Any, where: str) -> Any:
@@ -239,27 +257,67 @@ def read_labeled(task: Task, labels_path: str | os.PathLike) -> tuple[list[str],
 # --------------------------------------------------------------------------------------------
 
 
-def compute_metrics(task: Task, y_true: Sequence[Any], outputs: np.ndarray) -> dict[str, Any]:
-    """Validation metrics for a task from its targets and model outputs (see outputs_from_logits).
+def tune_thresholds(task: Task, y_true: Sequence[Any], probs: np.ndarray) -> list[float]:
+    """Per-class decision thresholds of a multilabel head: each class's F1-best on ``THRESHOLD_GRID``.
 
-    Macro F1 averages over the classes present in the validation set (a class with no validation
-    documents has no meaningful F1); per-class F1 is reported for every class with its support.
+    A sigmoid head trained with BCE on imbalanced classes is not calibrated at 0.5 (a rare class
+    rarely reaches it), so the seeds tune one threshold per class on validation. A class with no
+    positive validation document keeps ``MULTILABEL_THRESHOLD``; ties go to the threshold nearest
+    0.5 so that a flat F1 curve does not push a class to an extreme.
+    """
+    from sklearn.metrics import f1_score
+
+    y = np.asarray(y_true, dtype=int).reshape(-1, len(task.labels))
+    thresholds = []
+    order = np.argsort(np.abs(THRESHOLD_GRID - MULTILABEL_THRESHOLD), kind="stable")
+    for c in range(len(task.labels)):
+        if y[:, c].sum() == 0:
+            thresholds.append(MULTILABEL_THRESHOLD)
+            continue
+        f1 = [f1_score(y[:, c], probs[:, c] >= t, zero_division=0) for t in THRESHOLD_GRID[order]]
+        thresholds.append(float(THRESHOLD_GRID[order][int(np.argmax(f1))]))
+    return thresholds
+
+
+def _multilabel_metrics(task: Task, y: np.ndarray, probs: np.ndarray, thresholds) -> dict[str, Any]:
+    from sklearn.metrics import f1_score
+
+    pred = (probs >= np.asarray(thresholds, dtype=np.float32)[None, :]).astype(int)
+    per = f1_score(y, pred, average=None, zero_division=0, labels=list(range(len(task.labels))))
+    present = y.sum(axis=0) > 0
+    return {
+        "micro_f1": float(f1_score(y, pred, average="micro", zero_division=0)),
+        "macro_f1": float(per[present].mean()) if present.any() else 0.0,
+        "per_class_f1": {c: float(f) for c, f in zip(task.labels, per)},
+        "exact_match": float((pred == y).all(axis=1).mean()),
+        "multilabel_rate_predicted": float((pred.sum(axis=1) >= 2).mean()),
+    }
+
+
+def compute_metrics(
+    task: Task, y_true: Sequence[Any], outputs: np.ndarray, thresholds: Sequence[float] | None = None
+) -> dict[str, Any]:
+    """Metrics for a task from its targets and model outputs (see outputs_from_logits).
+
+    The seeds' metrics: micro, macro and per-class F1 for the topic head (at the per-class
+    ``thresholds``, with the same at a flat 0.5 under ``at_0.5`` for reference); Spearman and
+    per-level F1 after rounding for a regression; accuracy and per-class F1 for content type.
+    Macro F1 averages over the classes present in the split (a class with no documents has no
+    meaningful F1); per-class F1 is reported for every class with its support.
     """
     from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, mean_squared_error
 
     if task.kind == "multilabel":
         y = np.asarray(y_true, dtype=int).reshape(-1, len(task.labels))
-        pred = (outputs >= MULTILABEL_THRESHOLD).astype(int)
-        per = f1_score(y, pred, average=None, zero_division=0, labels=list(range(len(task.labels))))
-        support = y.sum(axis=0)
-        present = support > 0
+        flat = [MULTILABEL_THRESHOLD] * len(task.labels)
+        thresholds = list(thresholds) if thresholds is not None else flat
         return {
-            "threshold": MULTILABEL_THRESHOLD,
-            "micro_f1": float(f1_score(y, pred, average="micro", zero_division=0)),
-            "macro_f1": float(per[present].mean()) if present.any() else 0.0,
-            "per_class_f1": {c: float(f) for c, f in zip(task.labels, per)},
-            "per_class_support": {c: int(s) for c, s in zip(task.labels, support)},
-            "exact_match": float((pred == y).all(axis=1).mean()),
+            **_multilabel_metrics(task, y, outputs, thresholds),
+            "thresholds": dict(zip(task.labels, map(float, thresholds))),
+            "at_0.5": {k: v for k, v in _multilabel_metrics(task, y, outputs, flat).items()
+                       if k in ("micro_f1", "macro_f1")},
+            "per_class_support": {c: int(s) for c, s in zip(task.labels, y.sum(axis=0))},
+            "multilabel_rate_true": float((y.sum(axis=1) >= 2).mean()),
         }
     if task.kind == "regression":
         from scipy.stats import spearmanr
@@ -384,6 +442,40 @@ def _batches(lengths: Sequence[int], batch_size: int, generator: torch.Generator
     return [batches[i] for i in order]
 
 
+def _split(ids: Sequence[str], validation_fraction: float, test_fraction: float, where) -> dict[str, list[int]]:
+    for key, value in (("validation_fraction", validation_fraction), ("test_fraction", test_fraction)):
+        if not 0 < value < 1:
+            raise ValueError(f"config key classifiers.{key} must be in (0, 1), got {value}")
+    if validation_fraction + test_fraction >= 1:
+        raise ValueError("config keys classifiers.validation_fraction + test_fraction must be < 1, got "
+                         f"{validation_fraction} + {test_fraction}")
+    sides: dict[str, list[int]] = {"train": [], "validation": [], "test": []}
+    for i, doc_id in enumerate(ids):
+        sides[split_of(doc_id, validation_fraction, test_fraction)].append(i)
+    empty = [k for k, v in sides.items() if not v]
+    if empty:
+        raise ValueError(f"{where}: {len(ids)} labeled rows give " + ", ".join(f"{len(v)} {k}" for k, v in sides.items())
+                         + f" documents; {empty} must not be empty (label more documents)")
+    return sides
+
+
+@torch.no_grad()
+def _mean_loss(model, encoded, targets, rows, pad_id, batch_size, target_dtype, dev) -> float:
+    """The model's own loss (BCE, MSE or cross-entropy) over ``rows``, in eval mode."""
+    was_training = model.training
+    model.eval()
+    total = 0.0
+    order = sorted(rows, key=lambda r: len(encoded[r]))
+    for start in range(0, len(order), batch_size):
+        batch = order[start : start + batch_size]
+        ids_t, mask_t = pad_batch([encoded[r] for r in batch], pad_id)
+        labels_t = torch.tensor([targets[r] for r in batch], dtype=target_dtype)
+        out = model(input_ids=ids_t.to(dev), attention_mask=mask_t.to(dev), labels=labels_t.to(dev))
+        total += out.loss.item() * len(batch)
+    model.train(was_training)
+    return total / len(rows)
+
+
 def train_classifier(
     task: Task,
     labels_path: str | os.PathLike,
@@ -398,6 +490,9 @@ def train_classifier(
     validation_fraction: float,
     seed: int,
     *,
+    test_fraction: float = 0.1,
+    patience: int = 2,
+    compile_model: bool = False,
     model_dir: str | os.PathLike | None = None,
     metrics_path: str | os.PathLike | None = None,
     threads: int | None = None,
@@ -405,7 +500,11 @@ def train_classifier(
 ) -> dict[str, Any]:
     """Train one classifier; save it to ``out_dir/model`` and metrics to ``out_dir/metrics.json``.
 
-    ``model_dir``/``metrics_path`` override those two locations. Returns the metrics dict.
+    ``epochs`` is the most epochs; training stops after ``patience`` epochs without a better
+    validation loss and keeps the best epoch. ``compile_model`` wraps the model in
+    ``torch.compile`` (the seeds' ``--compile``; worth it on a GPU, not for the demo's CPU run).
+    ``model_dir``/``metrics_path`` override the two output locations. Returns the metrics dict:
+    the test split's metrics at the top level, the validation split's under ``validation``.
     """
     from transformers import get_linear_schedule_with_warmup
 
@@ -413,8 +512,8 @@ def train_classifier(
     out_dir = Path(out_dir)
     model_dir = Path(model_dir) if model_dir else out_dir / "model"
     metrics_path = Path(metrics_path) if metrics_path else out_dir / "metrics.json"
-    if not 0 < validation_fraction < 1:
-        raise ValueError(f"config key classifiers.validation_fraction must be in (0, 1), got {validation_fraction}")
+    if patience < 1:
+        raise ValueError(f"config key classifiers.patience must be >= 1, got {patience}")
     if threads:
         torch.set_num_threads(int(threads))
     torch.manual_seed(seed)
@@ -422,19 +521,16 @@ def train_classifier(
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
     ids, texts, targets = read_labeled(task, labels_path)
-    val_mask = [is_validation(i, validation_fraction) for i in ids]
-    train_idx = [i for i, v in enumerate(val_mask) if not v]
-    val_idx = [i for i, v in enumerate(val_mask) if v]
-    if not train_idx or not val_idx:
-        raise ValueError(f"{labels_path}: {len(ids)} labeled rows give {len(train_idx)} train / "
-                         f"{len(val_idx)} validation documents; need both non-empty")
+    sides = _split(ids, validation_fraction, test_fraction, labels_path)
+    train_idx, val_idx, test_idx = sides["train"], sides["validation"], sides["test"]
 
     model, tokenizer = _build_model(task, tokenizer_dir, base_model, tiny, max_length)
     pad_id = _pad_id(tokenizer)
     encoded = encode_texts(tokenizer, texts, max_length)
-    train_targets = [targets[i] for i in train_idx]
-    _init_head_bias(model, task, train_targets)
+    _init_head_bias(model, task, [targets[i] for i in train_idx])
     model.to(dev).train()
+    # The compiled wrapper shares its parameters with ``model``; ``model`` is what gets saved.
+    forward = torch.compile(model) if compile_model else model
 
     target_dtype = torch.long if task.kind == "single_label" else torch.float32
     optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.01)
@@ -444,13 +540,15 @@ def train_classifier(
     generator = torch.Generator().manual_seed(seed)
     train_lengths = [len(encoded[i]) for i in train_idx]
     epoch_losses: list[float] = []
+    val_losses: list[float] = []
+    best_epoch, best_state = -1, None
     for epoch in range(epochs):
         losses = []
         for batch in _batches(train_lengths, batch_size, generator):
             rows = [train_idx[b] for b in batch]
             ids_t, mask_t = pad_batch([encoded[r] for r in rows], pad_id)
             labels_t = torch.tensor([targets[r] for r in rows], dtype=target_dtype)
-            out = model(input_ids=ids_t.to(dev), attention_mask=mask_t.to(dev), labels=labels_t.to(dev))
+            out = forward(input_ids=ids_t.to(dev), attention_mask=mask_t.to(dev), labels=labels_t.to(dev))
             out.loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
@@ -458,27 +556,53 @@ def train_classifier(
             optimizer.zero_grad(set_to_none=True)
             losses.append(out.loss.item())
         epoch_losses.append(float(np.mean(losses)))
-        log.info("%s: epoch %d/%d train loss %.4f", task.name, epoch + 1, epochs, epoch_losses[-1])
+        val_losses.append(_mean_loss(model, encoded, targets, val_idx, pad_id, batch_size * 2, target_dtype, dev))
+        log.info("%s: epoch %d/%d train loss %.4f, validation loss %.4f", task.name, epoch + 1, epochs,
+                 epoch_losses[-1], val_losses[-1])
+        if best_state is None or val_losses[-1] < val_losses[best_epoch]:
+            best_epoch = epoch
+            best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+        elif epoch - best_epoch >= patience:
+            log.info("%s: early stop after epoch %d (best validation loss at epoch %d)", task.name, epoch + 1,
+                     best_epoch + 1)
+            break
+    model.load_state_dict(best_state)
     train_seconds = time.monotonic() - t0
 
-    logits = predict_logits(model, [encoded[i] for i in val_idx], pad_id, batch_size * 2, dev)
-    metrics = compute_metrics(task, [targets[i] for i in val_idx], outputs_from_logits(task, logits))
+    def outputs(rows):
+        logits = predict_logits(model, [encoded[i] for i in rows], pad_id, batch_size * 2, dev)
+        return outputs_from_logits(task, logits)
+
+    val_out, test_out = outputs(val_idx), outputs(test_idx)
+    thresholds = None
+    if task.kind == "multilabel":
+        thresholds = tune_thresholds(task, [targets[i] for i in val_idx], val_out)
+    metrics = compute_metrics(task, [targets[i] for i in test_idx], test_out, thresholds)
     metrics.update({
         "task": task.name,
         "kind": task.kind,
+        "split": "test",
+        "validation": compute_metrics(task, [targets[i] for i in val_idx], val_out, thresholds),
         "n_train": len(train_idx),
         "n_validation": len(val_idx),
+        "n_test": len(test_idx),
         "epochs": epochs,
+        "epochs_run": len(epoch_losses),
+        "best_epoch": best_epoch + 1,
         "train_loss_per_epoch": epoch_losses,
+        "validation_loss_per_epoch": val_losses,
         "base_model": base_model,
         "parameters": int(sum(p.numel() for p in model.parameters())),
         "max_length": max_length,
+        "compiled": bool(compile_model),
         "train_seconds": round(train_seconds, 3),
         "device": str(dev),
     })
 
     model.config.trellis_task = task_to_dict(task)
     model.config.trellis_max_length = max_length
+    if thresholds is not None:
+        model.config.trellis_thresholds = dict(zip(task.labels, thresholds))
     model.to("cpu")
 
     with atomic_directory(model_dir) as tmp:
@@ -486,3 +610,9 @@ def train_classifier(
         tokenizer.save_pretrained(tmp)
     write_json(metrics_path, metrics)
     return metrics
+
+
+def tuned_thresholds(model_config: Any, task: Task) -> list[float]:
+    """The per-class thresholds saved with a multilabel classifier (0.5 for a class without one)."""
+    saved = getattr(model_config, "trellis_thresholds", None) or {}
+    return [float(saved.get(label, MULTILABEL_THRESHOLD)) for label in task.labels]
