@@ -1,6 +1,7 @@
 # Stage 6: the tokenizer, token ids per part (raw and curated), and per arm the mix: exact token
-# budgets per component, packed with EOS into fixed-length sequences, globally shuffled, written
-# as TKDS v1 shards with a manifest.
+# budgets per component (sampled, upsampled or a reported shortfall), packed with EOS into
+# fixed-length sequences, globally shuffled in bounded memory, written as TKDS v1 shards with a
+# manifest and the mix table.
 
 
 rule train_tokenizer:
@@ -40,7 +41,8 @@ rule tokenize:
         stage="raw|curated",
     conda:
         "../envs/data.yaml"
-    threads: 1
+    # tokenizers encodes each batch on this many threads (RAYON_NUM_THREADS, set by the script).
+    threads: res("cpu", "threads")
     resources:
         mem_mb=res("cpu", "mem_mb"),
         runtime=res("cpu", "runtime"),
@@ -54,6 +56,7 @@ rule mix:
         tokens=mix_token_inputs,
     output:
         manifest=f"{RESULTS}/shards/{{arm}}/manifest.json",
+        table=f"{RESULTS}/shards/{{arm}}/mix.csv",
     log:
         f"{RESULTS}/logs/mix/{{arm}}.log",
     benchmark:
@@ -69,8 +72,9 @@ rule mix:
     params:
         components=lambda wildcards: mix_components(wildcards.arm),
         context_length=config["mix"]["context_length"],
+        vocab_size=config["tokenizer"]["vocab_size"],
         sequences_per_shard=config["mix"]["sequences_per_shard"],
-        shuffle_buckets=config["mix"]["shuffle_buckets"],
+        shuffle_buffer_mb=config["mix"]["shuffle_buffer_mb"],
         seed=config["seed"],
     script:
         "../scripts/mix.py"

@@ -1,15 +1,20 @@
 """Rule tokenize: one document part -> one token part (id, tokens, n_tokens)."""
 
+import os
 import time
+
+# The Rust tokenizer's thread pool is sized from this variable when it first starts, so it is set
+# before anything is encoded: the rule's threads, not every core of a shared node.
+os.environ["RAYON_NUM_THREADS"] = str(snakemake.threads)
 
 from trellis.logs import setup_logging
 from trellis.tokenize import tokenize_part
 
-log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
+log = setup_logging(snakemake.log[0])
 start = time.monotonic()
-inp = snakemake.input  # noqa: F821
-out = snakemake.output[0]  # noqa: F821
-log.info("tokenizing %s with %s", inp.part, inp.tokenizer)
+inp = snakemake.input
+out = snakemake.output[0]
+log.info("tokenizing %s with %s on %s threads", inp.part, inp.tokenizer, os.environ["RAYON_NUM_THREADS"])
 stats = tokenize_part(inp.tokenizer, inp.part, out)
 log.info(
     "wrote %s: %d docs, %d tokens (%s), %d skipped empty, %s tokens/s, %.1fs",
