@@ -31,6 +31,7 @@ STAGES_UPSTREAM_OF_FILTER = {
     "train_tokenizer",
     "build_posttrain_data",
     "build_json_suite",
+    "build_harness_tasks",
 }
 
 pytestmark = pytest.mark.workflow
@@ -97,9 +98,15 @@ def test_demo_headline_table_comes_from_result_files(demo_run):
     assert rows, "empty headline table"
 
     arms, stages = list(config["arms"]), config["evaluate"]["stages"]
-    benchmarks = ["json_schema", "extraction", "classification"] + [
-        f"bfcl_{c}" for c in config["evaluate"]["bfcl"]["categories"]
-    ]
+    ev = config["evaluate"]
+    # Every tier: structured output (tier 1), lm-eval tasks (tier 2), code (tier 3).
+    benchmarks = (
+        ["json_schema", "extraction", "classification"]
+        + [f"bfcl_{c}" for c in ev["bfcl"]["categories"]] + ["bfcl_summary"]
+        + [f"lm_{t}" for t in ev["harness"]["tasks"]]
+        + [b for b in ("humaneval", "mbpp") if ev[b] is not None]
+    )
+    assert "humaneval" in benchmarks and any(b.startswith("lm_") for b in benchmarks)
     result_files = {
         (arm, stage, bench): results / "eval" / arm / stage / f"{bench}.json"
         for arm in arms for stage in stages for bench in benchmarks
@@ -138,7 +145,11 @@ def test_demo_headline_table_comes_from_result_files(demo_run):
         assert float(row["value"]) == pytest.approx(difference, abs=1e-9)
         assert float(row["ci_low"]) <= float(row["value"]) <= float(row["ci_high"])
     md = (results / "tables/headline.md").read_text()
-    assert "json_schema" in md and "bfcl_simple" in md
+    assert "json_schema" in md and "bfcl_simple" in md and "humaneval" in md and "lm_trellis_demo_topic" in md
+    # The summary's delta is over the section's examples only, with their weights.
+    summary = [r for r in rows if r["benchmark"] == "bfcl_summary" and r["metric"] == "non_live_ast"
+               and r["kind"] == "delta"]
+    assert summary and all(int(r["n"]) == 4 * ev["bfcl"]["limit"] for r in summary)
 
 
 def test_demo_run_produced_every_stage(demo_run):
@@ -179,7 +190,8 @@ def test_threshold_change_reruns_only_filter_and_downstream(demo_run):
     assert jobs.get("filter") == 2, out[-3000:]  # the two fineweb_edu parts, not starcoderdata
     assert "dedup_fineweb_edu" in jobs and "dedup_starcoderdata" not in jobs
     assert jobs.get("mix") == 1  # only the curated arm reads curated parts
-    for downstream in ("tokenize", "pretrain", "convert", "sft", "dpo", "evaluate", "tables"):
+    for downstream in ("tokenize", "pretrain", "convert", "sft", "dpo", "evaluate", "evaluate_bfcl",
+                       "evaluate_harness", "tables"):
         assert downstream in jobs, (downstream, jobs)
     assert not STAGES_UPSTREAM_OF_FILTER & set(jobs), jobs
 
@@ -197,9 +209,11 @@ def test_study_config_dry_runs_offline(tmp_path):
         "acquire", "normalize", "label_sample", "label", "train_classifier", "score",
         "signatures", "filter", "dedup_fineweb_edu", "dedup_starcoderdata", "train_tokenizer",
         "tokenize", "mix", "pretrain", "convert", "fetch_baseline", "build_posttrain_data",
-        "sft", "dpo", "build_json_suite", "evaluate", "tables",
+        "sft", "dpo", "build_json_suite", "evaluate", "evaluate_bfcl", "evaluate_harness",
+        "fetch_eval_data", "tables",
     ]:
         assert rule in jobs, (rule, jobs)
+    assert "build_harness_tasks" not in jobs  # the study runs lm-eval's own tasks
     assert jobs["fetch_baseline"] == 4 and jobs["pretrain"] == 2
     assert not (workdir / "results").exists()  # a dry run writes nothing
 
