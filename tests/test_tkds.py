@@ -109,3 +109,33 @@ def test_inspect_and_cli_check_manifest(tmp_path, capsys):
     manifest.write_text(json.dumps({"shards": [{"file": path.name, "sequences": 3, "sha256": "0" * 64}]}))
     assert tkds.main(["inspect", str(path), "--manifest", str(manifest)]) == 1
     assert "does not match" in capsys.readouterr().err
+
+
+def test_inspect_directory_checks_every_shard_and_the_manifest(tmp_path, capsys):
+    shard_dir = tmp_path / "shards"
+    entries = []
+    for k in range(3):
+        seqs = _seqs(n=4 + k, ctx=8, seed=k)
+        name = f"shard-{k:05d}.tkds"
+        entries.append({"file": name, "sequences": 4 + k, "sha256": write_shard(shard_dir / name, seqs, 100)})
+    manifest = {"context_length": 8, "vocab_size": 100, "total_sequences": 15, "shards": entries}
+    (shard_dir / "manifest.json").write_text(json.dumps(manifest))
+    assert tkds.main(["inspect", str(shard_dir)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["shards"], out["sequences"], out["tokens"], out["sha256_matches"]) == (3, 15, 120, True)
+
+    (shard_dir / "shard-00009.tkds").write_bytes((shard_dir / "shard-00000.tkds").read_bytes())
+    assert tkds.main(["inspect", str(shard_dir)]) == 1
+    assert "not in the manifest: ['shard-00009.tkds']" in capsys.readouterr().err
+    (shard_dir / "shard-00009.tkds").unlink()
+
+    manifest["total_sequences"] = 16
+    (shard_dir / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(TKDSError, match="total_sequences 16 but the shards hold 15"):
+        tkds.inspect_directory(shard_dir)
+
+    raw = bytearray((shard_dir / "shard-00001.tkds").read_bytes())
+    raw[20] ^= 1  # one flipped bit in a token: still a valid shard, but not the one the manifest hashed
+    (shard_dir / "shard-00001.tkds").write_bytes(bytes(raw))
+    with pytest.raises(TKDSError, match="shard-00001.tkds: does not match .*sha256"):
+        tkds.inspect_directory(shard_dir)

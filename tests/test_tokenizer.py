@@ -6,7 +6,15 @@ import pyarrow.parquet as pq
 import pytest
 
 from trellis.tokenize import tokenize_part
-from trellis.tokenizer import PAD, SPECIAL_TOKENS, eos_id, fetch_pretrained, load_tokenizer, sample_plan, train_bpe
+from trellis.tokenizer import (
+    PAD,
+    SPECIAL_TOKENS,
+    eos_id,
+    fetch_pretrained,
+    load_tokenizer,
+    sample_plan,
+    train_bpe,
+)
 
 PROSE = ("The committee reviewed the proposal and found that the budget was balanced. Students wrote "
          "essays about the river, the harbor and the old stone bridge near the town square. ")
@@ -112,3 +120,29 @@ def test_tokenize_part_writes_ids_tokens_counts(trained, tmp_path):
     assert stats["docs_in"] == 4 and stats["docs_out"] == 2
     assert stats["dropped"]["skipped_empty"] == 2
     assert stats["tokens"] == sum(len(t) for t in toks)
+
+
+def test_killed_tokenize_leaves_nothing_and_rerun_is_byte_identical(trained, tmp_path, monkeypatch):
+    root, parts, _ = trained
+    clean = tmp_path / "clean.parquet"
+    tokenize_part(root / "tokenizer", parts[0], clean, batch_size=8)
+
+    import trellis.io
+
+    real = trellis.io.ParquetWriter.write_table
+    calls = []
+
+    def dies_on_third_batch(self, table):
+        if len(calls) == 2:
+            raise KeyboardInterrupt("killed")
+        calls.append(1)
+        return real(self, table)
+
+    monkeypatch.setattr(trellis.io.ParquetWriter, "write_table", dies_on_third_batch)
+    out = tmp_path / "tokens" / "part-0.parquet"
+    with pytest.raises(KeyboardInterrupt):
+        tokenize_part(root / "tokenizer", parts[0], out, batch_size=8)
+    assert not out.exists() and not list(out.parent.iterdir())  # no half-written part, no temp file
+    monkeypatch.undo()
+    tokenize_part(root / "tokenizer", parts[0], out, batch_size=8)
+    assert out.read_bytes() == clean.read_bytes()

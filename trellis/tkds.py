@@ -22,7 +22,9 @@ crosses EOS boundaries (standard GPT/LLaMA packing).
 
 ``python -m trellis.tkds inspect SHARD [--manifest manifest.json]`` prints the header, sequence
 count, min/max token and sha256, validating the whole file; with a manifest it also checks the
-shard's sha256 against the manifest's entry.
+shard's sha256 against the manifest's entry. ``python -m trellis.tkds inspect DIR`` validates a
+whole shard directory against its ``manifest.json``: every listed shard, no unlisted one, and the
+manifest's totals. docs/tkds.md describes the format and the manifest in full.
 """
 
 from __future__ import annotations
@@ -90,10 +92,9 @@ def write_shard(path: str | os.PathLike, sequences: np.ndarray, vocab_size: int)
     header = HEADER.pack(MAGIC, VERSION, ctx, n, vocab_size)
     digest = hashlib.sha256(header)
     digest.update(memoryview(payload).cast("B"))
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            f.write(header)
-            f.write(memoryview(payload).cast("B"))
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(header)
+        f.write(memoryview(payload).cast("B"))
     return digest.hexdigest()
 
 
@@ -195,17 +196,56 @@ def check_against_manifest(info: dict[str, Any], manifest_path: str | os.PathLik
     return {"manifest": str(manifest_path), "sha256_matches": True}
 
 
+def inspect_directory(shard_dir: str | os.PathLike) -> dict[str, Any]:
+    """Validate every shard of a directory against its manifest; summarize the set."""
+    shard_dir = Path(shard_dir)
+    manifest_path = shard_dir / "manifest.json"
+    if not manifest_path.is_file():
+        raise TKDSError(f"{shard_dir}: no manifest.json (not a complete shard directory)")
+    manifest = json.loads(manifest_path.read_text())
+    listed = [s.get("file") for s in manifest.get("shards", [])]
+    unlisted = sorted(p.name for p in shard_dir.glob("*.tkds") if p.name not in listed)
+    if unlisted:
+        raise TKDSError(f"{shard_dir}: shard files not in the manifest: {unlisted}")
+    lo, hi, sequences = None, None, 0
+    for name in listed:
+        info = inspect_shard(shard_dir / name)
+        check_against_manifest(info, manifest_path)
+        sequences += info["sequences"]
+        lo = info["min_token"] if lo is None else min(lo, info["min_token"])
+        hi = info["max_token"] if hi is None else max(hi, info["max_token"])
+    if "total_sequences" in manifest and manifest["total_sequences"] != sequences:
+        raise TKDSError(
+            f"{manifest_path}: total_sequences {manifest['total_sequences']} but the shards hold {sequences}"
+        )
+    return {
+        "directory": str(shard_dir),
+        "shards": len(listed),
+        "sequences": sequences,
+        "tokens": sequences * int(manifest.get("context_length", 0)),
+        "context_length": manifest.get("context_length"),
+        "vocab_size": manifest.get("vocab_size"),
+        "min_token": lo,
+        "max_token": hi,
+        "sha256_matches": True,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trellis.tkds", description="TKDS v1 shard tools")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("inspect", help="validate a shard and print its header, token range and sha256")
-    p.add_argument("shard")
+    p = sub.add_parser("inspect", help="validate a shard (or a shard directory) and print its header, "
+                                       "token range and sha256")
+    p.add_argument("shard", help="a .tkds file, or a directory with manifest.json")
     p.add_argument("--manifest", help="manifest.json to check the shard's sha256 against")
     args = parser.parse_args(argv)
     try:
-        info = inspect_shard(args.shard)
-        if args.manifest:
-            info.update(check_against_manifest(info, args.manifest))
+        if Path(args.shard).is_dir():
+            info = inspect_directory(args.shard)
+        else:
+            info = inspect_shard(args.shard)
+            if args.manifest:
+                info.update(check_against_manifest(info, args.manifest))
     except (TKDSError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
