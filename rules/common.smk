@@ -4,6 +4,7 @@
 # Snakemake's rerun triggers (mtime, params, code) see exactly what a config change invalidates:
 # a new filter threshold changes the filter rule's params and nothing upstream of it.
 
+from trellis.baselines import resolve_revision
 from trellis.benchmarks.bfcl import summary_sections as bfcl_summary_sections
 from trellis.labeling.settings import labels_params
 from trellis.tasks import DOMAIN_SOURCE, TASK_NAMES, build_tasks, tasks_for_source
@@ -141,6 +142,36 @@ def mix_token_inputs(wildcards):
 
 
 # ---- models ----------------------------------------------------------------------------------
+
+
+def pretrain_launch_resources():
+    """GPUs (all nodes) and, for more than one process, what the slurm executor needs to launch them.
+
+    resources.pretrain.gpu is GPUs per node: 0 (CPU) or pretrain.devices. With several processes
+    the job runs on its nodes without the executor's `srun -n1` wrapper (mpi), and the pretrain
+    script starts one process per GPU with srun (torchrun outside SLURM; trellis.pretrain).
+    """
+    pretrain, per_node = config["pretrain"], res("pretrain", "gpu")
+    devices, nodes = int(pretrain["devices"]), int(pretrain["num_nodes"])
+    if per_node not in (0, devices):
+        raise ValueError(
+            f"resources.pretrain.gpu ({per_node}) must be 0 (CPU) or pretrain.devices ({devices})"
+        )
+    launch = {"gpu": per_node * nodes}
+    if devices * nodes > 1:
+        launch |= {
+            "nodes": nodes,
+            "tasks": devices * nodes,
+            "tasks_per_gpu": 1,
+            "mpi": "srun",
+        }
+    return launch
+
+
+def baseline_revision(wildcards):
+    """The hub revision of a baseline arm, compute-matched/final resolved from the token budget."""
+    spec = config["arms"][wildcards.arm]
+    return resolve_revision(spec["revision"], int(config["pretrain"]["max_tokens"]))
 
 
 def model_dir(arm, stage):

@@ -19,9 +19,9 @@ rule pretrain:
         "../envs/pretrain.yaml"
     threads: res("pretrain", "threads")
     resources:
+        **pretrain_launch_resources(),
         mem_mb=res("pretrain", "mem_mb"),
         runtime=res("pretrain", "runtime"),
-        gpu=res("pretrain", "gpu"),
     params:
         arm="{arm}",
         model=config["model"],
@@ -66,9 +66,31 @@ rule fetch_baseline:
         runtime=res("cpu", "runtime"),
     params:
         repo=lambda wildcards: config["arms"][wildcards.arm]["repo"],
-        revision=lambda wildcards: config["arms"][wildcards.arm]["revision"],
+        revision=lambda wildcards: resolve_revision(
+            config["arms"][wildcards.arm]["revision"],
+            int(config["pretrain"]["max_tokens"]),
+        ),
     script:
         "../scripts/fetch_baseline.py"
+
+
+rule plot_pretrain:
+    input:
+        metrics=expand(f"{RESULTS}/checkpoints/{{arm}}/metrics.csv", arm=PRETRAIN_ARMS),
+    output:
+        png=f"{RESULTS}/plots/pretrain_loss.png",
+    log:
+        f"{RESULTS}/logs/plot_pretrain.log",
+    conda:
+        "../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=res("cpu", "mem_mb"),
+        runtime=res("cpu", "runtime"),
+    params:
+        arms=PRETRAIN_ARMS,
+    script:
+        "../scripts/plot_pretrain.py"
 
 
 rule build_posttrain_data:

@@ -17,36 +17,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# A minimal TKDS v1 reader, installed only while trellis.tkds (written in parallel) is absent, so
-# these tests exercise the data module either way. It checks what the format promises: magic,
-# version, and a file length that matches the header.
-TKDS_SHIM = textwrap.dedent(
-    '''
-    import struct, sys, types
-    import numpy as np
-    try:
-        import trellis.tkds
-    except ImportError:
-        def read_shard(path, validate=True):
-            with open(path, "rb") as fh:
-                magic, version, ctx, n, vocab = struct.unpack("<4sHHII", fh.read(16))
-            if magic != b"TKDS" or version != 1:
-                raise ValueError(f"{path}: not a TKDS v1 shard")
-            data = np.memmap(path, dtype="<u2", mode="r", offset=16, shape=(n, ctx))
-            if validate and n and int(data.max()) >= vocab:
-                raise ValueError(f"{path}: token >= vocab size")
-            return {"context_length": ctx, "sequence_count": n, "vocab_size": vocab}, data
-        mod = types.ModuleType("trellis.tkds")
-        mod.read_shard = read_shard
-        sys.modules["trellis.tkds"] = mod
-    '''
-)
-exec(TKDS_SHIM)
-
-from trellis.pretrain import (  # noqa: E402
+from trellis.pretrain import (
     TKDSDataModule,
     final_checkpoint,
     litgpt_config,
@@ -96,6 +71,7 @@ def tiny_pretrain(**overrides) -> dict:
         "save_interval": 2,
         "log_interval": 1,
         "compile": False,
+        "gradient_checkpointing": False,
     }
     cfg.update(overrides)
     return cfg
@@ -158,18 +134,27 @@ def test_parameter_count_matches_litgpt_model():
 
     config = litgpt_config(TINY, CTX, name="trellis-test")
     model = GPT(config)
-    assert parameter_count(TINY, CTX) == sum(p.numel() for p in model.parameters())
+    assert parameter_count(TINY) == sum(p.numel() for p in model.parameters())
     assert model.lm_head.weight.data_ptr() != model.transformer.wte.weight.data_ptr()  # untied
     assert config.block_size == CTX and config.padded_vocab_size == 256 and config.vocab_size == 256
 
 
-def test_study_shape_is_506m():
+def test_study_config_is_the_model_cards_506m():
     from litgpt import GPT
 
-    assert parameter_count(STUDY, 2048) == 506_328_320
+    study = yaml.safe_load((ROOT / "config" / "study.yaml").read_text())
+    assert study["model"] == STUDY  # the model card's shape, key by key
+    ctx = study["mix"]["context_length"]
+    assert parameter_count(study["model"]) == 506_328_320  # the model card's count
     with torch.device("meta"):  # no memory is allocated on the meta device
-        model = GPT(litgpt_config(STUDY, 2048, name="trellis-506m"))
+        model = GPT(litgpt_config(study["model"], ctx, name="trellis-506m"))
     assert sum(p.numel() for p in model.parameters()) == 506_328_320
+    assert model.lm_head.weight is not model.transformer.wte.weight  # untied
+    c = model.config
+    assert (c.block_size, c.n_layer, c.n_embd, c.n_head, c.n_query_groups, c.intermediate_size) == (
+        2048, 24, 1280, 20, 10, 2816)
+    assert (c.norm_class_name, c.mlp_class_name, c.rope_base, c.padded_vocab_size) == (
+        "RMSNorm", "LLaMAMLP", 10000, 50304)
 
 
 def test_config_rejects_bad_sections():
@@ -279,8 +264,33 @@ def test_tiny_pretrain_writes_checkpoint_and_metrics(corpus, tmp_path):
     assert [int(r["iter"]) for r in train_rows] == [2, 4, 6, 8]
     assert [int(r["tokens"]) for r in train_rows] == [i * 4 * (CTX - 1) for i in (2, 4, 6, 8)]
     assert all(np.isfinite(float(r["loss"])) for r in train_rows)
+    assert all(float(r["tokens_per_sec"]) > 0 for r in train_rows)  # every row, even in a short run
+    assert not any(r["mfu"] for r in rows)  # a CPU has no known peak: no made-up MFU
     assert any(r.get("val_loss") for r in rows)
     assert (out / "step-00000002" / "lit_model.pth").is_file()
+
+
+def test_merge_metrics_rates_and_mfu_across_a_resume(tmp_path):
+    """Rates come from consecutive rows of one process start; a resumed start's first row has none."""
+    from trellis.pretrain import merge_metrics
+
+    header = "iter,step,loss,time,total_tokens,val_loss\n"
+    first = tmp_path / "logs" / "csv" / "version_0"
+    second = tmp_path / "logs" / "csv" / "version_1"
+    first.mkdir(parents=True)
+    second.mkdir(parents=True)
+    (first / "metrics.csv").write_text(header + "2,1,5.0,2.0,1000,\n4,3,4.0,4.0,3000,\n,3,,,,4.5\n6,5,3.9,9.0,5000,\n")
+    # killed after iter 6; resumed from the checkpoint at iter 4: iters 6 and 8 are logged again
+    (second / "metrics.csv").write_text(header + "6,5,3.8,3.0,5000,\n8,7,3.5,5.0,9000,\n")
+    merge_metrics(tmp_path, flops_per_token=100.0, peak_flops=1000.0, world_size=2)
+    with open(tmp_path / "metrics.csv", newline="") as fh:
+        rows = {int(r["step"]): r for r in csv.DictReader(fh)}
+    assert sorted(rows) == [1, 3, 5, 7]
+    assert rows[1]["tokens_per_sec"] == "500.00" and rows[3]["tokens_per_sec"] == "1000.00"
+    assert rows[3]["val_loss"] == "4.5" and rows[3]["loss"] == "4.0"
+    assert rows[5]["loss"] == "3.8" and rows[5]["tokens_per_sec"] == ""  # the rerun's, no previous row
+    assert rows[7]["tokens_per_sec"] == "2000.00"
+    assert rows[7]["mfu"] == f"{2000 * 100.0 / (1000.0 * 2):.4f}"
 
 
 def _wait_for(path: Path, proc: subprocess.Popen, timeout: float) -> None:
@@ -299,7 +309,7 @@ def test_killed_run_resumes_from_last_checkpoint(corpus, tmp_path, capfd):
     cfg = tiny_pretrain(max_tokens=24 * 4 * (CTX - 1))  # 24 iterations, 12 steps, checkpoint every 2
     # The first attempt runs in a subprocess, slowed per sequence read so the kill lands mid-run,
     # and is SIGKILLed once its first checkpoint is complete (model_config.yaml is written last).
-    script = TKDS_SHIM + textwrap.dedent(
+    script = textwrap.dedent(
         f"""
         import time
         import trellis.pretrain as p
@@ -338,6 +348,66 @@ def test_killed_run_resumes_from_last_checkpoint(corpus, tmp_path, capfd):
     with open(out / "metrics.csv", newline="") as fh:
         merged = [int(r["iter"]) for r in csv.DictReader(fh) if r.get("iter")]
     assert merged == list(range(2, 25, 2))
+
+
+def test_gradient_checkpointing_recomputes_blocks_inside_litgpt():
+    import litgpt.pretrain as lp
+    from lightning.fabric.strategies import FSDPStrategy
+    from litgpt.model import Block
+    from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import CheckpointWrapper
+
+    from trellis.pretrain import _litgpt_gradient_checkpointing
+
+    config = litgpt_config(TINY, CTX, name="trellis-test")
+    plain_keys = list(lp.GPT(config).state_dict())
+    with _litgpt_gradient_checkpointing(True):
+        model = lp.GPT(config)  # what LitGPT's main() builds
+        with torch.device("meta"):
+            meta = lp.GPT(config)  # what LitGPT builds to count FLOPs: left alone
+        # what LitGPT builds for several devices: FSDP checkpoints every Block itself
+        fsdp = lp.FSDPStrategy(auto_wrap_policy={Block}, state_dict_type="full", sharding_strategy="HYBRID_SHARD")
+    assert isinstance(fsdp, FSDPStrategy) and fsdp._activation_checkpointing_kwargs
+    assert lp.GPT.__name__ == "GPT" and lp.FSDPStrategy is FSDPStrategy  # restored afterwards
+    assert all(isinstance(b, CheckpointWrapper) for b in model.transformer.h)
+    assert not any(isinstance(b, CheckpointWrapper) for b in meta.transformer.h)
+    assert list(model.state_dict()) == plain_keys  # checkpoints keep LitGPT's names
+
+    calls = []
+    inner = model.transformer.h[0]._checkpoint_wrapped_module
+    # A pre-hook: the recomputation stops as soon as it has what backward needs, before a
+    # post-forward hook would fire.
+    inner.register_forward_pre_hook(lambda *_: calls.append(1))
+    model(torch.randint(0, VOCAB, (2, CTX))).sum().backward()
+    assert len(calls) == 2  # the block ran again during backward: activations were recomputed
+
+
+def test_gradient_checkpointing_changes_nothing_but_memory(corpus, tmp_path):
+    shard_dir, tok_dir, _ = corpus
+    finals = []
+    for flag in (False, True):
+        out = tmp_path / f"ckpt-{flag}"
+        run_pretrain(shard_dir, tok_dir, out, TINY, tiny_pretrain(gradient_checkpointing=flag), 7, "curated")
+        with open(out / "metrics.csv", newline="") as fh:
+            losses = [float(r["loss"]) for r in csv.DictReader(fh) if r.get("loss")]
+        finals.append((losses, torch.load(final_checkpoint(out), map_location="cpu", weights_only=True)["model"]))
+    (plain_losses, plain), (ckpt_losses, ckpt) = finals
+    assert np.allclose(plain_losses, ckpt_losses, rtol=1e-5, atol=1e-6)
+    assert list(plain) == list(ckpt)
+    for name in plain:
+        torch.testing.assert_close(plain[name], ckpt[name], rtol=1e-4, atol=1e-5)
+
+
+def test_several_devices_launch_one_process_per_gpu():
+    from trellis.pretrain import launch_command
+
+    slurm = launch_command(4, 2, "/o/launch.json", environ={"SLURM_JOB_ID": "17"})
+    assert slurm[:4] == ["srun", "--nodes=2", "--ntasks-per-node=4", "--kill-on-bad-exit=1"]
+    assert slurm[4:] == [sys.executable, "-m", "trellis.pretrain", "/o/launch.json"]
+    local = launch_command(2, 1, "/o/launch.json", environ={})
+    assert local == [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+                     "-m", "trellis.pretrain", "/o/launch.json"]
+    with pytest.raises(RuntimeError, match="SLURM"):
+        launch_command(2, 2, "/o/launch.json", environ={})
 
 
 def test_changed_run_definition_starts_from_scratch(corpus, tmp_path):

@@ -17,6 +17,29 @@ log = logging.getLogger(__name__)
 
 PYTHIA_TOKENS_PER_STEP = 1024 * 2048
 PYTHIA_SAVED_STEPS: tuple[int, ...] = (0,) + tuple(2**i for i in range(10)) + tuple(range(1000, 143001, 1000))
+PYTHIA_FINAL_STEP = PYTHIA_SAVED_STEPS[-1]
+
+# What a baseline arm's revision may name besides a literal "step<N>": resolved from the config
+# (trellis.baselines.resolve_revision), so changing pretrain.max_tokens moves the baseline too.
+COMPUTE_MATCHED = "compute-matched"
+FINAL = "final"
+
+# The shapes the compute plan needs, from the Pythia paper (Biderman et al. 2023, Table 1) and the
+# models' config.json: GPT-NeoX blocks (LayerNorm with bias, two per layer, plus a final one),
+# untied input/output embeddings over a 50,304-row vocabulary. tests/test_convert.py rebuilds each
+# as a transformers GPTNeoXForCausalLM on the meta device and checks the parameter count.
+PYTHIA_ARCHITECTURES: dict[str, dict[str, int]] = {}
+for _size, (_layers, _width, _heads) in {"410m": (24, 1024, 16), "1b": (16, 2048, 8)}.items():
+    _params = 2 * 50304 * _width + _layers * (12 * _width * _width + 13 * _width) + 2 * _width
+    for _repo in (f"EleutherAI/pythia-{_size}-deduped", f"EleutherAI/pythia-{_size}"):
+        PYTHIA_ARCHITECTURES[_repo] = {
+            "parameters": _params,
+            "n_layer": _layers,
+            "n_embd": _width,
+            "n_head": _heads,
+            "vocab_size": 50304,
+            "norm_parameters": (4 * _layers + 2) * _width,
+        }
 
 
 def pythia_compute_matched_step(
@@ -32,7 +55,7 @@ def pythia_compute_matched_step(
         raise ValueError(f"tokens must be non-negative, got {tokens}")
     if tokens_per_step <= 0:
         raise ValueError(f"tokens_per_step must be positive, got {tokens_per_step}")
-    steps = sorted(set(int(s) for s in available_steps))
+    steps = sorted({int(s) for s in available_steps})
     if not steps:
         raise ValueError("available_steps is empty")
     target = tokens / tokens_per_step
@@ -46,6 +69,28 @@ def pythia_revision(step: int) -> str:
     if step not in PYTHIA_SAVED_STEPS:
         raise ValueError(f"Pythia saved no checkpoint at step {step}")
     return f"step{step}"
+
+
+def resolve_revision(revision: str, pretrain_tokens: int) -> str:
+    """A baseline arm's hub revision: ``compute-matched`` and ``final`` resolved, others as given.
+
+    ``compute-matched``: the saved step nearest to ``pretrain_tokens`` (what our pretrained arms
+    train on) at Pythia's 2,097,152 tokens per step; ``final``: step 143000 (Pythia's ``main``).
+    """
+    if revision == COMPUTE_MATCHED:
+        return pythia_revision(pythia_compute_matched_step(pretrain_tokens))
+    if revision == FINAL:
+        return pythia_revision(PYTHIA_FINAL_STEP)
+    return revision
+
+
+def pythia_tokens_seen(revision: str) -> int:
+    """Tokens a Pythia checkpoint had trained on at a ``step<N>`` revision (``main``: the last)."""
+    if revision == "main":
+        return PYTHIA_FINAL_STEP * PYTHIA_TOKENS_PER_STEP
+    if not revision.startswith("step") or not revision[4:].isdigit():
+        raise ValueError(f"not a Pythia step revision: {revision!r} (expected step<N> or main)")
+    return int(revision[4:]) * PYTHIA_TOKENS_PER_STEP
 
 
 def fetch_baseline(repo: str, revision: str, out_dir: str | Path, cache_dir: str | Path | None = None) -> dict:

@@ -31,37 +31,31 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-import dataclasses
 import csv
+import dataclasses
+import functools
 import json
 import logging
 import math
 import os
 import shutil
+import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
-
-import numpy as np
-import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from typing import Any
 
 import litgpt
+import numpy as np
+import torch
 from litgpt.data import DataModule
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from trellis.compute import MODEL_KEYS, model_flops_per_token, parameter_count
 
 log = logging.getLogger(__name__)
 
-MODEL_KEYS = (
-    "n_layer",
-    "n_embd",
-    "n_head",
-    "n_query_groups",
-    "intermediate_size",
-    "rope_base",
-    "norm_eps",
-    "padded_vocab_size",
-)
 PRETRAIN_KEYS = (
     "max_tokens",
     "micro_batch_size",
@@ -79,6 +73,7 @@ PRETRAIN_KEYS = (
     "save_interval",
     "log_interval",
     "compile",
+    "gradient_checkpointing",
 )
 
 
@@ -130,25 +125,6 @@ def litgpt_config(model: dict, context_length: int, name: str) -> litgpt.Config:
         bias=False,
         lm_head_bias=False,
     )
-
-
-def parameter_count(model: dict, context_length: int) -> int:
-    """Parameters of the model, analytically (untied embeddings, no biases).
-
-    embeddings + n_layer × (2 RMSNorm + fused qkv + out proj + SwiGLU fc_1/fc_2/proj) + final
-    RMSNorm + lm_head. The context length does not change the count (RoPE has no weights); it is
-    an argument so the call mirrors ``litgpt_config``.
-    """
-    _require(model, MODEL_KEYS, "model")
-    d, v, i = int(model["n_embd"]), int(model["padded_vocab_size"]), int(model["intermediate_size"])
-    n_head, groups = int(model["n_head"]), int(model["n_query_groups"])
-    head = d // n_head
-    qkv = d * (n_head + 2 * groups) * head
-    proj = n_head * head * d
-    mlp = 3 * d * i
-    norms = 2 * d
-    per_layer = qkv + proj + mlp + norms
-    return v * d + int(model["n_layer"]) * per_layer + d + v * d
 
 
 # ---------------------------------------------------------------------------------------- data
@@ -413,12 +389,24 @@ def latest_step_checkpoint(out_dir: str | Path) -> Path | None:
     return max(steps, key=lambda d: int(d.name.split("-")[1])) / "lit_model.pth"
 
 
-def merge_metrics(out_dir: str | Path) -> Path:
+def merge_metrics(
+    out_dir: str | Path, flops_per_token: float | None = None, peak_flops: float | None = None, world_size: int = 1
+) -> Path:
     """Merge LitGPT's per-start CSV logs into ``out_dir/metrics.csv`` (one row per logged step).
 
-    Columns are LitGPT's (``iter``, ``loss``, ``tokens``, ``learning_rate``, ``val_loss``, ...;
-    ``step`` is Fabric's 0-based logging step, iter - 1) plus ``tokens_per_sec``. A resumed run
-    writes a new ``logs/csv/version_N``; its rows from the resume point on replace
+    Columns are LitGPT's (``iter``, ``loss``, ``tokens``, ``total_tokens``, ``learning_rate``,
+    ``val_loss``, ...; ``step`` is Fabric's 0-based logging step, iter - 1) plus two of ours:
+
+    - ``tokens_per_sec``: tokens trained (all ranks) per second of wall time since the previous
+      logged row of the same process start, from LitGPT's ``time`` and ``total_tokens``. It
+      includes the validation and checkpoint pauses in between: the rate the run really made.
+      (LitGPT's own ThroughputMonitor averages over 5 logged rows and reports nothing before it
+      has them, which leaves short runs without a figure.) The first row after a resume has no
+      previous row in its process and stays blank.
+    - ``mfu``: ``tokens_per_sec × flops_per_token / (peak_flops × world_size)`` (trellis.compute)
+      when the device's peak is known (a GPU in trellis.compute.PEAK_BF16_FLOPS), else blank.
+
+    A resumed run writes a new ``logs/csv/version_N``; its rows from the resume point on replace
     the earlier start's rows for the same step, so the merged file is the run as if never killed.
     """
     out_dir = Path(out_dir)
@@ -429,23 +417,27 @@ def merge_metrics(out_dir: str | Path) -> Path:
         raise FileNotFoundError(f"{out_dir}/logs/csv: LitGPT wrote no metrics.csv")
     rows: dict[int, dict[str, str]] = {}
     columns: list[str] = []
-    for path in versions:
+    for k, path in enumerate(versions):
+        # A fresh start (version 0; a changed run clears old logs) begins at time 0 with 0 tokens.
+        previous = (0.0, 0) if k == 0 else None
+        started: dict[int, dict[str, str]] = {}  # this start's rows (a step may log twice: train, val)
         with path.open(newline="") as fh:
             for row in csv.DictReader(fh):
                 for c in row:
                     if c not in columns:
                         columns.append(c)
-                step = int(row["step"])
-                merged = rows.setdefault(step, {})
-                merged.update({k: v for k, v in row.items() if v not in ("", None)})
-    # A stable throughput column for plots: LitGPT's ThroughputMonitor names it after "items"
-    # (our items are tokens) and only reports the all-ranks figure when there are several ranks.
-    for row in rows.values():
-        rate = row.get("items_per_sec") or row.get("device/items_per_sec")
-        if rate:
-            row["tokens_per_sec"] = rate
-    if "tokens_per_sec" not in columns:
-        columns.append("tokens_per_sec")
+                row = {key: v for key, v in row.items() if v not in ("", None)}
+                if "loss" in row:  # a training row (validation rows carry only val_loss)
+                    now = (float(row["time"]), int(float(row["total_tokens"])))
+                    if previous is not None and now[0] > previous[0]:
+                        rate = (now[1] - previous[1]) / (now[0] - previous[0])
+                        row["tokens_per_sec"] = f"{rate:.2f}"
+                        if flops_per_token and peak_flops:
+                            row["mfu"] = f"{rate * flops_per_token / (peak_flops * world_size):.4f}"
+                    previous = now
+                started.setdefault(int(row["step"]), {}).update(row)
+        rows.update(started)  # a later start's rows replace what the killed one logged for those steps
+    columns += [c for c in ("tokens_per_sec", "mfu") if c not in columns]
     target = out_dir / "metrics.csv"
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     with tmp.open("w", newline="") as fh:
@@ -455,6 +447,19 @@ def merge_metrics(out_dir: str | Path) -> Path:
             writer.writerow(rows[step])
     os.replace(tmp, target)
     return target
+
+
+def _device_peak_flops() -> float | None:
+    """The dense bf16 peak of the GPU training runs on, if trellis.compute knows it."""
+    if not torch.cuda.is_available():
+        return None
+    from trellis.compute import peak_flops
+
+    try:
+        return peak_flops(torch.cuda.get_device_name())
+    except KeyError as err:
+        log.warning("no MFU in metrics.csv: %s", err)
+        return None
 
 
 def _reset_if_changed(out_dir: Path, fingerprint: dict) -> None:
@@ -495,6 +500,60 @@ def _litgpt_argv(argv: list[str]):
         sys.argv = saved
 
 
+def enable_gradient_checkpointing(model: torch.nn.Module) -> torch.nn.Module:
+    """Recompute each transformer block's activations in backward instead of storing them.
+
+    PyTorch's checkpoint wrapper (the one FSDP's activation_checkpointing_policy uses) around
+    every LitGPT ``Block``; its state-dict hooks strip the wrapper's prefix, so checkpoints keep
+    LitGPT's parameter names and conversion and resume are unaffected. Memory per layer drops to
+    the block input; the price is one extra forward pass per step.
+    """
+    from litgpt.model import Block
+    from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import (
+        CheckpointImpl,
+        apply_activation_checkpointing,
+        checkpoint_wrapper,
+    )
+
+    wrapper = functools.partial(checkpoint_wrapper, checkpoint_impl=CheckpointImpl.NO_REENTRANT)
+    apply_activation_checkpointing(model, checkpoint_wrapper_fn=wrapper, check_fn=lambda m: isinstance(m, Block))
+    return model
+
+
+@contextlib.contextmanager
+def _litgpt_gradient_checkpointing(enabled: bool):
+    """Turn on activation checkpointing inside LitGPT's pretrain loop, which has no switch for it.
+
+    Single device: LitGPT builds the model with ``GPT(config)`` inside ``litgpt.pretrain.main``;
+    we hand it a GPT whose blocks are wrapped (the meta-device copy LitGPT builds only to count
+    FLOPs stays unwrapped, so its figure remains model FLOPs). Several devices: LitGPT builds an
+    FSDPStrategy, whose own ``activation_checkpointing_policy`` does the same per block.
+    """
+    if not enabled:
+        yield
+        return
+    import litgpt.pretrain as lp
+    from litgpt.model import GPT, Block
+
+    def checkpointed_gpt(config):
+        model = GPT(config)
+        if next(model.parameters()).device.type != "meta":  # FSDP's meta init is handled below
+            enable_gradient_checkpointing(model)
+        return model
+
+    strategy = lp.FSDPStrategy
+
+    class CheckpointedFSDPStrategy(strategy):  # a subclass: LitGPT isinstance-checks the strategy
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, activation_checkpointing_policy={Block}, **kwargs)
+
+    lp.GPT, lp.FSDPStrategy = checkpointed_gpt, CheckpointedFSDPStrategy
+    try:
+        yield
+    finally:
+        lp.GPT, lp.FSDPStrategy = GPT, strategy
+
+
 def _cli_args(prog: str, model_name: str, values: dict[str, Any]) -> list[str]:
     args = [prog, model_name]
     for key, value in values.items():
@@ -504,21 +563,43 @@ def _cli_args(prog: str, model_name: str, values: dict[str, Any]) -> list[str]:
     return args
 
 
-def run_pretrain(
-    shard_dir: str | Path,
-    tokenizer_dir: str | Path,
-    out_dir: str | Path,
-    model: dict,
-    pretrain: dict,
-    seed: int,
-    arm_name: str,
-) -> dict:
-    """Pretrain one arm with LitGPT; resume from the last complete checkpoint in ``out_dir``.
+@dataclasses.dataclass
+class _Run:
+    """Everything LitGPT's pretrain.setup is called with, derived from our config sections."""
 
-    Returns a summary: final checkpoint path, resumed-from checkpoint (or None), iterations,
-    tokens, wall time, metrics path.
-    """
-    from litgpt import pretrain as litgpt_pretrain
+    config: Any  # litgpt.Config
+    data: TKDSDataModule
+    train: Any  # litgpt.args.TrainArgs
+    eval: Any  # litgpt.args.EvalArgs
+    optimizer: dict
+    precision: str
+    devices: int
+    num_nodes: int
+    tokenizer_dir: Path
+    out_dir: Path
+    seed: int
+
+    @property
+    def world(self) -> int:
+        return self.devices * self.num_nodes
+
+    def fingerprint(self) -> dict:
+        # What defines the run's results. compile and gradient_checkpointing change speed and
+        # memory, not the numbers, so toggling them keeps a killed run resumable.
+        return {
+            "model": self.config.__dict__ | {"hf_config": {}},
+            "train": vars(self.train),
+            "optimizer": self.optimizer,
+            "precision": self.precision,
+            "devices": self.devices,
+            "num_nodes": self.num_nodes,
+            "seed": self.seed,
+            "shards": self.data.manifest["shards"],
+        }
+
+
+def _plan(shard_dir, tokenizer_dir, out_dir, model: dict, pretrain: dict, seed: int, arm_name: str) -> _Run:
+    """Check the inputs and map our sections onto LitGPT's arguments (no side effects)."""
     from litgpt.args import EvalArgs, TrainArgs
 
     _require(pretrain, PRETRAIN_KEYS, "pretrain")
@@ -555,7 +636,6 @@ def run_pretrain(
         tie_embeddings=False,
     )
     # Validate as often as we checkpoint, over the whole held-out slice (capped, it is small).
-    world = devices * num_nodes
     val_batches = data.max_val_sequences // micro
     eval_args = EvalArgs(
         interval=int(pretrain.get("eval_interval", save_interval)),
@@ -571,21 +651,111 @@ def run_pretrain(
             "betas": [float(pretrain["beta1"]), float(pretrain["beta2"])],
         },
     }
+    return _Run(config, data, train, eval_args, optimizer, str(pretrain["precision"]), devices, num_nodes,
+                tokenizer_dir, out_dir, int(seed))
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _reset_if_changed(
-        out_dir,
+
+def _train(run: _Run, compile_model: bool, gradient_checkpointing: bool) -> None:
+    """One process's share of the run: LitGPT's pretrain loop (Fabric sets up the ranks)."""
+    from litgpt import pretrain as litgpt_pretrain
+
+    argv = _cli_args(
+        "litgpt-pretrain",
+        run.config.name,
         {
-            "model": config.__dict__ | {"hf_config": {}},
-            "train": vars(train),
-            "optimizer": optimizer,
-            "precision": pretrain["precision"],
-            "devices": devices,
-            "num_nodes": num_nodes,
-            "seed": int(seed),
-            "shards": data.manifest["shards"],
+            "model_config": {f.name: getattr(run.config, f.name) for f in dataclasses.fields(run.config) if f.init},
+            "data": {"class_path": f"{TKDSDataModule.__module__}.TKDSDataModule", "init_args": run.data.init_args()},
+            "out_dir": str(run.out_dir),
+            "precision": run.precision,
+            "resume": "auto",
+            "tokenizer_dir": str(run.tokenizer_dir),
+            "logger_name": "csv",
+            "seed": run.seed,
+            "devices": run.devices,
+            "num_nodes": run.num_nodes,
+            "optimizer": run.optimizer,
+            "train": {k: v for k, v in vars(run.train).items() if v is not None},
+            "eval": {k: v for k, v in vars(run.eval).items() if v is not None},
         },
     )
+    # LitGPT 0.5.13 always wraps the model in torch.compile. pretrain.compile: false turns Dynamo
+    # off for the run, so the wrapper runs eagerly (CPU demo: no minutes of Inductor compilation).
+    compile_ctx = contextlib.nullcontext() if compile_model else torch._dynamo.config.patch(disable=True)
+    with _litgpt_argv(argv), compile_ctx, _litgpt_gradient_checkpointing(gradient_checkpointing):
+        litgpt_pretrain.setup(
+            model_name=run.config.name,
+            model_config=run.config,
+            out_dir=run.out_dir,
+            precision=run.precision,
+            resume="auto",  # a rerun after a kill continues from the last step-* checkpoint
+            data=run.data,
+            train=run.train,
+            eval=run.eval,
+            optimizer=run.optimizer,
+            devices=run.devices,
+            num_nodes=run.num_nodes,
+            tokenizer_dir=run.tokenizer_dir,
+            logger_name="csv",
+            seed=run.seed,
+        )
+
+
+def launch_command(devices: int, num_nodes: int, launch_json: str | Path, environ: dict | None = None) -> list[str]:
+    """The command that starts one training process per GPU (Fabric then joins them up).
+
+    Under SLURM (the slurm profile gives the job ``devices × num_nodes`` tasks on ``num_nodes``
+    nodes) srun starts them; on one machine without SLURM, torchrun. Fabric reads either
+    launcher's environment (SLURMEnvironment, TorchElasticEnvironment) and spawns nothing itself,
+    which matters: Fabric's own spawning re-executes ``sys.argv``, which inside a Snakemake job is
+    not a command that would train. Each process runs ``python -m trellis.pretrain LAUNCH_JSON``.
+    """
+    environ = os.environ if environ is None else environ
+    program = ["-m", "trellis.pretrain", str(launch_json)]
+    if "SLURM_JOB_ID" in environ:
+        return ["srun", f"--nodes={num_nodes}", f"--ntasks-per-node={devices}", "--kill-on-bad-exit=1",
+                sys.executable] + program
+    if num_nodes > 1:
+        raise RuntimeError(
+            f"pretrain.num_nodes is {num_nodes}: several nodes need SLURM (snakemake --profile profiles/slurm)"
+        )
+    # torch's own torchrun module, run by this interpreter (not whatever torchrun is first on PATH)
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={devices}"] + program
+
+
+def _launch(run_args: dict, run: _Run) -> None:
+    """Run ``_train`` in ``run.world`` processes through ``launch_command`` and wait for them."""
+    path = run.out_dir / "launch.json"
+    path.write_text(json.dumps(run_args, indent=2, default=str) + "\n")
+    command = launch_command(run.devices, run.num_nodes, path)
+    # The children import trellis from where this process did (a job's scripts/trellis link).
+    root = str(Path(__file__).resolve().parent.parent)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+    log.info("launching %d processes: %s", run.world, " ".join(command))
+    subprocess.run(command, env=env, check=True)
+
+
+def run_pretrain(
+    shard_dir: str | Path,
+    tokenizer_dir: str | Path,
+    out_dir: str | Path,
+    model: dict,
+    pretrain: dict,
+    seed: int,
+    arm_name: str,
+) -> dict:
+    """Pretrain one arm with LitGPT; resume from the last complete checkpoint in ``out_dir``.
+
+    One device trains in this process; several are launched as one process per GPU
+    (``launch_command``), after this process alone has prepared ``out_dir`` (so no two ranks
+    clean up checkpoints at once). Returns a summary: final checkpoint path, resumed-from
+    checkpoint (or None), iterations, tokens, wall time, metrics path.
+    """
+    run_args = {"shard_dir": str(shard_dir), "tokenizer_dir": str(tokenizer_dir), "out_dir": str(out_dir),
+                "model": dict(model), "pretrain": dict(pretrain), "seed": int(seed), "arm_name": arm_name}
+    run = _plan(**run_args)
+    out_dir = run.out_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _reset_if_changed(out_dir, run.fingerprint())
     moved = _discard_partial_checkpoints(out_dir)
     for path in moved:
         log.warning("moved aside a half-written checkpoint (killed mid-save): %s", path)
@@ -596,53 +766,19 @@ def run_pretrain(
     if final_checkpoint(out_dir).parent.exists():
         shutil.rmtree(final_checkpoint(out_dir).parent)
 
-    argv = _cli_args(
-        "litgpt-pretrain",
-        config.name,
-        {
-            "model_config": {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.init},
-            "data": {"class_path": f"{__name__}.TKDSDataModule", "init_args": data.init_args()},
-            "out_dir": str(out_dir),
-            "precision": pretrain["precision"],
-            "resume": "auto",
-            "tokenizer_dir": str(tokenizer_dir),
-            "logger_name": "csv",
-            "seed": int(seed),
-            "devices": devices,
-            "num_nodes": num_nodes,
-            "optimizer": optimizer,
-            "train": {k: v for k, v in vars(train).items() if v is not None},
-            "eval": {k: v for k, v in vars(eval_args).items() if v is not None},
-        },
-    )
-
-    # LitGPT 0.5.13 always wraps the model in torch.compile. pretrain.compile: false turns Dynamo
-    # off for the run, so the wrapper runs eagerly (CPU demo: no minutes of Inductor compilation).
-    compile_ctx = contextlib.nullcontext() if pretrain["compile"] else torch._dynamo.config.patch(disable=True)
     t0 = time.perf_counter()
-    with _litgpt_argv(argv), compile_ctx:
-        litgpt_pretrain.setup(
-            model_name=config.name,
-            model_config=config,
-            out_dir=out_dir,
-            precision=pretrain["precision"],
-            resume="auto",  # a rerun after a kill continues from the last step-* checkpoint
-            data=data,
-            train=train,
-            eval=eval_args,
-            optimizer=optimizer,
-            devices=devices,
-            num_nodes=num_nodes,
-            tokenizer_dir=tokenizer_dir,
-            logger_name="csv",
-            seed=int(seed),
-        )
+    if run.world == 1:
+        _train(run, bool(pretrain["compile"]), bool(pretrain["gradient_checkpointing"]))
+    else:
+        _launch(run_args, run)
     seconds = time.perf_counter() - t0
 
     final = final_checkpoint(out_dir)
     if not final.is_file():
         raise RuntimeError(f"LitGPT finished without writing {final}")
-    metrics = merge_metrics(out_dir)
+    ctx = run.data.context_length
+    flops_per_token, peak = model_flops_per_token(model, ctx - 1), _device_peak_flops()
+    metrics = merge_metrics(out_dir, flops_per_token, peak, run.world)
     state = torch.load(final, map_location="cpu", weights_only=True, mmap=True)
     iters = int(state["iter_num"])
     summary = {
@@ -651,10 +787,32 @@ def run_pretrain(
         "resumed_from": str(resume_from) if resume_from else None,
         "iter_num": iters,
         "step_count": int(state["step_count"]),
-        "tokens": iters * micro * (ctx - 1) * world,
-        "parameters": parameter_count(model, ctx),
+        "tokens": iters * run.train.micro_batch_size * (ctx - 1) * run.world,
+        "parameters": parameter_count(model),
+        "flops_per_token": flops_per_token,
+        "device_peak_flops": peak,
+        "world_size": run.world,
+        "gradient_checkpointing": bool(pretrain["gradient_checkpointing"]),
+        "compile": bool(pretrain["compile"]),
         "seconds": seconds,
         "metrics": str(metrics),
     }
     (out_dir / "pretrain_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def _main(argv: list[str]) -> None:
+    """Entry of each launched process: ``python -m trellis.pretrain OUT_DIR/launch.json``."""
+    if len(argv) != 1:
+        raise SystemExit("usage: python -m trellis.pretrain LAUNCH_JSON (written by run_pretrain)")
+    run_args = json.loads(Path(argv[0]).read_text())
+    pretrain = run_args["pretrain"]
+    _train(_plan(**run_args), bool(pretrain["compile"]), bool(pretrain["gradient_checkpointing"]))
+
+
+if __name__ == "__main__":
+    # Run the trellis.pretrain module's copy, not this __main__ one, so the data module's class
+    # path in LitGPT's hyperparameters.yaml is importable.
+    import importlib
+
+    importlib.import_module("trellis.pretrain")._main(sys.argv[1:])
