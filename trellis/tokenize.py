@@ -9,7 +9,8 @@ Speed: each batch goes through ``tokenizers``' own batch encoder in one call (Ru
 the batch on ``RAYON_NUM_THREADS`` threads; ``encode_batch_fast`` where the installed version has
 it, which skips character offsets we never use). What is left in Python is moving the ids out:
 ``Encoding.ids`` lists are chained into one numpy array per batch (``np.fromiter``, no per-document
-arrays) and handed to Arrow as one list column. ``benchmarks/bench_tokenize.py`` measures this
+arrays) and handed to Arrow as one list column, while the next batch is already being encoded on
+a helper thread. ``benchmarks/bench_tokenize.py`` measures this
 against the bare encoder on the same text.
 
 No special tokens are added: the EOS separator is the packer's job, so a document's tokens are
@@ -22,6 +23,8 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -50,6 +53,34 @@ def batch_encoder(backend):
     return getattr(backend, "encode_batch_fast", None) or backend.encode_batch
 
 
+def encoded_batches(
+    part_path: Path, encode, batch_size: int
+) -> Iterator[tuple[list[str], list[str | None], list[int], list]]:
+    """(ids, texts, indices of non-empty texts, their encodings) per batch of the part.
+
+    The next batch is read and encoded on a helper thread while the caller converts and writes
+    this one: the Rust encoder releases the GIL, so on a machine with cores to spare the
+    Python-side work hides behind it instead of adding to it. Two batches in memory at most.
+    """
+
+    def read_and_encode(batch) -> tuple[list[str], list[str | None], list[int], list]:
+        ids = batch.column("id").to_pylist()
+        texts = batch.column("text").to_pylist()
+        nonempty = [i for i, t in enumerate(texts) if t]
+        return ids, texts, nonempty, encode([texts[i] for i in nonempty], add_special_tokens=False)
+
+    batches = iter_batches(part_path, ["id", "text"], batch_size)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = None
+        for batch in batches:
+            submitted = pool.submit(read_and_encode, batch)
+            if pending is not None:
+                yield pending.result()
+            pending = submitted
+        if pending is not None:
+            yield pending.result()
+
+
 def tokenize_part(
     tokenizer_dir: str | os.PathLike,
     part_path: str | os.PathLike,
@@ -68,13 +99,10 @@ def tokenize_part(
     tokens_total = 0
     start = time.monotonic()
     with ParquetWriter(out_path, schema) as writer:
-        for batch in iter_batches(part_path, ["id", "text"], batch_size):
-            ids = batch.column("id").to_pylist()
-            texts = batch.column("text").to_pylist()
+        for ids, texts, nonempty, encodings in encoded_batches(part_path, encode, batch_size):
             for t in texts:
                 tally.seen(t)
-            nonempty = [i for i, t in enumerate(texts) if t]
-            token_lists = [e.ids for e in encode([texts[i] for i in nonempty], add_special_tokens=False)]
+            token_lists = [e.ids for e in encodings]
             keep = [k for k, toks in enumerate(token_lists) if toks]
             tally.dropped["skipped_empty"] += len(texts) - len(keep)
             if not keep:
