@@ -141,6 +141,26 @@ def mix_token_inputs(wildcards):
     return sorted({p for c in mix_components(wildcards.arm) for p in c["token_paths"]})
 
 
+def upload_spec():
+    """mix.upload, checked: the upload rules refuse to run unless it is enabled with a repo."""
+    spec = config["mix"]["upload"]
+    if not spec["enabled"]:
+        raise ValueError(
+            "mix.upload.enabled is false in the config: set it (and mix.upload.repo) to upload shards"
+        )
+    if not spec["repo"]:
+        raise ValueError(
+            "mix.upload.repo is not set: name the Hugging Face dataset repo (owner/name)"
+        )
+    return spec
+
+
+def upload_targets(wildcards):
+    """`snakemake upload`: every pretrain arm's upload record (mix.upload must be enabled)."""
+    upload_spec()
+    return [f"{RESULTS}/shards/{arm}/upload.json" for arm in PRETRAIN_ARMS]
+
+
 # ---- models ----------------------------------------------------------------------------------
 
 

@@ -1,7 +1,8 @@
 # Stage 6: the tokenizer, token ids per part (raw and curated), and per arm the mix: exact token
 # budgets per component (sampled, upsampled or a reported shortfall), packed with EOS into
 # fixed-length sequences, globally shuffled in bounded memory, written as TKDS v1 shards with a
-# manifest and the mix table.
+# manifest and the mix table. `snakemake upload` sends the shard sets to a Hugging Face dataset
+# repo (mix.upload; off in both configs).
 
 
 rule train_tokenizer:
@@ -78,3 +79,33 @@ rule mix:
         seed=config["seed"],
     script:
         "../scripts/mix.py"
+
+
+# `snakemake upload`: every pretrain arm's shard set (mix.upload.enabled must be true).
+rule upload:
+    input:
+        upload_targets,
+
+
+rule upload_shards:
+    input:
+        manifest=f"{RESULTS}/shards/{{arm}}/manifest.json",
+        table=f"{RESULTS}/shards/{{arm}}/mix.csv",
+    output:
+        f"{RESULTS}/shards/{{arm}}/upload.json",
+    log:
+        f"{RESULTS}/logs/upload/{{arm}}.log",
+    wildcard_constraints:
+        arm=alternation(PRETRAIN_ARMS),
+    conda:
+        "../envs/data.yaml"
+    threads: 1
+    resources:
+        mem_mb=res("cpu", "mem_mb"),
+        runtime=res("cpu", "runtime"),
+    params:
+        repo=lambda wildcards: upload_spec()["repo"],
+        private=lambda wildcards: upload_spec()["private"],
+        revision=lambda wildcards: upload_spec()["revision"],
+    script:
+        "../scripts/upload_shards.py"
