@@ -172,6 +172,17 @@ def test_demo_run_produced_every_stage(demo_run):
     for arm in ("curated", "uncurated"):
         manifest = json.loads((results / f"shards/{arm}/manifest.json").read_text())
         assert manifest["shards"], arm
+        # every component meets its budget exactly; the set validates against its manifest
+        for name, comp in manifest["components"].items():
+            assert comp["realized_tokens"] == comp["budget"] and comp["shortfall"] == 0, (arm, name)
+        with open(results / f"shards/{arm}/mix.csv") as f:
+            assert [r["component"] for r in csv.DictReader(f)] == list(manifest["components"]), arm
+        inspect = subprocess.run(
+            [sys.executable, "-m", "trellis.tkds", "inspect", str(results / f"shards/{arm}")],
+            cwd=demo_run, capture_output=True, text=True, check=False,
+        )
+        assert inspect.returncode == 0 and json.loads(inspect.stdout)["sha256_matches"], inspect.stderr
+        assert not (results / f"shards/{arm}/.mix-work").exists()  # work state removed once complete
     benchmarks = sorted((results / "benchmarks").rglob("*.tsv"))
     assert any("pretrain" in str(p) for p in benchmarks)
 
