@@ -378,6 +378,11 @@ def test_rerun_clears_stale_shards_and_refuses_bad_input(corpus):
     with pytest.raises(ValueError, match="tokenizer has 40000 tokens, more than the shards' vocab_size 3000"):
         build_mix(components, root / "x", CTX, EOS, VOCAB, 10, 1, 1, tokenizer_vocab_size=40000)
 
+    # A mix too small for one sequence is a config error, not an empty shard set.
+    tiny = [{**components[0], "budget": 5}]
+    with pytest.raises(ValueError, match=r"6 tokens \(EOS included\) do not fill one sequence of context_length"):
+        _mix(root, tiny, out="tiny")
+
     # A token part whose document index disagrees with its token lists is refused by name.
     bad = root / "tokens" / "bad" / "part-0.parquet"
     bad.parent.mkdir(parents=True)

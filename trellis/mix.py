@@ -710,6 +710,10 @@ def build_mix(
         counts = write_runs(iter(stream), work.dir, context_length, capacity, _rng(seed, 3))
         record = {"run_counts": counts, "dropped_tail_tokens": stream.dropped_tail_tokens,
                   "components": {c.name: c.report() for c in stream.comps}}
+        if not counts:
+            stream_tokens = sum(c["stream_tokens"] for c in record["components"].values())
+            raise ValueError(f"the mix's {stream_tokens} tokens (EOS included) do not fill one sequence of "
+                             f"context_length {context_length}: raise the mix.components budgets")
         work.save_pass1(record)
         log.info("pass 1: %d sequences in %d runs of at most %d (%.1fs)", sum(counts), len(counts),
                  capacity, time.monotonic() - start)
