@@ -1,11 +1,14 @@
 """Rule evaluate: one benchmark on one model (arm × stage) -> eval/<arm>/<stage>/<benchmark>.json."""
 
+import torch
+
 from trellis.acquire import read_manifest
 from trellis.benchmarks import evaluate
 from trellis.io import write_json
 from trellis.logs import setup_logging
 
 log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
+torch.set_num_threads(max(1, int(snakemake.threads)))  # noqa: F821 (the rule's threads, no more)
 inp, p = snakemake.input, snakemake.params  # noqa: F821
 out = snakemake.output[0]  # noqa: F821
 suite = inp.get("suite")

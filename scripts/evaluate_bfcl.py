@@ -2,11 +2,14 @@
 
 from pathlib import Path
 
+import torch
+
 from trellis.benchmarks import evaluate_bfcl
 from trellis.io import write_json
 from trellis.logs import setup_logging
 
 log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
+torch.set_num_threads(max(1, int(snakemake.threads)))  # noqa: F821 (the rule's threads, no more)
 inp, p = snakemake.input, snakemake.params  # noqa: F821
 log.info("evaluate_bfcl: arm=%s stage=%s model=%s cfg=%s bootstrap=%s seed=%s",
          p.arm, p.stage, inp.model, dict(p.cfg), dict(p.bootstrap), p.seed)

@@ -1,10 +1,13 @@
 """Rule evaluate_harness: lm-eval tasks on one model (arm × stage) -> eval/<arm>/<stage>/lm_<task>.json."""
 
+import torch
+
 from trellis.benchmarks.harness import benchmark_name, evaluate_harness
 from trellis.io import write_json
 from trellis.logs import setup_logging
 
 log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
+torch.set_num_threads(max(1, int(snakemake.threads)))  # noqa: F821 (the rule's threads, no more)
 inp, p = snakemake.input, snakemake.params  # noqa: F821
 tasks_dir = inp.get("tasks")
 log.info("evaluate_harness: arm=%s stage=%s model=%s tasks=%s include_path=%s limit=%s",
