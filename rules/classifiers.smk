@@ -53,5 +53,26 @@ rule score:
         labels=labeler_config(),
         batch_size=config["scoring"]["batch_size"],
         max_length=config["classifiers"]["max_length"],
+        # The seeds' compression pre-filter runs before any model inference (code only).
+        skip_below_compression_ratio=lambda wildcards: code_prefilter(wildcards.source),
     script:
         "../scripts/score.py"
+
+
+# The seeds' classifier metrics (test split; validation beside it) as one table for the report.
+rule classifier_metrics:
+    input:
+        metrics=[f"{RESULTS}/classifiers/{t}/metrics.json" for t in TASKS],
+    output:
+        csv=f"{RESULTS}/classifiers/metrics.csv",
+        md=f"{RESULTS}/classifiers/metrics.md",
+    log:
+        f"{RESULTS}/logs/classifier_metrics.log",
+    conda:
+        "../envs/classify.yaml"
+    threads: 1
+    resources:
+        mem_mb=res("cpu", "mem_mb"),
+        runtime=res("cpu", "runtime"),
+    script:
+        "../scripts/classifier_metrics.py"

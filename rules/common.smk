@@ -101,6 +101,43 @@ def classifier_dirs(source):
     return [f"{RESULTS}/classifiers/{t}/model" for t in tasks_for_source(source)]
 
 
+def code_prefilter(source):
+    """The compression ratio below which scoring skips a document (StarCoderData only)."""
+    if source != "starcoderdata":
+        return None
+    return config["scoring"]["skip_below_compression_ratio"]
+
+
+# ---- curation --------------------------------------------------------------------------------
+
+
+def stage0_settings(source):
+    """Stage 0's settings, with only this source's accepted checks (another source's are not its input)."""
+    settings = {k: v for k, v in config["curation"]["stage0"].items() if k != "accept"}
+    accept = (config["curation"]["stage0"]["accept"] or {}).get(source) or {}
+    return {**settings, "accept": {source: dict(accept)}}
+
+
+def topic_names():
+    return [t["name"] for t in config["labels"]["topics"]]
+
+
+def curated_budget(source):
+    """The token target of a source's selection: its curated mix components' budget (per arm)."""
+    budgets = [
+        int(c["tokens"])
+        for c in config["mix"]["components"].values()
+        if c["source"] == source and c["curated"]
+    ]
+    return sum(budgets) if budgets else None
+
+
+def target_shares(source):
+    cfg = config["curation"][source]
+    key = "target_topic_shares" if source == "fineweb_edu" else "target_language_shares"
+    return dict(cfg[key] or {})
+
+
 # ---- tokens and mix --------------------------------------------------------------------------
 
 

@@ -1,13 +1,53 @@
-# Stage 5: filter by classifier scores and thresholds, then remove exact and near-duplicates
-# (MinHash-LSH). Signatures depend only on the raw text, so a changed threshold reruns filter,
-# dedup and what follows, never scoring or signatures.
+# Stage 5: curation of FineWeb-Edu and StarCoderData. Per source, first the Stage 0 gate. Per part:
+# MinHash signatures (from raw text, independent of any threshold) and the filter (the source's
+# policy: hard rules, priority, group). Per source: dedup (band-partitioned LSH over the filtered
+# documents' signatures, one document kept per cluster) and select (the best documents up to the
+# mix budget, groups rebalanced). A changed threshold reruns filter, dedup, select and what
+# follows, never scoring or signatures.
+
+
+# Stage 0 (the gate): the source's classifiers on a sample; filter needs its report, which is only
+# written when every check passes or is accepted (curation.stage0.accept), so a degenerate
+# classifier stops the DAG before any filtering, with the failing checks named in the log.
+rule stage0:
+    input:
+        parts=lambda wildcards: source_parts("raw", wildcards.source),
+        classifiers=lambda wildcards: classifier_dirs(wildcards.source),
+    output:
+        report=f"{RESULTS}/stage0/{{source}}/report.json",
+        plot=f"{RESULTS}/stage0/{{source}}/stage0.png",
+    log:
+        f"{RESULTS}/logs/stage0/{{source}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/stage0/{{source}}.tsv"
+    wildcard_constraints:
+        source=alternation(CURATED_SOURCES),
+    conda:
+        "../envs/classify.yaml"
+    threads: res("model", "threads")
+    resources:
+        mem_mb=res("model", "mem_mb"),
+        runtime=res("model", "runtime"),
+        gpu=res("model", "gpu"),
+    params:
+        source="{source}",
+        tasks=lambda wildcards: tasks_for_source(wildcards.source),
+        labels=labeler_config(),
+        settings=lambda wildcards: stage0_settings(wildcards.source),
+        seed=config["seed"],
+        batch_size=config["scoring"]["batch_size"],
+        max_length=config["classifiers"]["max_length"],
+        skip_below_compression_ratio=lambda wildcards: code_prefilter(wildcards.source),
+    script:
+        "../scripts/stage0.py"
 
 
 rule signatures:
     input:
         f"{RESULTS}/raw/{{source}}/part-{{part}}.parquet",
     output:
-        f"{RESULTS}/minhash/{{source}}/part-{{part}}.npy",
+        signatures=f"{RESULTS}/minhash/{{source}}/part-{{part}}.npy",
+        exact=f"{RESULTS}/minhash/{{source}}/part-{{part}}.exact.npy",
     log:
         f"{RESULTS}/logs/signatures/{{source}}/part-{{part}}.log",
     benchmark:
@@ -32,11 +72,15 @@ rule filter:
     input:
         raw=f"{RESULTS}/raw/{{source}}/part-{{part}}.parquet",
         scores=f"{RESULTS}/scores/{{source}}/part-{{part}}.parquet",
+        tokens=f"{RESULTS}/tokens/raw/{{source}}/part-{{part}}.parquet",
+        stage0=f"{RESULTS}/stage0/{{source}}/report.json",
     output:
         part=f"{RESULTS}/filtered/{{source}}/part-{{part}}.parquet",
         stats=f"{RESULTS}/filtered/{{source}}/part-{{part}}.stats.json",
     log:
         f"{RESULTS}/logs/filter/{{source}}/part-{{part}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/filter/{{source}}/part-{{part}}.tsv"
     wildcard_constraints:
         source=alternation(CURATED_SOURCES),
     conda:
@@ -47,13 +91,15 @@ rule filter:
         runtime=res("cpu", "runtime"),
     params:
         source="{source}",
-        thresholds=lambda wildcards: config["curation"][wildcards.source],
+        policy=lambda wildcards: config["curation"][wildcards.source],
+        topics=topic_names(),
+        skip_below_compression_ratio=lambda wildcards: code_prefilter(wildcards.source),
     script:
         "../scripts/filter.py"
 
 
-# Dedup joins clusters across all parts of a source, so it is one job per source with one output
-# per part; the number of parts differs per source, hence one rule per curated source.
+# Dedup and select join all parts of a source, so each is one job per source with one output per
+# part; the number of parts differs per source, hence one rule per curated source.
 for curated_source in CURATED_SOURCES:
 
     rule:
@@ -66,9 +112,13 @@ for curated_source in CURATED_SOURCES:
                 f"{RESULTS}/minhash/{curated_source}/part-{k}.npy"
                 for k in parts(curated_source)
             ],
+            exact=[
+                f"{RESULTS}/minhash/{curated_source}/part-{k}.exact.npy"
+                for k in parts(curated_source)
+            ],
         output:
-            parts=source_parts("curated", curated_source),
-            stats=f"{RESULTS}/curated/{curated_source}/dedup.stats.json",
+            decisions=source_parts("dedup", curated_source),
+            stats=f"{RESULTS}/dedup/{curated_source}/stats.json",
         log:
             f"{RESULTS}/logs/dedup/{curated_source}.log",
         benchmark:
@@ -82,5 +132,61 @@ for curated_source in CURATED_SOURCES:
         params:
             num_perm=config["curation"]["dedup"]["num_perm"],
             threshold=config["curation"]["dedup"]["jaccard_threshold"],
+            partition_mb=config["curation"]["dedup"]["partition_mb"],
         script:
             "../scripts/dedup.py"
+
+    rule:
+        name:
+            f"select_{curated_source}"
+        input:
+            filtered=source_parts("filtered", curated_source),
+            dedup=source_parts("dedup", curated_source),
+        output:
+            parts=source_parts("curated", curated_source),
+            stats=f"{RESULTS}/curated/{curated_source}/select.stats.json",
+        log:
+            f"{RESULTS}/logs/select/{curated_source}.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/select/{curated_source}.tsv"
+        conda:
+            "../envs/data.yaml"
+        threads: 1
+        resources:
+            mem_mb=res("cpu", "mem_mb"),
+            runtime=res("cpu", "runtime"),
+        params:
+            source=curated_source,
+            target_tokens=curated_budget(curated_source),
+            target_shares=target_shares(curated_source),
+        script:
+            "../scripts/select.py"
+
+
+rule curation_yield:
+    input:
+        filter_stats=[
+            f"{RESULTS}/filtered/{s}/part-{k}.stats.json"
+            for s in CURATED_SOURCES
+            for k in parts(s)
+        ],
+        dedup_stats=[f"{RESULTS}/dedup/{s}/stats.json" for s in CURATED_SOURCES],
+        select_stats=[
+            f"{RESULTS}/curated/{s}/select.stats.json" for s in CURATED_SOURCES
+        ],
+    output:
+        csv=f"{RESULTS}/curation/yield.csv",
+        png=f"{RESULTS}/curation/yield_funnel.png",
+    log:
+        f"{RESULTS}/logs/curation_yield.log",
+    conda:
+        "../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=res("cpu", "mem_mb"),
+        runtime=res("cpu", "runtime"),
+    params:
+        sources=CURATED_SOURCES,
+        parts={s: len(parts(s)) for s in CURATED_SOURCES},
+    script:
+        "../scripts/curation_yield.py"

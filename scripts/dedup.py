@@ -1,4 +1,4 @@
-"""Rule dedup: exact + MinHash-LSH near-duplicate removal over all filtered parts of a source."""
+"""Rule dedup: exact and near duplicates across all filtered parts of a source (band-partitioned LSH)."""
 
 import time
 
@@ -9,14 +9,16 @@ from trellis.logs import setup_logging
 log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
 start = time.monotonic()
 inp, p = snakemake.input, snakemake.params  # noqa: F821
-filtered, raw, signatures = list(inp.filtered), list(inp.raw), list(inp.signatures)
-parts = list(snakemake.output.parts)  # noqa: F821
-log.info("dedup: %d filtered parts %s; raw %s; signatures %s; num_perm=%s threshold=%s",
-         len(filtered), filtered, raw, signatures, p.num_perm, p.threshold)
-stats = dedup_source(filtered, raw, signatures, parts, int(p.num_perm), float(p.threshold))
+filtered, raw = list(inp.filtered), list(inp.raw)
+signatures, exact = list(inp.signatures), list(inp.exact)
+decisions = list(snakemake.output.decisions)  # noqa: F821
+log.info("dedup: %d filtered parts; num_perm=%s threshold=%s partition_mb=%s", len(filtered), p.num_perm,
+         p.threshold, p.partition_mb)
+stats = dedup_source(filtered, raw, signatures, exact, decisions, int(p.num_perm), float(p.threshold),
+                     partition_mb=float(p.partition_mb), work_dir=snakemake.resources.get("tmpdir"))  # noqa: F821
 write_json(snakemake.output.stats, stats)  # noqa: F821
 log.info(
-    "wrote %s and %s: %d of %d docs kept, dropped %s, %d clusters, %.1fs",
-    parts, snakemake.output.stats, stats["kept"], stats["docs_in"], stats["dropped"],  # noqa: F821
-    stats["clusters"], time.monotonic() - start,
+    "wrote %s and %s: %d of %d docs kept, dropped %s, %d clusters, %d partitions, %.1fs",
+    decisions, snakemake.output.stats, stats["docs_out"], stats["docs_in"], stats["dropped"],  # noqa: F821
+    stats["clusters"], stats["partitions"], time.monotonic() - start,
 )

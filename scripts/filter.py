@@ -1,4 +1,4 @@
-"""Rule filter: keep one raw part's documents that pass its source's score/heuristic thresholds."""
+"""Rule filter: one raw part through its source's curation policy (hard rules, priority, group)."""
 
 import time
 
@@ -8,13 +8,14 @@ from trellis.logs import setup_logging
 
 log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
 start = time.monotonic()
-source = snakemake.params.source  # noqa: F821
-thresholds = dict(snakemake.params.thresholds)  # noqa: F821
-log.info("filter %s: raw %s, scores %s, thresholds %s", source, snakemake.input.raw, snakemake.input.scores, thresholds)  # noqa: F821
-stats = filter_part(source, snakemake.input.raw, snakemake.input.scores, thresholds, snakemake.output.part)  # noqa: F821
+inp, p = snakemake.input, snakemake.params  # noqa: F821
+log.info("filter %s: raw %s, scores %s, tokens %s; Stage 0 passed (%s); policy %s", p.source, inp.raw,
+         inp.scores, inp.tokens, inp.stage0, dict(p.policy))
+stats = filter_part(p.source, inp.raw, inp.scores, inp.tokens, dict(p.policy), snakemake.output.part,  # noqa: F821
+                    topics=list(p.topics), skip_below_compression_ratio=p.skip_below_compression_ratio)
 write_json(snakemake.output.stats, stats)  # noqa: F821
 log.info(
-    "wrote %s (%d of %d docs kept; dropped %s) and %s in %.1fs",
-    snakemake.output.part, stats["docs_out"], stats["docs_in"], stats["dropped"],  # noqa: F821
-    snakemake.output.stats, time.monotonic() - start,  # noqa: F821
+    "wrote %s (%d of %d docs, %d of %d tokens kept; dropped %s) and %s in %.1fs",
+    snakemake.output.part, stats["docs_out"], stats["docs_in"], stats["tokens_out"], stats["tokens_in"],  # noqa: F821
+    stats["dropped"], snakemake.output.stats, time.monotonic() - start,  # noqa: F821
 )

@@ -27,7 +27,9 @@ stats = score_part(
     max_length=int(snakemake.params.max_length),  # noqa: F821
     tasks=tasks,
     threads=snakemake.threads,  # noqa: F821
+    skip_below_compression_ratio=snakemake.params.get("skip_below_compression_ratio"),  # noqa: F821
 )
-log.info("scored %d documents on %s (%.1f docs/s)", stats["rows"], stats["device"], stats["docs_per_second"] or 0)
+log.info("scored %d documents on %s (%.1f docs/s); %d skipped by the compression pre-filter", stats["scored"],
+         stats["device"], stats["docs_per_second"] or 0, stats["prefiltered_compression_ratio"])
 log.info("score summary: %s", json.dumps(stats["summary"]))
 log.info("wrote %s in %.1fs", out, time.monotonic() - start)

@@ -1,4 +1,4 @@
-"""Rule signatures: MinHash signatures of one raw part (independent of any filter threshold)."""
+"""Rule signatures: MinHash signatures and exact-text keys of one raw part (threshold-independent)."""
 
 import time
 
@@ -7,11 +7,11 @@ from trellis.logs import setup_logging
 
 log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
 start = time.monotonic()
-p = snakemake.params  # noqa: F821
-log.info("signatures of %s: num_perm=%s shingle_words=%s seed=%s", snakemake.input[0], p.num_perm, p.shingle_words, p.seed)  # noqa: F821
-stats = compute_signatures(snakemake.input[0], snakemake.output[0], int(p.num_perm), int(p.shingle_words), int(p.seed))  # noqa: F821
-log.info(
-    "wrote %s: %d x %d uint64 (%d empty docs), %s docs/s, %.1fs",
-    snakemake.output[0], stats["rows"], stats["num_perm"], stats["empty_documents"],  # noqa: F821
-    stats["docs_per_second"], time.monotonic() - start,
-)
+p, out = snakemake.params, snakemake.output  # noqa: F821
+log.info("signatures of %s: num_perm=%s shingle_words=%s seed=%s", snakemake.input[0], p.num_perm,  # noqa: F821
+         p.shingle_words, p.seed)
+stats = compute_signatures(snakemake.input[0], out.signatures, int(p.num_perm), int(p.shingle_words),  # noqa: F821
+                           int(p.seed), exact_npy=out.exact)
+log.info("wrote %s and %s: %d x %d uint64 (%d empty docs), %s docs/s, %.1fs", out.signatures, out.exact,
+         stats["rows"], stats["num_perm"], stats["empty_documents"], stats["docs_per_second"],
+         time.monotonic() - start)

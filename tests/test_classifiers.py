@@ -246,3 +246,14 @@ def test_seed_is_respected_for_torch(tmp_path, tokenizer_dir):
     torch.rand(50)
     b = _train("structured_relevance", labels, tmp_path / "b", tokenizer_dir, epochs=1)
     assert a["mse"] == b["mse"]
+
+
+def test_metrics_table_rows(tmp_path, tokenizer_dir):
+    from trellis.classifiers import metrics_rows
+
+    labels = write_labels(tmp_path / "topic.parquet", "topic", 200)
+    rows = metrics_rows(_train("topic", labels, tmp_path / "topic", tokenizer_dir, epochs=1))
+    test = {(r["metric"], r["label"]): r for r in rows if r["split"] == "test"}
+    assert {("micro_f1", ""), ("macro_f1", ""), ("f1", "topic_0")} <= set(test)
+    assert sum(1 for r in rows if r["metric"] == "tuned_threshold") == 17
+    assert {r["split"] for r in rows} == {"test", "validation"}

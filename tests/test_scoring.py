@@ -149,3 +149,30 @@ def test_score_script(tmp_path, classifiers):
     table = pq.read_table(tmp_path / "scores" / "part-0.parquet")
     assert table.column_names == ["id", "topic", "complexity"] and table.column("id").to_pylist() == ids
     assert "scored 20 documents" in (tmp_path / "score.log").read_text()
+
+
+def test_compression_prefilter_skips_inference_and_stores_the_ratio(tmp_path, classifiers):
+    boilerplate = "INSERT INTO migrations (id, name) VALUES (1, 'init');\n" * 300
+    rng = random.Random(9)
+    texts = [_text(rng, 20, 60), boilerplate, _text(rng, 20, 60), "", boilerplate + "-- end\n"]
+    ids = [f"starcoderdata-{i}" for i in range(len(texts))]
+    pq.write_table(pa.table({"id": ids, "text": texts, "source": ["starcoderdata"] * len(texts)}),
+                   tmp_path / "part-0.parquet")
+    only = {"content_type": classifiers["content_type"]}
+    stats = score_part(tmp_path / "part-0.parquet", only, tmp_path / "s.parquet", batch_size=8, max_length=64,
+                       skip_below_compression_ratio=0.10)
+    table = pq.read_table(tmp_path / "s.parquet")
+    assert table.column_names == ["id", "compression_ratio", "content_type", "content_type_probs"]
+    ratios = table.column("compression_ratio").to_pylist()
+    assert ratios[1] < 0.10 and ratios[4] < 0.10 and ratios[0] > 0.10 and ratios[3] is None
+    # Boilerplate never reached the model: null scores. Everything else was scored.
+    skipped = [v is None for v in table.column("content_type").to_pylist()]
+    assert skipped == [False, True, False, False, True]
+    assert table.column("content_type_probs").to_pylist()[1] is None
+    assert stats["scored"] == 3 and stats["prefiltered_compression_ratio"] == 2
+    # The scored rows are what scoring them alone gives.
+    score_part(tmp_path / "part-0.parquet", only, tmp_path / "all.parquet", batch_size=8, max_length=64)
+    every = pq.read_table(tmp_path / "all.parquet").column("content_type_probs").to_pylist()
+    kept = table.column("content_type_probs").to_pylist()
+    for i in (0, 2, 3):
+        np.testing.assert_allclose(kept[i], every[i], atol=1e-5)

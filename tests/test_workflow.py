@@ -27,6 +27,7 @@ STAGES_UPSTREAM_OF_FILTER = {
     "label",
     "train_classifier",
     "score",
+    "stage0",
     "signatures",
     "train_tokenizer",
     "build_posttrain_data",
@@ -161,7 +162,11 @@ def test_demo_run_produced_every_stage(demo_run):
         "classifiers/content_type/metrics.json",
         "scores/starcoderdata/part-1.parquet",
         "minhash/fineweb_edu/part-0.npy",
+        "stage0/fineweb_edu/stage0.png",
+        "stage0/starcoderdata/report.json",
+        "dedup/starcoderdata/stats.json",
         "curated/fineweb_edu/part-1.parquet",
+        "curated/starcoderdata/select.stats.json",
         "shards/curated/manifest.json",
         "shards/uncurated/manifest.json",
         "checkpoints/curated/final/lit_model.pth",
@@ -187,24 +192,89 @@ def test_demo_run_produced_every_stage(demo_run):
     assert any("pretrain" in str(p) for p in benchmarks)
 
 
-def test_threshold_change_reruns_only_filter_and_downstream(demo_run):
+@pytest.mark.parametrize(
+    "setting, value, source, other",
+    [
+        ("topic_threshold", "0.61", "fineweb_edu", "starcoderdata"),
+        ("min_structured_relevance", "0.8", "starcoderdata", "fineweb_edu"),
+    ],
+)
+def test_threshold_change_reruns_only_filter_and_downstream(demo_run, setting, value, source, other):
     config_path = demo_run / "config/config.yaml"
     original = config_path.read_text()
     try:
         config_path.write_text(
-            re.sub(r"topic_threshold: [0-9.]+", "topic_threshold: 0.61", original, count=1)
+            re.sub(rf"{setting}: [0-9.]+", f"{setting}: {value}", original, count=1)
         )
         out = snakemake(demo_run, "-n", "--cores", "2").stdout
     finally:
         config_path.write_text(original)
     jobs = planned_jobs(out)
-    assert jobs.get("filter") == 2, out[-3000:]  # the two fineweb_edu parts, not starcoderdata
-    assert "dedup_fineweb_edu" in jobs and "dedup_starcoderdata" not in jobs
+    assert jobs.get("filter") == 2, out[-3000:]  # the source's two parts, not the other source's
+    assert f"dedup_{source}" in jobs and f"dedup_{other}" not in jobs
+    assert f"select_{source}" in jobs and f"select_{other}" not in jobs
     assert jobs.get("mix") == 1  # only the curated arm reads curated parts
     for downstream in ("tokenize", "pretrain", "convert", "sft", "dpo", "evaluate", "evaluate_bfcl",
                        "evaluate_harness", "tables"):
         assert downstream in jobs, (downstream, jobs)
     assert not STAGES_UPSTREAM_OF_FILTER & set(jobs), jobs
+
+
+def test_curation_yield_and_the_stage0_gate(demo_run, tmp_path):
+    """The yield report adds up per source and step; a planted degenerate classifier stops the DAG."""
+    import pyarrow.parquet as pq
+    from transformers import AutoModelForSequenceClassification
+
+    workdir = tmp_path / "demo"
+    shutil.copytree(demo_run, workdir, symlinks=True)
+    results = workdir / "results/demo"
+    snakemake(workdir, "--cores", "2", "results/demo/curation/yield.csv")
+    rows = list(csv.DictReader(open(results / "curation/yield.csv")))
+    config = yaml.safe_load((workdir / "config/config.yaml").read_text())
+    for source in ("fineweb_edu", "starcoderdata"):
+        steps = [r for r in rows if r["source"] == source]
+        assert [r["step"] for r in steps if r["reason"] == "in"] == ["filter", "dedup", "select"]
+        for step in ("filter", "dedup", "select"):
+            mine = [r for r in steps if r["step"] == step]
+            tokens_in = next(int(r["tokens"]) for r in mine if r["reason"] == "in")
+            tokens_out = next(int(r["tokens"]) for r in mine if r["reason"] == "out")
+            dropped = sum(int(r["tokens"]) for r in mine if r["reason"].startswith("dropped:"))
+            assert tokens_in == tokens_out + dropped, (source, step)
+        # Selection reaches the curated mix budget and passes it by at most one document per group.
+        budget = sum(c["tokens"] for c in config["mix"]["components"].values()
+                     if c["source"] == source and c["curated"])
+        selected = next(int(r["tokens"]) for r in steps if r["step"] == "select" and r["reason"] == "out")
+        groups = json.loads((results / f"curated/{source}/select.stats.json").read_text())["groups"]
+        longest = max(
+            max(pq.read_table(p, columns=["n_tokens"]).column("n_tokens").to_pylist(), default=0)
+            for p in (results / f"curated/{source}").glob("part-*.parquet")
+        )
+        assert budget <= selected <= budget + len(groups) * longest, (source, selected, budget)
+    code = {r["reason"]: int(r["docs"]) for r in rows if r["source"] == "starcoderdata" and r["step"] == "filter"}
+    assert code["dropped:compression_ratio"] > 0  # the demo's planted boilerplate
+    assert (results / "curation/yield_funnel.png").read_bytes()[:4] == b"\x89PNG"
+
+    # Plant a degenerate topic classifier: one topic's output bias so large it is on everywhere.
+    model_dir = results / "classifiers/topic/model"
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir)
+    model.classifier.bias.data[2] = 40.0
+    model.save_pretrained(model_dir)
+    # Snakemake dates a directory output by the marker file it keeps inside; the plant is newer.
+    (model_dir / ".snakemake_timestamp").touch()
+    topic = config["labels"]["topics"][2]["name"]
+    filtered = results / "filtered/fineweb_edu/part-0.parquet"
+    before = filtered.stat().st_mtime_ns
+    proc = snakemake(workdir, "--cores", "2", "results/demo/filtered/fineweb_edu/part-0.parquet", check=False)
+    assert proc.returncode != 0
+    log = (results / "logs/stage0/fineweb_edu.log").read_text()
+    for text in (proc.stdout + proc.stderr, log):
+        assert "Stage 0 gate stopped curation of fineweb_edu" in text
+        assert f"topic:always_on:{topic}" in text
+    assert not (results / "stage0/fineweb_edu/report.json").exists()
+    failed = json.loads((results / "stage0/fineweb_edu/report.failed.json").read_text())
+    assert f"topic:always_on:{topic}" in failed["failed"]
+    # The DAG stopped before filtering: the filter job never ran after the classifier changed.
+    assert filtered.stat().st_mtime_ns == before
 
 
 def test_completed_demo_has_nothing_to_do(demo_run):

@@ -616,3 +616,37 @@ def tuned_thresholds(model_config: Any, task: Task) -> list[float]:
     """The per-class thresholds saved with a multilabel classifier (0.5 for a class without one)."""
     saved = getattr(model_config, "trellis_thresholds", None) or {}
     return [float(saved.get(label, MULTILABEL_THRESHOLD)) for label in task.labels]
+
+
+# --------------------------------------------------------------------------------------------
+# The metrics table (for the report)
+# --------------------------------------------------------------------------------------------
+
+METRICS_COLUMNS = ("task", "kind", "split", "metric", "label", "value", "support")
+_HEADLINE = ("micro_f1", "macro_f1", "exact_match", "accuracy", "majority_baseline", "spearman", "mse",
+             "mse_predict_mean", "level_accuracy")
+
+
+def metrics_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """One task's metrics.json as table rows: headline metrics per split, then per class or level.
+
+    The seeds' numbers: micro/macro/per-class F1 (topic), Spearman and per-level F1 after rounding
+    (regressions), accuracy and per-class F1 (content type). Test rows are the reported ones;
+    validation rows show what early stopping and threshold tuning saw.
+    """
+    rows = []
+    for split, m in (("test", metrics), ("validation", metrics["validation"])):
+        for key in _HEADLINE:
+            if key in m:
+                rows.append({"task": metrics["task"], "kind": metrics["kind"], "split": split, "metric": key,
+                             "label": "", "value": m[key], "support": ""})
+        per, support = (("per_level_f1", "per_level_support") if "per_level_f1" in m
+                        else ("per_class_f1", "per_class_support"))
+        for label, value in m.get(per, {}).items():
+            rows.append({"task": metrics["task"], "kind": metrics["kind"], "split": split, "metric": "f1",
+                         "label": label, "value": value, "support": m.get(support, {}).get(label, "")})
+    # The per-class thresholds of a multilabel head (tuned on validation, used for both splits).
+    for label, value in (metrics.get("thresholds") or {}).items():
+        rows.append({"task": metrics["task"], "kind": metrics["kind"], "split": "validation",
+                     "metric": "tuned_threshold", "label": label, "value": value, "support": ""})
+    return rows

@@ -8,7 +8,12 @@ whose classifier is given,
 - ``complexity`` / ``code_quality`` / ``structured_relevance``: float32, clipped to the scale;
 - ``content_type``: string (the argmax class) and ``content_type_probs``: list<float32>.
 
-A changed threshold therefore reruns filtering only, never this step.
+With ``skip_below_compression_ratio`` (StarCoderData: the seeds' pre-filter, applied before any
+model inference), each document's zlib compression ratio is computed first and stored as
+``compression_ratio`` (float64); a document below the value is not run through the classifiers,
+and its score columns are null. Filtering drops those documents as ``compression_ratio`` (its own
+``min_compression_ratio`` must be at least this value, which it checks). A changed filter
+threshold therefore reruns filtering only, never this step.
 """
 
 from __future__ import annotations
@@ -17,13 +22,14 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
 import torch
 
 from trellis.classifiers import encode_texts, load_classifier, outputs_from_logits, predict_logits
+from trellis.filtering import compression_ratio
 from trellis.io import ParquetWriter, iter_batches
 from trellis.tasks import Task
 
@@ -34,8 +40,10 @@ log = logging.getLogger(__name__)
 WINDOW_ROWS = 2048
 
 
-def scores_schema(tasks: Mapping[str, Task]) -> pa.Schema:
+def scores_schema(tasks: Mapping[str, Task], with_compression_ratio: bool = False) -> pa.Schema:
     fields = [pa.field("id", pa.string())]
+    if with_compression_ratio:
+        fields.append(pa.field("compression_ratio", pa.float64()))
     for name, task in tasks.items():
         if task.kind == "multilabel":
             fields.append(pa.field(name, pa.list_(pa.float32())))
@@ -63,6 +71,39 @@ def _check_task(name: str, saved: Task, expected: Task | None, model_dir: Path) 
         )
 
 
+Loaded = dict  # task name -> (model, tokenizer, Task), as load_classifiers returns
+
+
+def load_classifiers(
+    classifier_dirs: Mapping[str, str | os.PathLike], tasks: Mapping[str, Task] | None, device
+) -> Loaded:
+    """Each saved classifier, checked against the task the config defines for it (if given)."""
+    if not classifier_dirs:
+        raise ValueError("no classifiers given")
+    loaded = {}
+    for name, d in classifier_dirs.items():
+        model, tokenizer, saved = load_classifier(d, device)
+        _check_task(name, saved, (tasks or {}).get(name), Path(d))
+        loaded[name] = (model, tokenizer, saved)
+    return loaded
+
+
+def predict(loaded: Loaded, texts: Sequence[str], batch_size: int, max_length: int, device) -> dict[str, np.ndarray]:
+    """Every classifier's outputs (outputs_from_logits, float32) for ``texts``, in their order.
+
+    Classifiers trained with the same tokenizer share one encoding of the texts.
+    """
+    encoded_by_tok: dict[str, list[list[int]]] = {}
+    outputs = {}
+    for name, (model, tokenizer, task) in loaded.items():
+        key = tokenizer.backend_tokenizer.to_str() if hasattr(tokenizer, "backend_tokenizer") else name
+        if key not in encoded_by_tok:
+            encoded_by_tok[key] = encode_texts(tokenizer, texts, max_length) if texts else []
+        logits = predict_logits(model, encoded_by_tok[key], tokenizer.pad_token_id, batch_size, device)
+        outputs[name] = outputs_from_logits(task, logits).astype(np.float32)
+    return outputs
+
+
 def score_part(
     part_path: str | os.PathLike,
     classifier_dirs: Mapping[str, str | os.PathLike],
@@ -74,34 +115,27 @@ def score_part(
     device: str | None = None,
     threads: int | None = None,
     window_rows: int = WINDOW_ROWS,
+    skip_below_compression_ratio: float | None = None,
 ) -> dict[str, Any]:
     """Score every document of ``part_path`` with each classifier; write ``out_path``.
 
     ``classifier_dirs`` maps task name -> saved classifier directory (output columns follow its
     order). ``tasks`` (from the config) is checked against what each classifier was trained on.
-    Returns stats: rows, seconds, docs/second, device, and per-task summaries.
+    ``skip_below_compression_ratio``: see the module docstring (None scores every document).
+    Returns stats: rows, scored and prefiltered counts, seconds, docs/second, device, and per-task
+    summaries (over the scored documents).
     """
     t0 = time.monotonic()
-    if not classifier_dirs:
-        raise ValueError("score_part: no classifiers given")
     if threads:
         torch.set_num_threads(int(threads))
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-
-    loaded: dict[str, tuple[Any, Any, Task]] = {}
-    for name, d in classifier_dirs.items():
-        model, tokenizer, saved = load_classifier(d, dev)
-        _check_task(name, saved, (tasks or {}).get(name), Path(d))
-        loaded[name] = (model, tokenizer, saved)
-    schema = scores_schema({n: t for n, (_, _, t) in loaded.items()})
-
-    # Classifiers trained with the same tokenizer share one encoding of each window.
-    tok_key = {name: tok.backend_tokenizer.to_str() if hasattr(tok, "backend_tokenizer") else name
-               for name, (_, tok, _) in loaded.items()}
+    loaded = load_classifiers(classifier_dirs, tasks, dev)
+    prefilter = skip_below_compression_ratio
+    schema = scores_schema({n: t for n, (_, _, t) in loaded.items()}, with_compression_ratio=prefilter is not None)
 
     sums: dict[str, Any] = {name: None for name in loaded}
     ct_counts: dict[str, dict[str, int]] = {}
-    rows = 0
+    rows = scored = 0
     with ParquetWriter(out_path, schema) as writer:
         for batch in iter_batches(part_path, columns=["id", "text"], batch_size=window_rows):
             ids = batch.column("id").to_pylist()
@@ -111,55 +145,66 @@ def score_part(
                     raise ValueError(f"{part_path}: row {rows + k}: column 'id' is empty")
                 if not isinstance(t, str):
                     raise ValueError(f"{part_path}: row {rows + k} (id {i}): column 'text' is null")
-            encoded_by_tok: dict[str, list[list[int]]] = {}
             columns: dict[str, pa.Array] = {"id": pa.array(ids, pa.string())}
-            for name, (model, tokenizer, task) in loaded.items():
-                key = tok_key[name]
-                if key not in encoded_by_tok:
-                    encoded_by_tok[key] = encode_texts(tokenizer, texts, max_length)
-                logits = predict_logits(model, encoded_by_tok[key], tokenizer.pad_token_id, batch_size, dev)
-                out = outputs_from_logits(task, logits).astype(np.float32)
+            skip = np.zeros(len(ids), dtype=bool)
+            if prefilter is not None:
+                ratios = [compression_ratio(t) if t else None for t in texts]
+                columns["compression_ratio"] = pa.array(ratios, pa.float64())
+                skip = np.array([r is not None and r < prefilter for r in ratios], dtype=bool)
+            run = np.flatnonzero(~skip)
+            run_texts = [texts[i] for i in run]
+            mask = pa.array(skip) if skip.any() else None
+            run_outputs = predict(loaded, run_texts, batch_size, max_length, dev)
+            for name, (_, _, task) in loaded.items():
+                run_out = run_outputs[name]
+                # Scatter back to the window's rows; skipped rows stay NaN and are masked null.
+                out = np.full((len(ids), *run_out.shape[1:]), np.nan, dtype=np.float32)
+                out[run] = run_out
                 if task.kind == "multilabel":
-                    columns[name] = _list_array(out)
-                    sums[name] = out.sum(axis=0) if sums[name] is None else sums[name] + out.sum(axis=0)
+                    columns[name] = _list_array(out, mask)
+                    sums[name] = run_out.sum(axis=0) + (0 if sums[name] is None else sums[name])
                 elif task.kind == "regression":
-                    columns[name] = pa.array(out, pa.float32())
-                    sums[name] = float(out.sum()) + (sums[name] or 0.0)
+                    columns[name] = pa.array(out, pa.float32(), mask=skip)
+                    sums[name] = float(run_out.sum()) + (sums[name] or 0.0)
                 else:
-                    labels = [task.labels[k] for k in out.argmax(axis=1)]
-                    columns[name] = pa.array(labels, pa.string())
-                    columns[f"{name}_probs"] = _list_array(out)
+                    labels = [task.labels[k] for k in np.nan_to_num(out, nan=-1).argmax(axis=1)]
+                    columns[name] = pa.array(labels, pa.string(), mask=skip)
+                    columns[f"{name}_probs"] = _list_array(out, mask)
                     counts = ct_counts.setdefault(name, {c: 0 for c in task.labels})
-                    for lab in labels:
-                        counts[lab] += 1
+                    for i in run:
+                        counts[labels[i]] += 1
             writer.write_table(pa.table(columns, schema=schema))
             rows += len(ids)
+            scored += len(run)
 
     seconds = time.monotonic() - t0
     summary: dict[str, Any] = {}
     for name, (_, _, task) in loaded.items():
-        if rows == 0:
+        if scored == 0:
             summary[name] = None
         elif task.kind == "multilabel":
-            summary[name] = {"mean_probability": dict(zip(task.labels, (sums[name] / rows).round(4).tolist()))}
+            summary[name] = {"mean_probability": dict(zip(task.labels, (sums[name] / scored).round(4).tolist()))}
         elif task.kind == "regression":
-            summary[name] = {"mean": round(sums[name] / rows, 4)}
+            summary[name] = {"mean": round(sums[name] / scored, 4)}
         else:
             summary[name] = {"counts": ct_counts.get(name, {})}
     return {
         "part": str(part_path),
         "rows": rows,
+        "scored": scored,
+        "prefiltered_compression_ratio": rows - scored,
+        "skip_below_compression_ratio": prefilter,
         "tasks": list(loaded),
         "device": str(dev),
         "seconds": round(seconds, 3),
-        "docs_per_second": round(rows / seconds, 1) if seconds > 0 else None,
+        "docs_per_second": round(scored / seconds, 1) if seconds > 0 else None,
         "summary": summary,
     }
 
 
-def _list_array(matrix: np.ndarray) -> pa.Array:
-    """(n, k) float32 matrix -> list<float32> array without a Python-level loop."""
+def _list_array(matrix: np.ndarray, mask: pa.Array | None = None) -> pa.Array:
+    """(n, k) float32 matrix -> list<float32> array without a Python-level loop (rows in ``mask`` null)."""
     n, k = matrix.shape
     flat = pa.array(np.ascontiguousarray(matrix).reshape(-1), pa.float32())
     offsets = pa.array(np.arange(0, (n + 1) * k, k, dtype=np.int32))
-    return pa.ListArray.from_arrays(offsets, flat)
+    return pa.ListArray.from_arrays(offsets, flat, mask=mask)

@@ -1,0 +1,25 @@
+"""Rule classifier_metrics: every classifier's metrics.json as one table (CSV and Markdown) for the report."""
+
+import csv
+
+from trellis.classifiers import METRICS_COLUMNS, metrics_rows
+from trellis.io import atomic_path, read_json
+from trellis.logs import setup_logging
+
+log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
+rows = [row for path in snakemake.input.metrics for row in metrics_rows(read_json(path))]  # noqa: F821
+with atomic_path(snakemake.output.csv) as tmp, open(tmp, "w", newline="") as fh:  # noqa: F821
+    writer = csv.DictWriter(fh, fieldnames=METRICS_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+# The headline (test split) as Markdown: what the seeds report per classifier.
+lines = ["| task | metric | test | validation |", "|---|---|---|---|"]
+test = {(r["task"], r["metric"]): r["value"] for r in rows if r["split"] == "test" and not r["label"]}
+val = {(r["task"], r["metric"]): r["value"] for r in rows if r["split"] == "validation" and not r["label"]}
+for (task, metric), value in test.items():
+    other = val.get((task, metric))
+    fmt = (lambda v: "n/a" if v is None else f"{v:.4f}")
+    lines.append(f"| {task} | {metric} | {fmt(value)} | {fmt(other)} |")
+with atomic_path(snakemake.output.md) as tmp:  # noqa: F821
+    tmp.write_text("\n".join(lines) + "\n")
+log.info("wrote %d rows to %s and the headline to %s", len(rows), snakemake.output.csv, snakemake.output.md)  # noqa: F821

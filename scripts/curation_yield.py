@@ -1,0 +1,21 @@
+"""Rule curation_yield: documents and tokens per source and step (in, out, dropped per reason), CSV + funnel PNG."""
+
+from trellis.logs import setup_logging
+from trellis.yield_plot import funnel_plot
+from trellis.yields import source_yield, write_yield_csv
+
+log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
+inp, p = snakemake.input, snakemake.params  # noqa: F821
+filter_stats = list(inp.filter_stats)
+rows = []
+for i, source in enumerate(p.sources):
+    # filter_stats lists every part of the first source, then of the next (the rule's order).
+    before = sum(p.parts[s] for s in p.sources[:i])
+    mine = filter_stats[before : before + p.parts[source]]
+    rows += source_yield(source, mine, inp.dedup_stats[i], inp.select_stats[i])
+write_yield_csv(rows, snakemake.output.csv)  # noqa: F821
+funnel_plot(rows, snakemake.output.png)  # noqa: F821
+for r in rows:
+    log.info("%-14s %-7s %-28s %9d docs %12d tokens (%.1f%% of raw tokens)", r["source"], r["step"], r["reason"],
+             r["docs"], r["tokens"], 100 * r["tokens_share"])
+log.info("wrote %s and %s", snakemake.output.csv, snakemake.output.png)  # noqa: F821
