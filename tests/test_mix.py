@@ -380,7 +380,7 @@ def test_rerun_clears_stale_shards_and_refuses_bad_input(corpus):
 
     # A mix too small for one sequence is a config error, not an empty shard set.
     tiny = [{**components[0], "budget": 5}]
-    with pytest.raises(ValueError, match=r"6 tokens \(EOS included\) do not fill one sequence of context_length"):
+    with pytest.raises(ValueError, match=r"6 tokens \(EOS included\) do not fill one sequence"):
         _mix(root, tiny, out="tiny")
 
     # A token part whose document index disagrees with its token lists is refused by name.
