@@ -2,6 +2,11 @@
 # LlamaForCausalLM, baselines fetched at a revision, then identical SFT and DPO for every arm.
 
 
+PUBLIC_POSTTRAIN = list(
+    config["posttrain"]["public"]
+)  # real post-training sets (study)
+
+
 rule pretrain:
     input:
         manifest=f"{RESULTS}/shards/{{arm}}/manifest.json",
@@ -93,7 +98,33 @@ rule plot_pretrain:
         "../scripts/plot_pretrain.py"
 
 
+rule fetch_posttrain_data:
+    output:
+        directory(f"{RESULTS}/downloads/posttrain/{{name}}"),
+    log:
+        f"{RESULTS}/logs/fetch_posttrain_data/{{name}}.log",
+    wildcard_constraints:
+        name=alternation(PUBLIC_POSTTRAIN),
+    conda:
+        "../envs/posttrain.yaml"
+    threads: 1
+    resources:
+        mem_mb=res("cpu", "mem_mb"),
+        runtime=res("cpu", "runtime"),
+    params:
+        repo=lambda wildcards: config["posttrain"]["public"][wildcards.name]["repo"],
+        revision=lambda wildcards: config["posttrain"]["public"][wildcards.name][
+            "revision"
+        ],
+        file=lambda wildcards: config["posttrain"]["public"][wildcards.name]["file"],
+    script:
+        "../scripts/fetch_posttrain_data.py"
+
+
 rule build_posttrain_data:
+    input:
+        tokenizer=f"{RESULTS}/tokenizer",
+        public=expand(f"{RESULTS}/downloads/posttrain/{{name}}", name=PUBLIC_POSTTRAIN),
     output:
         sft=f"{RESULTS}/posttrain/sft.jsonl",
         dpo=f"{RESULTS}/posttrain/dpo.jsonl",
@@ -110,6 +141,8 @@ rule build_posttrain_data:
         n_sft=config["posttrain"]["sft_examples"],
         n_dpo=config["posttrain"]["dpo_pairs"],
         seed=config["seed"],
+        max_length=config["posttrain"]["max_length"],
+        public=config["posttrain"]["public"],
     script:
         "../scripts/build_posttrain_data.py"
 
@@ -118,6 +151,7 @@ rule sft:
     input:
         model=f"{RESULTS}/models/{{arm}}/base",
         data=f"{RESULTS}/posttrain/sft.jsonl",
+        manifest=f"{RESULTS}/posttrain/manifest.json",
     output:
         model=directory(f"{RESULTS}/models/{{arm}}/sft"),
     log:
@@ -143,6 +177,7 @@ rule dpo:
     input:
         model=f"{RESULTS}/models/{{arm}}/sft",
         data=f"{RESULTS}/posttrain/dpo.jsonl",
+        manifest=f"{RESULTS}/posttrain/manifest.json",
     output:
         model=directory(f"{RESULTS}/models/{{arm}}/dpo"),
     log:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -10,9 +11,8 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 pytest.importorskip("trl")
 
-from trellis import io
-from trellis import posttrain, posttrain_data  # noqa: E402
-from trellis.prompts import CHAT_TEMPLATE, chat_prompt, extract_json  # noqa: E402
+from trellis import io, posttrain, posttrain_data
+from trellis.prompts import CHAT_TEMPLATE, chat_prompt, extract_json
 
 SPECIALS = ["<|endoftext|>", "<|padding|>"]
 
@@ -69,7 +69,6 @@ def test_sft_trains_and_saves_chat_template(sft_model):
 
     out, metrics = sft_model
     assert metrics["steps"] == 6 * 4  # 16 examples / batch 4 * 6 epochs
-    assert metrics["dropped_too_long"] == 0
     # Loss falls on a tiny dataset: the average of the last steps is well below the first steps.
     h = metrics["loss_history"]
     assert sum(h[-4:]) / 4 < 0.7 * sum(h[:4]) / 4
@@ -95,7 +94,9 @@ def test_sft_is_deterministic(workdir, sft_model):
     assert a["loss_history"][0] == first["loss_history"][0]
 
 
-def test_sft_drops_examples_longer_than_max_length(workdir):
+def test_sft_refuses_rows_this_tokenizer_makes_too_long(workdir):
+    # Rows are fitted to max_length when the data is built; an arm that would have to drop some
+    # would train on different data than the others, so it fails instead.
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(workdir / "base")
@@ -104,9 +105,57 @@ def test_sft_drops_examples_longer_than_max_length(workdir):
     lengths = sorted(posttrain._token_length(tok, r["prompt"] + r["completion"]) for r in rows)
     limit = lengths[len(lengths) // 2]
     cfg = {"epochs": 1, "learning_rate": 1e-3, "batch_size": 8}
-    m = posttrain.run_sft(workdir / "base", workdir / "sft.jsonl", workdir / "sft_short", cfg, max_length=limit, seed=1)
-    assert m["dropped_too_long"] == sum(n > limit for n in lengths) > 0
-    assert m["examples"] + m["dropped_too_long"] == 16
+    with pytest.raises(ValueError, match=rf"{sum(n > limit for n in lengths)} row\(s\) exceed max_length"):
+        posttrain.run_sft(workdir / "base", workdir / "sft.jsonl", workdir / "sft_short", cfg, max_length=limit, seed=1)
+    assert not (workdir / "sft_short").exists()
+
+
+def test_training_order_is_one_seeded_permutation_per_epoch():
+    order = posttrain.training_order(10, 2.5, seed=7)
+    assert len(order) == 25
+    assert sorted(order[:10]) == sorted(order[10:20]) == list(range(10))  # each epoch sees every row once
+    assert order[:10] != order[10:20]  # reshuffled per epoch
+    assert len(set(order[20:])) == 5
+    assert order == posttrain.training_order(10, 2.5, seed=7)
+    assert order != posttrain.training_order(10, 2.5, seed=8)
+    with pytest.raises(ValueError):
+        posttrain.training_order(0, 1, seed=1)
+
+
+def test_every_arm_gets_the_same_data_order_and_hyperparameters(workdir, tmp_path):
+    """Two different base models (another arm): same data sha, same order, same recipe."""
+    from transformers import AutoConfig, AutoTokenizer, LlamaForCausalLM
+
+    torch.manual_seed(1)  # another initialization, the same tokenizer (as the study's arms share one)
+    other = tmp_path / "other_base"
+    LlamaForCausalLM(AutoConfig.from_pretrained(workdir / "base")).save_pretrained(other)
+    AutoTokenizer.from_pretrained(workdir / "base").save_pretrained(other)
+    manifest = tmp_path / "manifest.json"
+    digest = hashlib.sha256((workdir / "sft.jsonl").read_bytes()).hexdigest()
+    manifest.write_text(json.dumps({"sft": {"sha256": digest}}))
+    cfg = {"epochs": 1.5, "learning_rate": 3e-3, "batch_size": 4}
+    records = []
+    for name, base in (("a", workdir / "base"), ("b", other)):
+        m = posttrain.run_sft(base, workdir / "sft.jsonl", tmp_path / name, cfg, max_length=512, seed=1,
+                              manifest_path=manifest)
+        records.append(json.loads((tmp_path / name / "train_metrics.json").read_text()))
+        assert m["examples"] == 16 and m["examples_seen"] == 24 and m["steps"] == 6
+    a, b = records
+    assert a["base_model"] != b["base_model"]
+    for key in ("data_sha256", "order_sha256", "hyperparameters", "seed", "max_length", "epochs", "examples_seen"):
+        assert a[key] == b[key], key
+    assert a["data_sha256"] == digest
+    order = posttrain.training_order(16, 1.5, seed=1)
+    assert a["order_sha256"] == hashlib.sha256(json.dumps(order).encode()).hexdigest()
+
+
+def test_data_that_differs_from_its_manifest_is_refused(workdir, tmp_path):
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"sft": {"sha256": "0" * 64}}))
+    with pytest.raises(ValueError, match="differs from"):
+        posttrain.run_sft(workdir / "base", workdir / "sft.jsonl", tmp_path / "x",
+                          {"epochs": 1, "learning_rate": 1e-3, "batch_size": 4}, max_length=512, seed=1,
+                          manifest_path=manifest)
 
 
 def test_dpo_runs_from_sft_model(workdir, sft_model):

@@ -289,13 +289,17 @@ def test_study_config_dry_runs_offline(tmp_path):
     for rule in [
         "acquire", "normalize", "label_sample", "label", "train_classifier", "score",
         "signatures", "filter", "dedup_fineweb_edu", "dedup_starcoderdata", "train_tokenizer",
-        "tokenize", "mix", "pretrain", "convert", "fetch_baseline", "build_posttrain_data",
+        "tokenize", "mix", "pretrain", "convert", "fetch_baseline", "fetch_posttrain_data", "build_posttrain_data",
         "sft", "dpo", "build_json_suite", "evaluate", "evaluate_bfcl", "evaluate_harness",
         "fetch_eval_data", "tables",
     ]:
         assert rule in jobs, (rule, jobs)
     assert "build_harness_tasks" not in jobs  # the study runs lm-eval's own tasks
     assert jobs["fetch_baseline"] == 4 and jobs["pretrain"] == 2
+    assert jobs["fetch_posttrain_data"] == 1  # xLAM, beside the generated post-training data
+    study = yaml.safe_load((workdir / "config/study.yaml").read_text())
+    for arm in study["arms"]:  # every arm, Pythia's compute-matched and final revisions too, to DPO
+        assert f"results/study/models/{arm}/dpo" in out, arm
     assert not (workdir / "results").exists()  # a dry run writes nothing
 
 

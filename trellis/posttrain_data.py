@@ -1,18 +1,24 @@
 """Post-training data: SFT prompt-completion examples and DPO preference pairs.
 
-Both are built only from the *train* pools of trellis.structured_pool, with the message builders
-of trellis.prompts, so the evaluation schemas and functions stay unseen by construction. Every
-arm of the study is post-trained on the same files (same rows, same order), so the post-training
-recipe cannot explain a difference between arms.
+Generated examples are built only from the *train* pools of trellis.structured_pool, with the
+message builders of trellis.prompts, so the evaluation schemas and functions stay unseen by
+construction. The study adds real public sets (``posttrain.public``): xLAM function calling
+(Salesforce/xlam-function-calling-60k), converted to the same prompt and answer shape, with every
+example that names an evaluation function dropped and counted. Every arm of the study is
+post-trained on the same files (same rows; trellis.posttrain derives one example order from the
+seed), so the post-training recipe cannot explain a difference between arms.
 
 Files are JSON Lines (one example per line; message lists are JSON arrays of {"role", "content"}):
 
-- SFT: {"prompt": [system, user], "completion": [assistant], "task", "item"}
+- SFT: {"prompt": [system, user], "completion": [assistant], "task", "item", "source"}
 - DPO: {"prompt": [system, user], "chosen": [assistant], "rejected": [assistant], "task", "item",
-  "rejection"} where "rejection" names how the rejected answer misses.
+  "source", "rejection"} where "rejection" names how the rejected answer misses.
 
-The manifest records counts per task, sha256 of both files and the train schema names/hashes and
-function names used, so the benchmark can prove its eval items are disjoint from them.
+Given the study's tokenizer, conversations longer than ``max_length`` tokens are dropped here
+(counted), once for every arm, and token counts are recorded for the compute plan. The manifest
+records counts per task and source, sha256 of both files, what each public set kept and skipped
+and why, and the train schema names/hashes and function names used, so the benchmark can prove
+its eval items are disjoint from them.
 """
 
 from __future__ import annotations
@@ -20,13 +26,19 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import logging
 import random
+import re
+import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from trellis import prompts, structured_pool as sp
+from trellis import prompts
+from trellis import structured_pool as sp
 from trellis.io import write_json, write_jsonl
+
+log = logging.getLogger(__name__)
 
 TASKS = ("json_schema", "function_call", "extraction", "classification")
 # Share of each task in SFT and DPO data: schema-guided JSON and function calling are the study's
@@ -205,43 +217,223 @@ def _reject_json(answer: dict, schema: dict, rng: random.Random) -> list[tuple[s
 
 
 def _reject_call(answer: list[dict], functions: list[dict], rng: random.Random) -> list[tuple[str, str]]:
-    call = answer[0]
+    """Near misses of a list of calls: one call (drawn when there are several) is spoiled."""
+    i = rng.randrange(len(answer)) if len(answer) > 1 else 0
+    call = answer[i]
     fn = next(f for f in functions if f["name"] == call["name"])
+
+    def spoiled(bad_call: dict) -> str:
+        return prompts.json_answer(answer[:i] + [bad_call] + answer[i + 1:])
+
     out = []
     others = [f["name"] for f in functions if f["name"] != call["name"]]
     wrong_name = rng.choice(others) if others else call["name"] + "_v2"
-    out.append(("wrong_function", prompts.json_answer([{"name": wrong_name, "arguments": call["arguments"]}])))
+    out.append(("wrong_function", spoiled({"name": wrong_name, "arguments": call["arguments"]})))
     required = [k for k in fn["parameters"].get("required", []) if k in call["arguments"]]
     if required:
         args = dict(call["arguments"])
         del args[rng.choice(required)]
-        out.append(("missing_argument", prompts.json_answer([{"name": call["name"], "arguments": args}])))
+        out.append(("missing_argument", spoiled({"name": call["name"], "arguments": args})))
     if call["arguments"]:
         args = dict(call["arguments"])
         k = rng.choice(sorted(args))
         args[k] = _wrong_type(args[k])
-        out.append(("wrong_argument_type", prompts.json_answer([{"name": call["name"], "arguments": args}])))
+        out.append(("wrong_argument_type", spoiled({"name": call["name"], "arguments": args})))
     before, after = rng.choice(_WRAPPERS)
     out.append(("extra_text", before + prompts.json_answer(answer) + after))
     rng.shuffle(out)
     return out
 
 
+# --- public sets: xLAM function calling ------------------------------------------------------
+
+# xLAM parameter types are Python-style strings ("str", "List[int]", "Optional[str]",
+# "str, optional"); these are the ones with a JSON Schema equivalent.
+_XLAM_TYPES = {"str": "string", "string": "string", "int": "integer", "integer": "integer", "float": "number",
+               "number": "number", "bool": "boolean", "boolean": "boolean", "list": "array", "array": "array",
+               "dict": "object", "object": "object"}
+
+
+def xlam_parameter_schema(type_text: str) -> tuple[dict | None, bool]:
+    """(JSON Schema, optional?) for an xLAM parameter type; (None, _) when it has no equivalent."""
+    t, optional = type_text.strip(), False
+    if t.lower().endswith(", optional"):
+        t, optional = t[: -len(", optional")].strip(), True
+    m = re.fullmatch(r"Optional\[(.+)\]", t)
+    if m:
+        t, optional = m.group(1).strip(), True
+    m = re.fullmatch(r"(?:List|list)\[(.+)\]", t)
+    if m:
+        items, _ = xlam_parameter_schema(m.group(1))
+        return ({"type": "array", "items": items} if items else None), optional
+    if re.fullmatch(r"(?:Dict|dict)\[.+\]", t):
+        return {"type": "object"}, optional
+    base = _XLAM_TYPES.get(t.lower())
+    return ({"type": base} if base else None), optional
+
+
+def xlam_function(tool: dict) -> dict:
+    """An xLAM tool as a BFCL/OpenAI function definition (JSON Schema parameters).
+
+    A parameter is required when it has no default and its type is not marked optional. Raises
+    ValueError naming the parameter whose type has no JSON Schema equivalent.
+    """
+    properties, required = {}, []
+    for name, spec in (tool.get("parameters") or {}).items():
+        schema, optional = xlam_parameter_schema(str(spec.get("type", "")))
+        if schema is None:
+            raise ValueError(f"unsupported parameter type {spec.get('type')!r} ({tool['name']}.{name})")
+        if spec.get("description"):
+            schema["description"] = str(spec["description"])
+        properties[name] = schema
+        if "default" not in spec and not optional:
+            required.append(name)
+    return {"name": tool["name"], "description": str(tool.get("description", "")),
+            "parameters": {"type": "object", "properties": properties, "required": required}}
+
+
+def _json_field(value: Any) -> Any:
+    # The published file stores tools and answers as JSON-encoded strings; a converted copy may not.
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def xlam_examples(path: str | Path, eval_names: set[str], eval_hashes: set[str]) -> tuple[list[dict], dict]:
+    """Function-calling examples from an xLAM JSON file, and counted stats of what was skipped.
+
+    Kept: every call names a listed tool, its arguments validate against the converted schema,
+    and no tool's name or parameter schema is one an evaluation shows (``eval_names``,
+    ``eval_hashes``). The file is xLAM's JSON array (60k rows, tens of MB: read whole).
+    """
+    path = Path(path)
+    try:
+        rows = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not a JSON file: {err}") from err
+    if not isinstance(rows, list):
+        raise ValueError(f"{path}: expected a JSON array of examples, got {type(rows).__name__}")
+    kept, skipped, odd_types = [], Counter(), Counter()
+    for k, row in enumerate(rows):
+        try:
+            query, tools, answers = row["query"], _json_field(row["tools"]), _json_field(row["answers"])
+        except (KeyError, TypeError, json.JSONDecodeError):
+            skipped["malformed"] += 1
+            continue
+        if not isinstance(tools, list) or not isinstance(answers, list) or not answers or not str(query).strip():
+            skipped["malformed"] += 1
+            continue
+        try:
+            functions = [xlam_function(t) for t in tools]
+        except ValueError as err:
+            skipped["unsupported_parameter_type"] += 1
+            odd_types[str(err).split("'")[1] if "'" in str(err) else str(err)] += 1
+            continue
+        except (KeyError, TypeError, AttributeError):
+            skipped["malformed"] += 1
+            continue
+        if any(f["name"] in eval_names or sp.schema_hash(f["parameters"]) in eval_hashes for f in functions):
+            skipped["evaluation_function"] += 1
+            continue
+        calls = [{"name": a.get("name"), "arguments": a.get("arguments", {})} for a in answers if isinstance(a, dict)]
+        if len(calls) != len(answers):
+            skipped["malformed"] += 1
+            continue
+        err = check_call_answer(prompts.json_answer(calls), functions, calls)
+        if err:
+            skipped["unknown_function" if err.startswith("unknown function") else "arguments_invalid"] += 1
+            continue
+        item = f"xlam-{row.get('id', k)}"
+        kept.append({"messages": prompts.function_call_messages(str(query), functions), "answer": calls,
+                     "functions": functions, "item": item})
+    stats = {"rows": len(rows), "kept": len(kept), "skipped": dict(sorted(skipped.items())),
+             "unsupported_types": dict(odd_types.most_common(10))}
+    return kept, stats
+
+
+PUBLIC_READERS = {"xlam": xlam_examples}
+
+
+def eval_function_identities() -> tuple[set[str], set[str]]:
+    """Names and parameter-schema hashes of every function or schema an evaluation shows a model.
+
+    The eval pool's functions, the locked JSON suite's schemas (and the functions some were
+    taken from) and every supported BFCL category's functions: a public training example that
+    uses one of them would make that benchmark item seen (tests/test_disjoint.py's sets).
+    """
+    from trellis.benchmarks import bfcl
+    from trellis.benchmarks import json_schema as js
+
+    names, hashes = set(sp.all_function_names("eval")), set()
+    locked, _ = js.load_locked()
+    for e in locked:
+        hashes.add(sp.schema_hash(e["schema"]))
+        if e["source"].get("function"):
+            names.add(e["source"]["function"])
+    for category in bfcl.SUPPORTED:
+        for entry in bfcl.load_category(category):
+            for f in bfcl.prompt_functions(entry):
+                names.add(f["name"])
+                hashes.add(sp.schema_hash(f["parameters"]))
+    return names, hashes
+
+
+def fetch_public_file(repo: str, revision: str, filename: str, out_dir: str | Path) -> dict:
+    """Download one file of a Hugging Face dataset repo into ``out_dir`` (atomically) + fetch.json.
+
+    Gated sets (xLAM is) need HF_TOKEN with the terms accepted on the hub.
+    """
+    from huggingface_hub import hf_hub_download
+
+    from trellis.io import atomic_directory
+
+    cached = Path(hf_hub_download(repo_id=repo, filename=filename, revision=revision, repo_type="dataset"))
+    digest = hashlib.sha256()
+    with cached.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    info = {"repo": repo, "revision": revision, "file": filename, "bytes": cached.stat().st_size,
+            "sha256": digest.hexdigest()}
+    with atomic_directory(out_dir) as tmp:
+        shutil.copyfile(cached, tmp / Path(filename).name)
+        write_json(tmp / "fetch.json", info)
+    return info
+
+
 # --- public API -------------------------------------------------------------------------------
+
+
+def _sft_row(task: str, ex: dict, source: str) -> dict:
+    text = prompts.json_answer(ex["answer"])
+    err = (check_call_answer(text, ex["functions"], ex["answer"]) if task == "function_call"
+           else check_json_answer(text, ex["schema"]))
+    if err:  # a builder bug: never train on an invalid target
+        raise AssertionError(f"SFT target for {ex['item']} is invalid: {err}")
+    return {"prompt": ex["messages"], "completion": [{"role": "assistant", "content": text}],
+            "task": task, "item": ex["item"], "source": source}
+
+
+def _dpo_row(task: str, ex: dict, rng: random.Random, source: str) -> dict:
+    chosen = prompts.json_answer(ex["answer"])
+    if task == "function_call":
+        check = lambda t: check_call_answer(t, ex["functions"], ex["answer"])
+        candidates = _reject_call(ex["answer"], ex["functions"], rng)
+    else:
+        check = lambda t: check_json_answer(t, ex["schema"])
+        candidates = _reject_json(ex["answer"], ex["schema"], rng)
+    if check(chosen):
+        raise AssertionError(f"DPO chosen answer for {ex['item']} is invalid: {check(chosen)}")
+    # The first candidate that really fails the check: a mutation can happen to stay valid
+    # (e.g. removing a key that a oneOf branch did not need), and such a pair would teach noise.
+    kind, rejected = next(((k, t) for k, t in candidates if check(t)), (None, None))
+    if rejected is None:
+        raise AssertionError(f"no failing rejected answer for {ex['item']}")
+    return {"prompt": ex["messages"], "chosen": [{"role": "assistant", "content": chosen}],
+            "rejected": [{"role": "assistant", "content": rejected}], "task": task,
+            "item": ex["item"], "source": source, "rejection": kind}
 
 
 def build_sft(n: int, seed: int) -> list[dict]:
     """``n`` conversational prompt-completion examples from the train pools (deterministic)."""
-    rows = []
-    for task, ex in _examples(n, seed, "sft"):
-        text = prompts.json_answer(ex["answer"])
-        err = (check_call_answer(text, ex["functions"], ex["answer"]) if task == "function_call"
-               else check_json_answer(text, ex["schema"]))
-        if err:  # a builder bug: never train on an invalid target
-            raise AssertionError(f"SFT target for {ex['item']} is invalid: {err}")
-        rows.append({"prompt": ex["messages"], "completion": [{"role": "assistant", "content": text}],
-                     "task": task, "item": ex["item"]})
-    return rows
+    return [_sft_row(task, ex, "generated") for task, ex in _examples(n, seed, "sft")]
 
 
 def build_dpo(n: int, seed: int) -> list[dict]:
@@ -250,26 +442,66 @@ def build_dpo(n: int, seed: int) -> list[dict]:
     Drawn with a seed distinct from SFT's so DPO prompts are mostly new to the SFT model.
     """
     rng = _rng(seed, "dpo-rejections")
-    rows = []
-    for task, ex in _examples(n, seed + 7919, "dpo"):
-        chosen = prompts.json_answer(ex["answer"])
-        if task == "function_call":
-            check = lambda t: check_call_answer(t, ex["functions"], ex["answer"])  # noqa: E731
-            candidates = _reject_call(ex["answer"], ex["functions"], rng)
-        else:
-            check = lambda t: check_json_answer(t, ex["schema"])  # noqa: E731
-            candidates = _reject_json(ex["answer"], ex["schema"], rng)
-        if check(chosen):
-            raise AssertionError(f"DPO chosen answer for {ex['item']} is invalid: {check(chosen)}")
-        # The first candidate that really fails the check: a mutation can happen to stay valid
-        # (e.g. removing a key that a oneOf branch did not need), and such a pair would teach noise.
-        kind, rejected = next(((k, t) for k, t in candidates if check(t)), (None, None))
-        if rejected is None:
-            raise AssertionError(f"no failing rejected answer for {ex['item']}")
-        rows.append({"prompt": ex["messages"], "chosen": [{"role": "assistant", "content": chosen}],
-                     "rejected": [{"role": "assistant", "content": rejected}], "task": task,
-                     "item": ex["item"], "rejection": kind})
-    return rows
+    return [_dpo_row(task, ex, rng, "generated") for task, ex in _examples(n, seed + 7919, "dpo")]
+
+
+def build_public(name: str, spec: dict, path: str | Path, seed: int,
+                 eval_identities: tuple[set[str], set[str]]) -> tuple[list[dict], list[dict], dict]:
+    """SFT rows and DPO pairs from one public set (``posttrain.public.<name>``), and its stats.
+
+    The usable examples are shuffled with the seed; the first ``sft_examples`` become SFT rows,
+    the next ``dpo_pairs`` DPO pairs (disjoint, as for the generated data).
+    """
+    if spec["kind"] not in PUBLIC_READERS:
+        raise ValueError(f"posttrain.public.{name}.kind: {spec['kind']!r} is not one of {sorted(PUBLIC_READERS)}")
+    examples, stats = PUBLIC_READERS[spec["kind"]](path, *eval_identities)
+    n_sft, n_dpo = int(spec["sft_examples"]), int(spec["dpo_pairs"])
+    if len(examples) < n_sft + n_dpo:
+        raise ValueError(f"{path}: {len(examples)} usable examples ({stats['skipped']} skipped), but "
+                         f"posttrain.public.{name} asks for sft_examples + dpo_pairs = {n_sft + n_dpo}")
+    _rng(seed, f"public-{name}").shuffle(examples)
+    sft = [_sft_row("function_call", ex, name) for ex in examples[:n_sft]]
+    rejections = _rng(seed, f"public-{name}-rejections")
+    dpo = [_dpo_row("function_call", ex, rejections, name) for ex in examples[n_sft:n_sft + n_dpo]]
+    return sft, dpo, stats
+
+
+def chat_tokenizer(path: str | Path):
+    """The tokenizer at ``path`` with the post-training chat template (and eos as pad if it has none)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    # The same template for every arm, whatever the base tokenizer shipped with.
+    tokenizer.chat_template = prompts.CHAT_TEMPLATE
+    if tokenizer.eos_token is None:
+        raise ValueError(f"{path}: tokenizer has no eos token; the chat template needs one")
+    if tokenizer.pad_token is None:
+        # Pythia-style tokenizers may lack a pad token; padding is masked out, so eos is safe.
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def conversation_tokens(tokenizer, messages: list[dict]) -> int:
+    """Tokens of a conversation rendered with the chat template (what SFT/DPO train on)."""
+    return len(tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True)["input_ids"])
+
+
+def fit_to_length(rows: list[dict], tokenizer, max_length: int, answer_keys: tuple[str, ...]):
+    """Rows whose every conversation fits ``max_length`` tokens, dropped counts by source, token stats.
+
+    Dropped rather than truncated: truncation cuts the answer, which would teach the model to
+    stop mid-JSON without eos (SFT) or compare unfinished answers (DPO).
+    """
+    kept, dropped, tokens, sequences = [], Counter(), 0, 0
+    for row in rows:
+        lengths = [conversation_tokens(tokenizer, row["prompt"] + row[k]) for k in answer_keys]
+        if max(lengths) > max_length:
+            dropped[row.get("source", "generated")] += 1
+            continue
+        kept.append(row)
+        tokens += sum(lengths)
+        sequences += len(lengths)
+    return kept, dict(sorted(dropped.items())), {"tokens": tokens, "mean_tokens": tokens / max(1, sequences)}
 
 
 def _used_identities(seed: int, n_sft: int, n_dpo: int) -> dict[str, Any]:
@@ -284,18 +516,57 @@ def _used_identities(seed: int, n_sft: int, n_dpo: int) -> dict[str, Any]:
             "function_names": sorted(functions)}
 
 
-def write_posttrain_data(sft_path, dpo_path, n_sft: int, n_dpo: int, seed: int, manifest_path=None) -> dict:
-    """Build and write SFT and DPO data plus a manifest (beside the SFT file unless given)."""
-    sft = build_sft(n_sft, seed)
-    dpo = build_dpo(n_dpo, seed)
+def write_posttrain_data(sft_path, dpo_path, n_sft: int, n_dpo: int, seed: int, manifest_path=None,
+                         public: dict | None = None, tokenizer_dir=None, max_length: int | None = None) -> dict:
+    """Build and write SFT and DPO data plus a manifest (beside the SFT file unless given).
+
+    ``public``: ``posttrain.public`` with each set's fetched directory under ``"dir"`` (the
+    fetch_posttrain_data output). ``tokenizer_dir``/``max_length``: drop what does not fit and
+    count tokens (skipped when no tokenizer is given).
+    """
+    sft, dpo = build_sft(n_sft, seed), build_dpo(n_dpo, seed)
+    public_report: dict[str, dict] = {}
+    if public:
+        eval_ids = eval_function_identities()
+        for name, spec in public.items():
+            folder = Path(spec["dir"])
+            fetched = json.loads((folder / "fetch.json").read_text())
+            path = folder / Path(spec["file"]).name
+            rows_sft, rows_dpo, stats = build_public(name, spec, path, seed, eval_ids)
+            sft, dpo = sft + rows_sft, dpo + rows_dpo
+            public_report[name] = fetched | {"stats": stats, "sft_rows": len(rows_sft), "dpo_rows": len(rows_dpo)}
+            log.info("%s: %s", name, stats)
+    # One file order mixing the sources (generated rows are already interleaved by task).
+    _rng(seed, "sft-file-order").shuffle(sft)
+    _rng(seed, "dpo-file-order").shuffle(dpo)
+
+    dropped = {"sft": {}, "dpo": {}}
+    tokens = {"sft": {"tokens": None, "mean_tokens": None}, "dpo": {"tokens": None, "mean_tokens": None}}
+    if tokenizer_dir is not None:
+        if max_length is None:
+            raise ValueError("max_length is needed with tokenizer_dir (posttrain.max_length)")
+        tokenizer = chat_tokenizer(tokenizer_dir)
+        sft, dropped["sft"], tokens["sft"] = fit_to_length(sft, tokenizer, max_length, ("completion",))
+        dpo, dropped["dpo"], tokens["dpo"] = fit_to_length(dpo, tokenizer, max_length, ("chosen", "rejected"))
+        for stage, rows in (("sft", sft), ("dpo", dpo)):
+            if not rows:
+                raise ValueError(f"no {stage} example fits posttrain.max_length={max_length} tokens")
+
+    def section(stage: str, path, rows: list[dict]) -> dict:
+        return {"path": str(path), "rows": len(rows), "sha256": write_jsonl(path, rows),
+                "tasks": dict(sorted(Counter(r["task"] for r in rows).items())),
+                "sources": dict(sorted(Counter(r["source"] for r in rows).items())),
+                "dropped_too_long": dropped[stage], **tokens[stage]}
+
     manifest = {
         "seed": seed,
         "format": "jsonl",
-        "sft": {"path": str(sft_path), "rows": len(sft), "sha256": write_jsonl(sft_path, sft),
-                "tasks": dict(sorted(Counter(r["task"] for r in sft).items()))},
-        "dpo": {"path": str(dpo_path), "rows": len(dpo), "sha256": write_jsonl(dpo_path, dpo),
-                "tasks": dict(sorted(Counter(r["task"] for r in dpo).items())),
-                "rejections": dict(sorted(Counter(r["rejection"] for r in dpo).items()))},
+        "tokenizer": str(tokenizer_dir) if tokenizer_dir is not None else None,
+        "max_length": max_length,
+        "sft": section("sft", sft_path, sft),
+        "dpo": section("dpo", dpo_path, dpo) | {
+            "rejections": dict(sorted(Counter(r["rejection"] for r in dpo).items()))},
+        "public": public_report,
         "train_pool": _used_identities(seed, n_sft, n_dpo),
         "train_pool_all_function_names": sp.all_function_names("train"),
     }
