@@ -64,7 +64,11 @@ rule classifier_metrics:
     input:
         metrics=[f"{RESULTS}/classifiers/{t}/metrics.json" for t in TASKS],
     output:
-        csv=f"{RESULTS}/classifiers/metrics.csv",
+        csv=report(
+            f"{RESULTS}/classifiers/metrics.csv",
+            caption="../report/classifier_metrics.rst",
+            category="Classifiers",
+        ),
         md=f"{RESULTS}/classifiers/metrics.md",
     log:
         f"{RESULTS}/logs/classifier_metrics.log",

@@ -15,7 +15,12 @@ rule stage0:
         classifiers=lambda wildcards: classifier_dirs(wildcards.source),
     output:
         report=f"{RESULTS}/stage0/{{source}}/report.json",
-        plot=f"{RESULTS}/stage0/{{source}}/stage0.png",
+        plot=report(
+            f"{RESULTS}/stage0/{{source}}/stage0.png",
+            caption="../report/stage0.rst",
+            category="Curation",
+            subcategory="Stage 0",
+        ),
     log:
         f"{RESULTS}/logs/stage0/{{source}}.log",
     benchmark:
@@ -175,8 +180,18 @@ rule curation_yield:
             f"{RESULTS}/curated/{s}/select.stats.json" for s in CURATED_SOURCES
         ],
     output:
-        csv=f"{RESULTS}/curation/yield.csv",
-        png=f"{RESULTS}/curation/yield_funnel.png",
+        csv=report(
+            f"{RESULTS}/curation/yield.csv",
+            caption="../report/curation_yield.rst",
+            category="Curation",
+            subcategory="Yield",
+        ),
+        png=report(
+            f"{RESULTS}/curation/yield_funnel.png",
+            caption="../report/curation_yield.rst",
+            category="Curation",
+            subcategory="Yield",
+        ),
     log:
         f"{RESULTS}/logs/curation_yield.log",
     conda:

@@ -104,6 +104,8 @@ DROP_REASONS = ("exact_duplicate", "near_duplicate")
 _ROW_BITS = 40  # a document code is part << 40 | raw row: 2**40 rows per part, 2**23 parts
 # One LSH record: a band (or exact-text) key, the document, its priority, and whether the key is
 # the exact-text one (an exact match needs no signature check).
+# Candidate pairs verified per chunk: two (pairs x num_perm) uint64 arrays, 32 MiB each at 128.
+VERIFY_PAIRS = 32768
 _RECORD = np.dtype([("key", "<u8"), ("doc", "<u8"), ("priority", "<f4"), ("exact", "?")])
 
 
@@ -352,15 +354,31 @@ def _split_code(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (codes >> np.uint64(_ROW_BITS)).astype(np.int64), (codes & np.uint64(2**_ROW_BITS - 1)).astype(np.int64)
 
 
-def _gather(arrays: Sequence[np.ndarray], codes: np.ndarray) -> np.ndarray:
-    """Rows of per-part arrays (signatures, exact keys) for documents given by code."""
+def _gather(paths: Sequence[str | os.PathLike], codes: np.ndarray) -> np.ndarray:
+    """Rows of per-part ``.npy`` files (signatures or exact keys) for documents given by code.
+
+    Each file is mapped only for this call: the pages a mapping touches count as resident until
+    it is closed, so a long-lived mapping of every part would grow with the corpus.
+    """
     parts, rows = _split_code(codes)
-    out = np.empty((len(codes), *arrays[0].shape[1:]), dtype=np.uint64)
-    sigs = arrays
+    out = None
     for p in np.unique(parts):
-        at = parts == p
+        source = np.load(paths[p], mmap_mode="r")
+        if out is None:
+            out = np.empty((len(codes), *source.shape[1:]), dtype=np.uint64)
+        at = np.flatnonzero(parts == p)
         order = np.argsort(rows[at])  # sorted reads from the memory map
-        out[np.flatnonzero(at)[order]] = sigs[p][rows[at][order]]
+        out[at[order]] = source[rows[at][order]]
+        del source
+    return out if out is not None else np.empty((0,), dtype=np.uint64)
+
+
+def _similar(sig_paths, a: np.ndarray, b: np.ndarray, threshold: float) -> np.ndarray:
+    """Whether each pair's estimated Jaccard reaches the threshold, reading VERIFY_PAIRS at a time."""
+    out = np.empty(len(a), dtype=bool)
+    for lo in range(0, len(a), VERIFY_PAIRS):
+        hi = lo + VERIFY_PAIRS
+        out[lo:hi] = (_gather(sig_paths, a[lo:hi]) == _gather(sig_paths, b[lo:hi])).mean(axis=1) >= threshold
     return out
 
 
@@ -403,7 +421,7 @@ def _priorities(path, n: int, column: str | None) -> np.ndarray:
     return values.to_numpy()
 
 
-def _verify_runs(keys, exact_band, docs, sigs, threshold) -> tuple[np.ndarray, np.ndarray, int, int]:
+def _verify_runs(keys, exact_band, docs, sig_paths, threshold) -> tuple[np.ndarray, np.ndarray, int, int]:
     """Verified (anchor, member) pairs from records sorted by key.
 
     In each run of equal keys, every member is checked against the run's first document; members
@@ -432,8 +450,7 @@ def _verify_runs(keys, exact_band, docs, sigs, threshold) -> tuple[np.ndarray, n
         need = np.flatnonzero(rest & ~exact)
         if len(need):
             checked += len(need)
-            sim = (_gather(sigs, anchor[need]) == _gather(sigs, members[need])).mean(axis=1)
-            ok[need] = sim >= threshold
+            ok[need] = _similar(sig_paths, anchor[need], members[need], threshold)
             false_candidates += int((~ok[need]).sum())
         pairs_a.append(anchor[ok])
         pairs_b.append(members[ok])
@@ -482,16 +499,18 @@ def dedup_source(
              "%d records in %d partitions of <= %.1f MiB", n_docs, len(filtered_paths), bands, rows_per_band,
              threshold, num_perm, n_records, n_partitions, partition_mb)
 
-    sigs, exact = [], []
+    raw_sizes = [pq.ParquetFile(p).metadata.num_rows for p in raw_paths]
     tmp_root = Path(tempfile.mkdtemp(prefix="dedup-", dir=work_dir))
     try:
         # 1. bucket: band and exact-key records of every filtered document, partitioned by key.
+        # Each part's signature file is mapped only while its records are written: pages a
+        # mapping has touched count as resident, so keeping every part mapped would make memory
+        # grow with the corpus.
         handles = [open(tmp_root / f"partition-{i}.bin", "wb") for i in range(n_partitions)]
         try:
             for k, (fpath, rpath, spath, epath) in enumerate(zip(filtered_paths, raw_paths, signature_paths, exact_paths)):
-                raw_rows_n = pq.ParquetFile(rpath).metadata.num_rows
-                sigs.append(load_signatures(spath, raw_rows_n, num_perm))
-                exact.append(_load_exact(epath, raw_rows_n))
+                part_sig = load_signatures(spath, raw_sizes[k], num_perm)
+                part_exact = _load_exact(epath, raw_sizes[k])
                 _, rows = _raw_rows(fpath, rpath)
                 if not len(rows):
                     continue
@@ -499,8 +518,9 @@ def dedup_source(
                 priority = _priorities(fpath, len(rows), priority_column)
                 order = np.argsort(rows)
                 sig_rows = np.empty((len(rows), num_perm), dtype=np.uint64)
-                sig_rows[order] = sigs[k][rows[order]]
-                keys = np.concatenate([band_keys(sig_rows, bands, rows_per_band), exact[k][rows][:, None]], axis=1)
+                sig_rows[order] = part_sig[rows[order]]
+                keys = np.concatenate([band_keys(sig_rows, bands, rows_per_band), part_exact[rows][:, None]], axis=1)
+                del part_sig, part_exact, sig_rows
                 records = np.empty(keys.size, dtype=_RECORD)
                 records["key"] = keys.reshape(-1)
                 records["doc"] = np.repeat(codes, bands + 1)
@@ -513,7 +533,8 @@ def dedup_source(
             for h in handles:
                 h.close()
 
-        # 2. match: one partition at a time.
+        # 2. match: one partition at a time; candidates are verified on their signatures, read in
+        # bounded chunks (_similar).
         pair_a, pair_b, node_docs, node_priority = [], [], [], []
         checked = false_candidates = 0
         largest = 0
@@ -525,7 +546,7 @@ def dedup_source(
             # Sorting by (key, exact) keeps an exact-text key from ever sharing a run with a band key.
             records = records[np.lexsort((records["exact"], records["key"]))]
             docs = records["doc"]
-            a, b, c, f = _verify_runs(records["key"], records["exact"], docs, sigs, threshold)
+            a, b, c, f = _verify_runs(records["key"], records["exact"], docs, signature_paths, threshold)
             checked += c
             false_candidates += f
             if len(a):
@@ -539,7 +560,7 @@ def dedup_source(
 
         # 3. cluster: connected components of the verified pairs.
         dropped_docs, dropped_reason, dropped_cluster, n_clusters = _clusters(
-            pair_a, pair_b, node_docs, node_priority, exact)
+            pair_a, pair_b, node_docs, node_priority, exact_paths)
     finally:
         shutil.rmtree(tmp_root, ignore_errors=True)
 
@@ -596,7 +617,7 @@ def dedup_source(
     return stats
 
 
-def _clusters(pair_a, pair_b, node_docs, node_priority, exact) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+def _clusters(pair_a, pair_b, node_docs, node_priority, exact_paths) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Dropped documents (codes), their reason index and their cluster's kept code; cluster count."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
@@ -617,6 +638,6 @@ def _clusters(pair_a, pair_b, node_docs, node_priority, exact) -> tuple[np.ndarr
     best_of[label[order][is_best]] = order[is_best]
     kept = best_of[label]
     dropped = np.flatnonzero(kept != np.arange(len(nodes)))
-    node_exact = _gather(exact, nodes)
+    node_exact = _gather(exact_paths, nodes)
     reason = np.where(node_exact[dropped] == node_exact[kept[dropped]], 0, 1).astype(np.int8)
     return nodes[dropped], reason, nodes[kept[dropped]].astype(np.int64), int(n_components)

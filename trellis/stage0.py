@@ -102,7 +102,7 @@ def _multilabel_stats(task: Task, probs: np.ndarray, tuned: Sequence[float], can
 
 
 def _regression_stats(task: Task, values: np.ndarray, limits: Mapping[str, float]) -> tuple[dict, list]:
-    edges = np.arange(task.low, task.high + 0.5, 0.25)
+    edges = np.linspace(task.low, task.high, int((task.high - task.low) * 4) + 1)  # quarter-level bins
     hist, _ = np.histogram(values, bins=edges)
     levels = np.clip(np.rint(values), task.low, task.high).astype(int)
     std = float(values.std())

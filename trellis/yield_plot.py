@@ -25,7 +25,8 @@ def funnel_plot(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> N
         remaining = [next(r["tokens"] for r in src_rows if r["step"] == steps[0] and r["reason"] == "in")]
         remaining += [next(r["tokens"] for r in src_rows if r["step"] == s and r["reason"] == "out") for s in steps]
         ax.bar(range(len(labels)), remaining, color="#4C72B0", label="kept")
-        colors = plt.get_cmap("tab20").colors
+        # Drop reasons in tab10's colors after its first (a blue too close to the kept bars').
+        colors = plt.get_cmap("tab10").colors[1:]
         reasons = list(dict.fromkeys(r["reason"] for r in src_rows if r["reason"].startswith("dropped:")))
         for i, step in enumerate(steps, start=1):
             bottom = remaining[i]
