@@ -19,6 +19,11 @@ configfile: "config/config.yaml"
 
 validate(config, "config/schema.yaml")
 
+
+# `snakemake --report report.html`: every output declared with report() under this front page.
+report: "report/workflow.rst"
+
+
 # The Snakefile imports a few names from the library (task definitions). Jobs import it through
 # scripts/trellis, a link to ../trellis: Snakemake puts each script's directory on sys.path, so
 # the library is importable in every job, in its own conda env and on a cluster node alike.
@@ -34,6 +39,7 @@ include: "rules/tokenize.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
 include: "rules/tables.smk"
+include: "rules/report.smk"
 
 
 rule all:

@@ -278,4 +278,11 @@ def result_files():
 
 
 def headline_outputs():
-    return [f"{RESULTS}/tables/headline.csv", f"{RESULTS}/tables/headline.md"]
+    """The default target's inputs: the tables, the delta plot, the plan and the config."""
+    return [
+        f"{RESULTS}/tables/headline.csv",
+        f"{RESULTS}/tables/headline.md",
+        f"{RESULTS}/tables/deltas.png",
+        f"{RESULTS}/plan/plan.md",
+        f"{RESULTS}/config.yaml",
+    ]

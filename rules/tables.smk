@@ -5,7 +5,12 @@ rule tables:
     input:
         results=result_files(),
     output:
-        csv=f"{RESULTS}/tables/headline.csv",
+        csv=report(
+            f"{RESULTS}/tables/headline.csv",
+            caption="../report/headline.rst",
+            category="6. Benchmarks",
+            labels={"table": "headline results"},
+        ),
         md=f"{RESULTS}/tables/headline.md",
     log:
         f"{RESULTS}/logs/tables.log",

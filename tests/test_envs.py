@@ -24,7 +24,8 @@ IMPORT_TO_DIST_OVERRIDES = {"yaml": "pyyaml", "sklearn": "scikit-learn"}
 
 
 def rule_blocks():
-    """(rule name, block text) for every rule in rules/*.smk, including rules made in loops."""
+    """(rule name, block text) for every rule in rules/*.smk that runs a job, including rules
+    made in loops. Target rules (only `input:`, like `all` or `upload`) run nothing and are left out."""
     blocks = []
     for path in RULE_FILES:
         text = path.read_text()
@@ -33,7 +34,9 @@ def rule_blocks():
             for m in re.finditer(r"^\s*rule(?: (\w+))?:\n(?:\s+name:\n\s+f?\"([^\"]+)\")?", text, re.M)
         ]
         for (start, name), (end, _) in zip(starts, starts[1:] + [(len(text), None)]):
-            blocks.append((name, text[start:end], path))
+            block = text[start:end]
+            if re.search(r"^\s+output:\n", block, re.M):
+                blocks.append((name, block, path))
     return blocks
 
 

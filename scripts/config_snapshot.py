@@ -1,0 +1,14 @@
+"""Rule config_snapshot: the validated config this run used, as one YAML file in its results."""
+
+from pathlib import Path
+
+import yaml
+
+from trellis.io import atomic_path
+from trellis.logs import setup_logging
+
+log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
+out = snakemake.output[0]  # noqa: F821
+with atomic_path(out) as tmp:
+    Path(tmp).write_text(yaml.safe_dump(dict(snakemake.params.config), sort_keys=False, allow_unicode=True))  # noqa: F821
+log.info("wrote %s", out)

@@ -1,0 +1,9 @@
+"""Rule plot_deltas: curated-minus-control deltas with CIs per stage, from the headline table."""
+
+from trellis.delta_plot import plot_deltas
+from trellis.logs import setup_logging
+
+log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
+inp, out = snakemake.input[0], snakemake.output[0]  # noqa: F821
+n = plot_deltas(inp, out)
+log.info("plotted %d deltas from %s into %s", n, inp, out)
