@@ -320,3 +320,45 @@ def test_lint_is_clean():
     assert "Congratulations, your workflow is in a good condition" in proc.stdout + proc.stderr, (
         proc.stdout + proc.stderr
     )[-3000:]
+
+
+def declared_report_items() -> tuple[set[str], list[str]]:
+    """Categories and caption files of every output the rules declare with report()."""
+    text = "".join(p.read_text() for p in sorted((ROOT / "rules").glob("*.smk")))
+    categories = set(re.findall(r'category="([^"]+)"', text))
+    captions = sorted(set(re.findall(r'caption="\.\./(report/[^"]+)"', text)))
+    return categories, captions
+
+
+def test_report_has_every_declared_section_and_renders(demo_run, tmp_path):
+    report = demo_run / "results/demo/report.html"
+    snakemake(demo_run, "--report", str(report))
+    html = report.read_text()
+    categories, captions = declared_report_items()
+    assert {"1. Plan", "6. Benchmarks"} <= categories, categories
+    for category in categories:
+        assert category in html, f"report lacks section {category!r}"
+    for caption in captions:
+        # A caption's first line of prose (templated captions render their placeholders).
+        first = next(line for line in (ROOT / caption).read_text().splitlines() if line.strip())
+        words = first.split("{{")[0].split()[:6]
+        assert " ".join(words) in html, f"report lacks the caption of {caption}"
+
+    # The main page in a headless browser: a screenshot with real content, not a blank page.
+    from PIL import Image
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "chromium is not installed (.ci/run installs Debian's chromium)"
+    png = tmp_path / "report.png"
+    subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,1000", "--virtual-time-budget=10000",
+         f"--screenshot={png}", report.as_uri()],
+        check=True, capture_output=True, timeout=180,
+    )
+    image = Image.open(png).convert("L")
+    assert image.size == (1400, 1000)
+    histogram = image.histogram()
+    # A rendered page: dark text on light panels and a dark sidebar, many grey levels.
+    assert sum(1 for count in histogram if count) > 50
