@@ -20,6 +20,8 @@ from typing import Sequence
 
 import torch
 
+from trellis.logs import progress
+
 log = logging.getLogger(__name__)
 
 
@@ -97,6 +99,7 @@ class Generator:
         # of the prompts, so results stay deterministic, and outputs go back in input order.
         order = sorted(range(len(encoded)), key=lambda i: (len(encoded[i]), i))
         outputs: list[str] = [""] * len(encoded)
+        bar = progress(total=len(encoded), desc="generate", unit="prompts", logger=log)
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
             width = max(len(encoded[i]) for i in rows)
@@ -128,6 +131,8 @@ class Generator:
                         ids = ids[:k]
                         break
                 outputs[i] = cut_at_stop(self.tokenizer.decode(ids, skip_special_tokens=True), stop)
+            bar.update(len(rows))
+        bar.close()
         return outputs
 
 

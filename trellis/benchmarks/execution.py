@@ -22,6 +22,7 @@ code; run untrusted models' benchmarks in a container as well.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import shutil
 import signal
@@ -31,6 +32,10 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Sequence
+
+from trellis.logs import progress
+
+log = logging.getLogger(__name__)
 
 # Executed first in the child (argv: program path, CPU s, memory bytes, file bytes), then the
 # program file is run as __main__.
@@ -156,5 +161,14 @@ def run_programs(programs: Sequence[str], limits: Limits = Limits(), workers: in
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     # Each worker thread only waits on its child process, so threads (not processes) suffice.
+    bar = progress(total=len(programs), desc="execute", unit="programs", logger=log)
+
+    def run(program: str) -> Outcome:
+        outcome = run_program(program, limits)
+        bar.update(1)
+        return outcome
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(lambda p: run_program(p, limits), programs))
+        outcomes = list(pool.map(run, programs))
+    bar.close()
+    return outcomes
