@@ -105,3 +105,21 @@ def paired_delta_ci(
     if arr_a.size != arr_b.size:
         raise ValueError(f"paired values differ in length: {arr_a.size} vs {arr_b.size}")
     return _interval(arr_a - arr_b, resamples, confidence, seed, weights)
+
+
+def metric_intervals(
+    examples: Sequence[dict], names: Sequence[str], resamples: int, confidence: float, seed: int
+) -> dict[str, dict[str, float]]:
+    """{metric: {value, ci_low, ci_high}} from per-example records ({"scores": {metric: x}}).
+
+    A metric is the mean over the examples that carry it (a summary metric may cover part of a
+    result's examples), weighted by the examples' ``weights`` for it where they have them.
+    """
+    out = {}
+    for name in names:
+        rows = [ex for ex in examples if name in ex["scores"]]
+        values = [ex["scores"][name] for ex in rows]
+        weights = [ex["weights"][name] for ex in rows] if rows and "weights" in rows[0] else None
+        mean, low, high = bootstrap_ci(values, resamples, confidence, seed, weights=weights)
+        out[name] = {"value": mean, "ci_low": low, "ci_high": high}
+    return out

@@ -9,7 +9,6 @@ one that straddles zero hollow, so the eye goes to what the data supports.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pandas as pd
 

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from trellis.bootstrap import bootstrap_ci
+from trellis.bootstrap import metric_intervals
 
 log = logging.getLogger(__name__)
 
@@ -271,11 +271,7 @@ def evaluate(
             if key in example and kind != "bfcl":
                 record[key] = example[key]
         per_example.append(record)
-    metrics = {}
-    for name in bench.METRICS:
-        values = [r["scores"][name] for r in per_example]
-        mean, low, high = bootstrap_ci(values, resamples, confidence, seed)
-        metrics[name] = {"value": mean, "ci_low": low, "ci_high": high}
+    metrics = metric_intervals(per_example, bench.METRICS, resamples, confidence, seed)
     score_s = time.monotonic() - t_score
 
     return {
@@ -351,22 +347,18 @@ def evaluate_bfcl(
     if sections:
         resamples, confidence = int(bootstrap["resamples"]), float(bootstrap["confidence"])
         examples: dict[str, dict] = {}
-        metrics = {}
         for section, agg in sections.items():
-            ids, values, weights = [], [], []
             for category in agg["categories"]:
                 for ex in by_category[category]:
                     # Example ids are BFCL's (category-prefixed), unique across categories.
                     record = examples.setdefault(ex["id"], {"id": ex["id"], "category": category, "scores": {}, "weights": {}})
                     record["scores"][section] = ex["scores"]["accuracy"]
                     record["weights"][section] = agg["weights"][ex["id"]]
-                    ids.append(ex["id"])
-                    values.append(ex["scores"]["accuracy"])
-                    weights.append(agg["weights"][ex["id"]])
-            mean, low, high = bootstrap_ci(values, resamples, confidence, seed, weights=weights)
-            if abs(mean - agg["value"]) > 1e-9:
-                raise AssertionError(f"BFCL summary {section}: weighted mean {mean} != bfcl-eval's {agg['value']}")
-            metrics[section] = {"value": agg["value"], "ci_low": low, "ci_high": high}
+        metrics = metric_intervals(list(examples.values()), list(sections), resamples, confidence, seed)
+        for section, agg in sections.items():
+            if abs(metrics[section]["value"] - agg["value"]) > 1e-9:
+                raise AssertionError(f"BFCL summary {section}: weighted mean {metrics[section]['value']} "
+                                     f"!= bfcl-eval's {agg['value']}")
         results["bfcl_summary"] = {
             "format": RESULT_FORMAT,
             "arm": arm,

@@ -35,7 +35,7 @@ from typing import Any, Iterable
 
 import yaml
 
-from trellis.bootstrap import bootstrap_ci
+from trellis.bootstrap import metric_intervals
 from trellis.io import atomic_path, write_jsonl
 
 log = logging.getLogger(__name__)
@@ -173,11 +173,7 @@ def to_results(
         if not per_doc:
             raise ValueError(f"lm-eval task {task!r}: no per-document scores to bootstrap")
         examples = [{"id": doc, "scores": scores} for doc, scores in sorted(per_doc.items())]
-        metrics = {}
-        for name in sorted(mean_metrics):
-            values = [ex["scores"][name] for ex in examples if name in ex["scores"]]
-            mean, low, high = bootstrap_ci(values, resamples, confidence, seed)
-            metrics[name] = {"value": mean, "ci_low": low, "ci_high": high}
+        metrics = metric_intervals(examples, sorted(mean_metrics), resamples, confidence, seed)
         reported = {
             k: v for k, v in (raw["results"].get(task) or {}).items()
             if isinstance(v, (int, float)) and not (isinstance(v, float) and math.isnan(v))
