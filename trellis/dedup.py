@@ -535,7 +535,7 @@ def dedup_source(
 
         # 2. match: one partition at a time; candidates are verified on their signatures, read in
         # bounded chunks (_similar).
-        pair_a, pair_b, node_docs, node_priority = [], [], [], []
+        pairs = _PairSet()
         checked = false_candidates = 0
         largest = 0
         for p in range(n_partitions):
@@ -550,17 +550,12 @@ def dedup_source(
             checked += c
             false_candidates += f
             if len(a):
-                pair = np.unique(np.stack([a, b], axis=1), axis=0)
-                pair_a.append(pair[:, 0])
-                pair_b.append(pair[:, 1])
-                involved = np.isin(docs, pair)
-                node_docs.append(docs[involved])
-                node_priority.append(records["priority"][involved])
+                involved = np.isin(docs, np.concatenate([a, b]))
+                pairs.add(a, b, docs[involved], records["priority"][involved])
             os.unlink(tmp_root / f"partition-{p}.bin")
 
         # 3. cluster: connected components of the verified pairs.
-        dropped_docs, dropped_reason, dropped_cluster, n_clusters = _clusters(
-            pair_a, pair_b, node_docs, node_priority, exact_paths)
+        dropped_docs, dropped_reason, dropped_cluster, n_clusters = _clusters(pairs, exact_paths)
     finally:
         shutil.rmtree(tmp_root, ignore_errors=True)
 
@@ -617,17 +612,46 @@ def dedup_source(
     return stats
 
 
-def _clusters(pair_a, pair_b, node_docs, node_priority, exact_paths) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+class _PairSet:
+    """The verified duplicate pairs and their documents' priorities, deduplicated as they come.
+
+    A true duplicate pair meets in most bands, so most partitions find it again; compacting
+    whenever the pending additions outgrow what is kept holds memory to the distinct pairs.
+    """
+
+    def __init__(self):
+        self.a = self.b = self.docs = np.zeros(0, np.uint64)
+        self.priority = np.zeros(0, np.float32)
+        self._pending: list[tuple] = []
+        self._pending_rows = 0
+
+    def add(self, a, b, docs, priority) -> None:
+        self._pending.append((a, b, docs, priority))
+        self._pending_rows += len(a) + len(docs)
+        if self._pending_rows > max(1_000_000, len(self.a) + len(self.docs)):
+            self.compact()
+
+    def compact(self) -> None:
+        if not self._pending:
+            return
+        a, b, docs, priority = (np.concatenate([kept, *parts]) for kept, parts in zip(
+            (self.a, self.b, self.docs, self.priority), zip(*self._pending)))
+        pair = np.unique(np.stack([a, b], axis=1), axis=0)
+        self.a, self.b = pair[:, 0], pair[:, 1]
+        self.docs, first = np.unique(docs, return_index=True)
+        self.priority = priority[first]
+        self._pending, self._pending_rows = [], 0
+
+
+def _clusters(pairs: _PairSet, exact_paths) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Dropped documents (codes), their reason index and their cluster's kept code; cluster count."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    empty = (np.zeros(0, np.uint64), np.zeros(0, np.int8), np.zeros(0, np.int64), 0)
-    if not pair_a:
-        return empty
-    a, b = np.concatenate(pair_a), np.concatenate(pair_b)
-    nodes, first = np.unique(np.concatenate(node_docs), return_index=True)
-    priority = np.concatenate(node_priority)[first]
+    pairs.compact()
+    if not len(pairs.a):
+        return np.zeros(0, np.uint64), np.zeros(0, np.int8), np.zeros(0, np.int64), 0
+    a, b, nodes, priority = pairs.a, pairs.b, pairs.docs, pairs.priority
     ia, ib = np.searchsorted(nodes, a), np.searchsorted(nodes, b)
     graph = coo_matrix((np.ones(len(ia), dtype=np.int8), (ia, ib)), shape=(len(nodes), len(nodes)))
     n_components, label = connected_components(graph, directed=False)
