@@ -31,6 +31,7 @@ from typing import Any
 
 from trellis.io import atomic_directory, read_json, read_jsonl, write_json
 from trellis.posttrain_data import chat_tokenizer, conversation_tokens
+from trellis.tkds import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -74,17 +75,9 @@ def training_order(n_rows: int, epochs: float, seed: int) -> list[int]:
     return order[:total]
 
 
-def _sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _check_against_manifest(data_path, manifest_path, stage: str) -> str:
     """The data file's sha256, after checking it is the file the manifest describes."""
-    digest = _sha256(data_path)
+    digest = sha256_file(data_path)
     if manifest_path is not None:
         recorded = read_json(manifest_path)[stage]["sha256"]
         if digest != recorded:

@@ -384,14 +384,11 @@ def fetch_public_file(repo: str, revision: str, filename: str, out_dir: str | Pa
     from huggingface_hub import hf_hub_download
 
     from trellis.io import atomic_directory
+    from trellis.tkds import sha256_file
 
     cached = Path(hf_hub_download(repo_id=repo, filename=filename, revision=revision, repo_type="dataset"))
-    digest = hashlib.sha256()
-    with cached.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
     info = {"repo": repo, "revision": revision, "file": filename, "bytes": cached.stat().st_size,
-            "sha256": digest.hexdigest()}
+            "sha256": sha256_file(cached)}
     with atomic_directory(out_dir) as tmp:
         shutil.copyfile(cached, tmp / Path(filename).name)
         write_json(tmp / "fetch.json", info)
