@@ -3,8 +3,11 @@
 LitGPT's own pretrain loop (``litgpt.pretrain.setup``) does the training: Fabric (multi-GPU,
 multi-node, precision), cosine schedule with warmup, gradient accumulation, clipping, periodic
 checkpoints, resume and CSV logging. This module only supplies what LitGPT cannot know: the
-LLaMA-style config from our ``model`` section, the data (TKDS shard directories), and the mapping
-from our ``pretrain`` section onto LitGPT's arguments.
+LLaMA-style config from our ``model`` section, the data (TKDS shard directories), the mapping
+from our ``pretrain`` section onto LitGPT's arguments, and two things LitGPT's loop has no switch
+for: activation checkpointing (``_litgpt_gradient_checkpointing``) and starting one process per
+GPU from inside a Snakemake job (``launch_command``: torchrun, or srun under SLURM). After the run,
+its CSV logs are merged into one metrics.csv with tokens/s and MFU per logged step.
 
 How a TKDS sequence maps onto LitGPT's inputs and targets
 ---------------------------------------------------------
