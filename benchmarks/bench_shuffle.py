@@ -39,7 +39,8 @@ from trellis.mix import build_mix
 args = json.loads(sys.argv[1])
 m = build_mix(args["components"], args["out"], context_length=args["ctx"], eos_id=0, vocab_size=args["vocab"],
               sequences_per_shard=args["shard"], shuffle_buffer_mb=args["buffer_mb"], seed=1)
-print(json.dumps({"sequences": m["total_sequences"], "shards": len(m["shards"]), "runs": m["shuffle"]["runs"]}))
+summary = {"sequences": m["total_sequences"], "shards": len(m["shards"]), "runs": m["shuffle"]["runs"]}
+print(json.dumps(summary))
 """
 
 
@@ -117,7 +118,8 @@ def main() -> None:
     print(f"{'corpus':>7}{'corpus MiB':>12}{'mix tokens':>13}{'sequences':>11}{'runs':>6}{'shards':>8}"
           f"{'buffer MiB':>12}{'peak MiB':>10}{'seconds':>9}{'Mtok/s':>8}")
     for r in rows:
-        print(f"{r['scale']:>6}x{r['corpus_mb']:>12.0f}{r['mix_tokens']:>13,}{r['sequences']:>11,}{r['runs']:>6}"
+        print(f"{r['scale']:>6}x{r['corpus_mb']:>12.0f}{r['mix_tokens']:>13,}{r['sequences']:>11,}"
+              f"{r['runs']:>6}"
               f"{r['shards']:>8}{r['buffer_mb']:>12.0f}{r['peak_mb']:>10.0f}{r['seconds']:>9.1f}"
               f"{r['mix_tokens'] / r['seconds'] / 1e6:>8.1f}")
     flat = rows[:3]

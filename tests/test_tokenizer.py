@@ -120,6 +120,7 @@ def test_tokenize_part_writes_ids_tokens_counts(trained, tmp_path):
     assert stats["docs_in"] == 4 and stats["docs_out"] == 2
     assert stats["dropped"]["skipped_empty"] == 2
     assert stats["tokens"] == sum(len(t) for t in toks)
+    assert stats["vocab_size"] == len(tok)  # tokenizer.json alone gives the transformers vocabulary
 
 
 def test_killed_tokenize_leaves_nothing_and_rerun_is_byte_identical(trained, tmp_path, monkeypatch):
