@@ -77,3 +77,24 @@ def test_reference_expands_refs_and_shows_ranges():
     assert "| `a.b` | integer (≥ 1) | x \\| y | `3` | `7` |" in table
     with pytest.raises(ValueError, match="markers"):
         cr.splice("no markers here", table)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that refuses a key given twice in one mapping (PyYAML keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+@pytest.mark.parametrize("name", ["schema.yaml", "config.yaml", "study.yaml"])
+def test_config_files_have_no_duplicate_keys(name):
+    yaml.load((ROOT / "config" / name).read_text(), Loader=_UniqueKeyLoader)
+    with pytest.raises(yaml.constructor.ConstructorError, match="duplicate key 'a'"):
+        yaml.load("a: 1\nb: 2\na: 3\n", Loader=_UniqueKeyLoader)
