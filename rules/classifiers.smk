@@ -67,7 +67,7 @@ rule classifier_metrics:
         csv=report(
             f"{RESULTS}/classifiers/metrics.csv",
             caption="../report/classifier_metrics.rst",
-            category="Classifiers",
+            category="2. Classifiers",
         ),
         md=f"{RESULTS}/classifiers/metrics.md",
     log:

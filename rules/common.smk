@@ -278,11 +278,14 @@ def result_files():
 
 
 def headline_outputs():
-    """The default target's inputs: the tables, the delta plot, the plan and the config."""
+    """The default target's inputs: the tables and every figure of the report."""
     return [
         f"{RESULTS}/tables/headline.csv",
         f"{RESULTS}/tables/headline.md",
         f"{RESULTS}/tables/deltas.png",
         f"{RESULTS}/plan/plan.md",
         f"{RESULTS}/config.yaml",
+        f"{RESULTS}/classifiers/metrics.csv",
+        f"{RESULTS}/curation/yield.csv",
+        f"{RESULTS}/plots/pretrain_loss.png",
     ]

@@ -18,7 +18,7 @@ rule stage0:
         plot=report(
             f"{RESULTS}/stage0/{{source}}/stage0.png",
             caption="../report/stage0.rst",
-            category="Curation",
+            category="3. Curation",
             subcategory="Stage 0",
         ),
     log:
@@ -183,13 +183,13 @@ rule curation_yield:
         csv=report(
             f"{RESULTS}/curation/yield.csv",
             caption="../report/curation_yield.rst",
-            category="Curation",
+            category="3. Curation",
             subcategory="Yield",
         ),
         png=report(
             f"{RESULTS}/curation/yield_funnel.png",
             caption="../report/curation_yield.rst",
-            category="Curation",
+            category="3. Curation",
             subcategory="Yield",
         ),
     log:

@@ -64,7 +64,7 @@ rule plot_deltas:
         report(
             f"{RESULTS}/tables/deltas.png",
             caption="../report/deltas.rst",
-            category="6. Benchmarks",
+            category="5. Benchmarks",
             labels={"figure": "curated minus control"},
         ),
     log:

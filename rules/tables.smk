@@ -8,7 +8,7 @@ rule tables:
         csv=report(
             f"{RESULTS}/tables/headline.csv",
             caption="../report/headline.rst",
-            category="6. Benchmarks",
+            category="5. Benchmarks",
             labels={"table": "headline results"},
         ),
         md=f"{RESULTS}/tables/headline.md",

@@ -57,7 +57,12 @@ rule mix:
         tokens=mix_token_inputs,
     output:
         manifest=f"{RESULTS}/shards/{{arm}}/manifest.json",
-        table=f"{RESULTS}/shards/{{arm}}/mix.csv",
+        table=report(
+            f"{RESULTS}/shards/{{arm}}/mix.csv",
+            caption="../report/mix.rst",
+            category="4. Pretraining",
+            labels={"table": "realized token mix", "arm": "{arm}"},
+        ),
     log:
         f"{RESULTS}/logs/mix/{{arm}}.log",
     benchmark:

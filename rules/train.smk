@@ -83,7 +83,12 @@ rule plot_pretrain:
     input:
         metrics=expand(f"{RESULTS}/checkpoints/{{arm}}/metrics.csv", arm=PRETRAIN_ARMS),
     output:
-        png=f"{RESULTS}/plots/pretrain_loss.png",
+        png=report(
+            f"{RESULTS}/plots/pretrain_loss.png",
+            caption="../report/pretrain_loss.rst",
+            category="4. Pretraining",
+            labels={"figure": "loss and throughput"},
+        ),
     log:
         f"{RESULTS}/logs/plot_pretrain.log",
     conda:

@@ -335,7 +335,7 @@ def test_report_has_every_declared_section_and_renders(demo_run, tmp_path):
     snakemake(demo_run, "--report", str(report))
     html = report.read_text()
     categories, captions = declared_report_items()
-    assert {"1. Plan", "6. Benchmarks"} <= categories, categories
+    assert {"1. Plan", "2. Classifiers", "3. Curation", "4. Pretraining", "5. Benchmarks"} <= categories, categories
     for category in categories:
         assert category in html, f"report lacks section {category!r}"
     for caption in captions:
