@@ -17,10 +17,10 @@ ARMS = list(config["arms"])
 PRETRAIN_ARMS = [a for a, spec in config["arms"].items() if spec["kind"] == "pretrain"]
 BASELINE_ARMS = [a for a, spec in config["arms"].items() if spec["kind"] == "baseline"]
 STAGES = list(config["evaluate"]["stages"])
-# Generation benchmarks, one `evaluate` job each per arm and stage; code benchmarks set to null
-# in the config are not run. BFCL's categories run together in one `evaluate_bfcl` job (one
-# model load), with BFCL's summary when the categories of one of its sections are all there;
-# lm-eval tasks likewise in one `evaluate_harness` job.
+# Generation benchmarks run together in one `evaluate` job per arm and stage (one model load):
+# the structured-output ones, BFCL's categories (with BFCL's summary when the categories of one of
+# its sections are all there) and the code ones (set to null in the config: not run). lm-eval
+# tasks likewise run in one `evaluate_harness` job.
 BENCHMARKS = ["json_schema", "extraction", "classification"] + [
     b for b in ("humaneval", "mbpp") if config["evaluate"][b] is not None
 ]
@@ -28,6 +28,7 @@ BFCL_CATEGORIES = list(config["evaluate"]["bfcl"]["categories"])
 BFCL_BENCHMARKS = [f"bfcl_{c}" for c in BFCL_CATEGORIES] + (
     ["bfcl_summary"] if bfcl_summary_sections(BFCL_CATEGORIES) else []
 )
+GENERATION_RESULTS = BENCHMARKS + BFCL_BENCHMARKS
 HARNESS_TASKS = list(config["evaluate"]["harness"]["tasks"])
 
 
@@ -43,7 +44,6 @@ wildcard_constraints:
     domain=alternation(DOMAIN_SOURCE),
     arm=alternation(ARMS),
     stage=alternation(STAGES),
-    benchmark=alternation(BENCHMARKS),
 
 
 # ---- resources -------------------------------------------------------------------------------
@@ -236,16 +236,18 @@ def model_dir(arm, stage):
 
 
 def eval_inputs(wildcards):
-    inputs = {"model": model_dir(wildcards.arm, wildcards.stage)}
-    if wildcards.benchmark == "json_schema":
-        inputs["suite"] = f"{RESULTS}/suites/json_schema.jsonl"
-    if wildcards.benchmark == "mbpp":
+    inputs = {
+        "model": model_dir(wildcards.arm, wildcards.stage),
+        "suite": f"{RESULTS}/suites/json_schema.jsonl",
+    }
+    if "mbpp" in BENCHMARKS:
         inputs["data"] = f"{RESULTS}/downloads/eval/mbpp/MANIFEST.json"
     return inputs
 
 
-def benchmark_config(benchmark):
-    return config["evaluate"][benchmark]
+def generation_benchmarks():
+    """Benchmark -> config section, in the order the evaluate job runs them."""
+    return {b: config["evaluate"][b] for b in BENCHMARKS + ["bfcl"]}
 
 
 def harness_inputs(wildcards):
@@ -253,10 +255,6 @@ def harness_inputs(wildcards):
     if config["evaluate"]["harness"]["demo_tasks"] is not None:
         inputs["tasks"] = f"{RESULTS}/suites/lm_eval"
     return inputs
-
-
-def bfcl_result_files(arm, stage):
-    return [f"{RESULTS}/eval/{arm}/{stage}/{bench}.json" for bench in BFCL_BENCHMARKS]
 
 
 def harness_result_files(arm, stage):
@@ -268,12 +266,9 @@ def result_files():
         f"{RESULTS}/eval/{arm}/{stage}/{bench}.json"
         for arm in ARMS
         for stage in STAGES
-        for bench in BENCHMARKS
+        for bench in GENERATION_RESULTS
     ] + [
-        f
-        for arm in ARMS
-        for stage in STAGES
-        for f in harness_result_files(arm, stage) + bfcl_result_files(arm, stage)
+        f for arm in ARMS for stage in STAGES for f in harness_result_files(arm, stage)
     ]
 
 

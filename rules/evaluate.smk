@@ -29,15 +29,20 @@ rule build_json_suite:
         "../scripts/build_json_suite.py"
 
 
+# Every generation benchmark on one loaded model: one result file per benchmark (and per BFCL
+# category, with BFCL's summary).
 rule evaluate:
     input:
         unpack(eval_inputs),
     output:
-        f"{RESULTS}/eval/{{arm}}/{{stage}}/{{benchmark}}.json",
+        [
+            f"{RESULTS}/eval/{{arm}}/{{stage}}/{bench}.json"
+            for bench in GENERATION_RESULTS
+        ],
     log:
-        f"{RESULTS}/logs/evaluate/{{arm}}/{{stage}}/{{benchmark}}.log",
+        f"{RESULTS}/logs/evaluate/{{arm}}/{{stage}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/evaluate/{{arm}}/{{stage}}/{{benchmark}}.tsv"
+        f"{RESULTS}/benchmarks/evaluate/{{arm}}/{{stage}}.tsv"
     conda:
         "../envs/evaluate.yaml"
     threads: res("model", "threads")
@@ -48,40 +53,11 @@ rule evaluate:
     params:
         arm="{arm}",
         stage="{stage}",
-        benchmark="{benchmark}",
-        cfg=lambda wildcards: benchmark_config(wildcards.benchmark),
+        benchmarks=generation_benchmarks(),
         bootstrap=config["evaluate"]["bootstrap"],
         seed=config["seed"],
-        workers=res("model", "threads"),
     script:
         "../scripts/evaluate.py"
-
-
-# All BFCL categories on one loaded model, and BFCL's summary of them.
-rule evaluate_bfcl:
-    input:
-        model=lambda wildcards: model_dir(wildcards.arm, wildcards.stage),
-    output:
-        [f"{RESULTS}/eval/{{arm}}/{{stage}}/{bench}.json" for bench in BFCL_BENCHMARKS],
-    log:
-        f"{RESULTS}/logs/evaluate_bfcl/{{arm}}/{{stage}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/evaluate_bfcl/{{arm}}/{{stage}}.tsv"
-    conda:
-        "../envs/evaluate.yaml"
-    threads: res("model", "threads")
-    resources:
-        mem_mb=res("model", "mem_mb"),
-        runtime=res("model", "runtime"),
-        gpu=res("model", "gpu"),
-    params:
-        arm="{arm}",
-        stage="{stage}",
-        cfg=config["evaluate"]["bfcl"],
-        bootstrap=config["evaluate"]["bootstrap"],
-        seed=config["seed"],
-    script:
-        "../scripts/evaluate_bfcl.py"
 
 
 # MBPP (study config) is downloaded once, with a manifest, like an acquired source.

@@ -190,3 +190,32 @@ def test_evaluate_bfcl_runs_categories_on_one_model_and_summarizes(tmp_path):
     table = headline_table(paths, "uncurated")
     delta = table[(table["kind"] == "delta") & (table["metric"] == "non_live_ast")].iloc[0]
     assert delta["value"] == pytest.approx(0.25) and delta["n"] == 16
+
+
+def test_evaluate_model_runs_every_benchmark_on_one_generator(tmp_path):
+    from transformers import AutoTokenizer
+
+    from trellis.benchmarks import evaluate_model
+
+    model = make_tiny_model(tmp_path / "model", chat=True)
+    tok = AutoTokenizer.from_pretrained(model)
+    calls = []
+
+    class Counting(ScriptedGenerator):
+        def generate(self, prompts_, max_new_tokens, batch_size=8, stop=()):
+            calls.append(len(prompts_))
+            return super().generate(prompts_, max_new_tokens, batch_size, stop)
+
+    gen = Counting(tok, lambda p: "[]")
+    benchmarks = {
+        "classification": {"examples": 6, "max_new_tokens": 8},
+        "humaneval": {"limit": 2, "max_new_tokens": 8, "timeout_s": 5},
+        "bfcl": {"categories": ["simple", "irrelevance"], "limit": 3, "max_new_tokens": 8},
+    }
+    results = evaluate_model(model, "sft", "curated", benchmarks, {"resamples": 100, "confidence": 0.95}, 0,
+                             generator=gen)
+    assert set(results) == {"classification", "humaneval", "bfcl_simple", "bfcl_irrelevance", "bfcl_summary"}
+    assert calls == [6, 2, 3, 3]  # one generator, every benchmark's prompts
+    # "[]" is no call: right on irrelevance, wrong on simple.
+    assert results["bfcl_summary"]["metrics"]["irrelevance"]["value"] == 1.0
+    assert results["bfcl_simple"]["metrics"]["accuracy"]["value"] == 0.0

@@ -65,6 +65,7 @@ import pyarrow.parquet as pq
 from datasketch import MinHash, MinHashLSH
 
 from trellis.io import ParquetWriter, atomic_path, iter_batches, part_index, read_column
+from trellis.logs import progress
 
 log = logging.getLogger(__name__)
 
@@ -271,8 +272,10 @@ def compute_signatures(
             tmp_exact = stack.enter_context(atomic_path(exact_npy))
             exact = np.lib.format.open_memmap(tmp_exact, mode="w+", dtype=np.uint64, shape=(rows,))
         row = 0
+        bar = progress(total=rows, desc="minhash", unit="docs", logger=log)
         for batch in iter_batches(raw_path, ["text"], batch_size):
             texts = batch.column("text")
+            bar.update(len(texts))
             word_hashes = _batch_word_hashes(texts)  # shared by the signatures and the exact keys
             sig = minhash_batch(texts, num_perm, shingle_words, a, b, word_hashes)
             out[row : row + len(texts)] = sig

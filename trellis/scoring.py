@@ -30,7 +30,8 @@ import torch
 
 from trellis.classifiers import encode_texts, load_classifier, outputs_from_logits, predict_logits
 from trellis.filtering import compression_ratio
-from trellis.io import ParquetWriter, iter_batches
+from trellis.io import ParquetWriter, count_rows, iter_batches
+from trellis.logs import progress
 from trellis.tasks import Task
 
 log = logging.getLogger(__name__)
@@ -136,8 +137,10 @@ def score_part(
     sums: dict[str, Any] = {name: None for name in loaded}
     ct_counts: dict[str, dict[str, int]] = {}
     rows = scored = 0
+    bar = progress(total=count_rows(part_path), desc="score", unit="docs", logger=log)
     with ParquetWriter(out_path, schema) as writer:
         for batch in iter_batches(part_path, columns=["id", "text"], batch_size=window_rows):
+            bar.update(batch.num_rows)
             ids = batch.column("id").to_pylist()
             texts = batch.column("text").to_pylist()
             for k, (i, t) in enumerate(zip(ids, texts)):

@@ -32,7 +32,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from trellis.io import ParquetWriter, iter_batches
+from trellis.io import ParquetWriter, count_rows, iter_batches
+from trellis.logs import progress
 from trellis.tally import Tally
 
 log = logging.getLogger(__name__)
@@ -111,8 +112,10 @@ def tokenize_part(
     tally.dropped["skipped_empty"] += 0
     tokens_total = 0
     start = time.monotonic()
+    bar = progress(total=count_rows(part_path), desc="tokenize", unit="docs", logger=log)
     with ParquetWriter(out_path, schema) as writer:
         for ids, texts, nonempty, encodings in encoded_batches(part_path, encode, batch_size):
+            bar.update(len(ids))
             for t in texts:
                 tally.seen(t)
             token_lists = [e.ids for e in encodings]

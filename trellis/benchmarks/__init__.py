@@ -375,3 +375,35 @@ def evaluate_bfcl(
             "timing": {"total_s": round(time.monotonic() - t_start, 3)},
         }
     return results
+
+
+def evaluate_model(
+    model_dir: str | os.PathLike,
+    stage: str,
+    arm: str,
+    benchmarks: dict[str, dict],
+    bootstrap: dict,
+    seed: int,
+    suite_path: str | os.PathLike | None = None,
+    data_files: list[str] | None = None,
+    generator=None,
+) -> dict[str, dict]:
+    """Every generation benchmark on one model, loaded once; {result name: result record}.
+
+    ``benchmarks``: benchmark -> its config section; "bfcl" runs its categories and summary
+    (``evaluate_bfcl``), every other name one ``evaluate`` call. Loading the model and importing
+    the libraries once per model instead of once per benchmark is most of a small model's cost.
+    """
+    from trellis.generation import Generator
+
+    gen = generator if generator is not None else Generator(model_dir)
+    results: dict[str, dict] = {}
+    for name, cfg in benchmarks.items():
+        log.info("%s: %s at stage %s (arm %s)", name, model_dir, stage, arm)
+        if name == "bfcl":
+            results.update(evaluate_bfcl(model_dir, stage, arm, dict(cfg), bootstrap, seed, generator=gen))
+        else:
+            results[name] = evaluate(name, model_dir, stage, arm, suite_path if name == "json_schema" else None,
+                                     dict(cfg), bootstrap, seed, generator=gen,
+                                     data_files=data_files if name == "mbpp" else None)
+    return results

@@ -119,8 +119,10 @@ def run_tasks(
             numpy_random_seed=seed,
             torch_random_seed=seed,
             fewshot_random_seed=seed,
-            # lm-eval's own stderr bootstrap (we compute CIs from the per-document scores).
-            bootstrap_iters=1000,
+            # No lm-eval stderr: CIs come from the per-document scores (to_results), and lm-eval
+            # bootstraps perplexity's stderr in a fork()ed multiprocessing pool, which can hang
+            # forever in a process that already runs torch's threads (seen here, in a test).
+            bootstrap_iters=0,
         )
         for key in merged:
             merged[key].update(out.get(key) or {})
@@ -188,7 +190,7 @@ def to_results(
                      "num_fewshot": raw["n-shot"].get(task), "lm_eval_version": raw.get("lm_eval_version")},
             "n": len(examples),
             "metrics": metrics,
-            # lm-eval's own aggregates (incl. perplexity and its stderr), for comparison.
+            # lm-eval's own aggregates (incl. perplexity, which has no CI here), for comparison.
             "harness_results": reported,
             "bootstrap": {"resamples": resamples, "confidence": confidence, "seed": seed},
             "generation": {"prompt": "chat template" if stage != "base" else "lm-eval task prompt"},
