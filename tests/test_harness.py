@@ -110,6 +110,25 @@ def test_unknown_task_is_a_clear_error(tiny_model, demo_tasks):
         harness.run_tasks(tiny_model, "base", {"no_such_task": 0}, demo_tasks)
 
 
+def test_task_manager_indexes_lm_evals_own_tasks_only_when_needed(demo_tasks):
+    built = []
+
+    class Recording:  # stands in for lm-eval's TaskManager, whose full index takes seconds
+        def __init__(self, include_path=None, include_defaults=True):
+            built.append(include_defaults)
+            local = [t.stem for t in demo_tasks.glob("*.yaml")] if include_path else []
+            self.all_tasks = local + (["piqa", "sciq"] if include_defaults else [])
+
+    assert set(TASKS) <= set(harness._task_manager(Recording, demo_tasks, TASKS).all_tasks)
+    assert built == [False]  # every task is local: lm-eval's index never built
+    built.clear()
+    manager = harness._task_manager(Recording, demo_tasks, {"trellis_demo_topic": 0, "piqa": 0})
+    assert built == [False, True] and "piqa" in manager.all_tasks
+    built.clear()
+    harness._task_manager(Recording, None, {"piqa": 0})
+    assert built == [True]
+
+
 def test_published_comparison():
     published = {"piqa": 0.675, "sciq": 0.826, "arc_easy": 0.517}
     rows = harness.compare_published({"piqa": 0.68, "sciq": 0.80}, published, tolerance=0.015)
