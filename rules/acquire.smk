@@ -38,5 +38,8 @@ rule normalize:
         source="{source}",
         part=lambda wildcards: int(wildcards.part),
         parts=lambda wildcards: config["sources"][wildcards.source]["parts"],
+        subject_filter=lambda wildcards: config["sources"][wildcards.source].get(
+            "subject_filter"
+        ),
     script:
         "../scripts/normalize.py"

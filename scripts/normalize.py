@@ -18,7 +18,11 @@ log.info(
 )
 for f in files:
     log.info("  reading %s", f)
-stats = normalize_part(source, files, snakemake.output.part)
+subject_filter = snakemake.params.subject_filter
+if subject_filter:
+    log.info("keeping %s documents on %s (at least %d of their terms in the first %d characters)",
+             source, ", ".join(subject_filter["subjects"]), subject_filter["min_terms"], subject_filter["head_chars"])
+stats = normalize_part(source, files, snakemake.output.part, subject_filter=subject_filter)
 stats.update({"part": part, "parts": parts})
 write_json(snakemake.output.stats, stats)
 log.info(

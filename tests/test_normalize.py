@@ -328,6 +328,56 @@ def test_pes2o_json_gz_lines(tmp_path):
     assert pq.read_table(tmp_path / "part-0.parquet").to_pylist()[0]["paper_id"] == "42"
 
 
+def _pes2o_file(path: Path, texts: list[str]) -> Path:
+    with gzip.open(path, "wt") as fh:
+        for i, text in enumerate(texts):
+            row = {"added": "a", "created": "c", "id": str(100 + i), "source": "s2ag/train", "text": text, "version": "v2"}
+            fh.write(json.dumps(row) + "\n")
+    return path
+
+
+STUDY = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "study.yaml").read_text())
+
+
+def test_pes2o_subject_filter_keeps_cs_math_ml_papers_and_counts_the_rest(tmp_path):
+    texts = [
+        # CS/ML abstracts (real-paper phrasing): kept
+        "Efficient Attention for Long Documents\n\nWe propose a transformer whose attention mechanism scales "
+        "linearly; on three benchmarks the language model matches fine-tuning baselines at lower latency.",
+        "Bounds for Sparse Matrices\n\nWe prove a theorem on the eigenvalues of random matrices and give an "
+        "asymptotic lemma for their spectral gap.",
+        # Biology and history: dropped
+        "Root Growth in Arabidopsis\n\nWe measured root elongation under drought stress in two ecotypes.",
+        "Trade Routes of the Hanseatic League\n\nArchival letters show how merchants priced grain.",
+        # One CS word only (min_terms 3 in the study): dropped
+        "Hospital Staffing\n\nA scheduling survey of nurses in rural clinics.",
+        # Enough terms, but only past the head (the body of a biology paper): dropped
+        "Leaf Colour\n\nChlorophyll content was measured." + " x" * 1200
+        + " algorithm database compiler software",
+        # Case and word boundaries: 'Theorem', 'PROOF' and 'Lemma' count; 'algorithmic' is not 'algorithm'
+        "On Ramsey Numbers\n\nTheorem 1 and its PROOF rest on a Lemma; algorithmic aspects are left open.",
+    ]
+    path = _pes2o_file(tmp_path / "train-00000.json.gz", texts)
+    cfg = STUDY["sources"]["pes2o"]["subject_filter"]
+    stats = normalize_part("pes2o", [path], tmp_path / "part-0.parquet", subject_filter=cfg)
+    kept = [r["paper_id"] for r in pq.read_table(tmp_path / "part-0.parquet").to_pylist()]
+    assert kept == ["100", "101", "106"]
+    assert stats["dropped"] == {"off_subject": 4} and stats["unaccounted"] == 0
+    assert stats["subject_filter"]["kept_matching_subject"] == {
+        "computer_science": 1, "mathematics": 2, "machine_learning_ai": 1}
+    # Without the filter every paper is kept.
+    assert normalize_part("pes2o", [path], tmp_path / "all.parquet")["docs_out"] == len(texts)
+
+
+def test_subject_filter_config_errors_are_named():
+    from trellis.normalize import SubjectFilter
+
+    with pytest.raises(ValueError, match="subject_filter.subjects"):
+        SubjectFilter({"mathematics": []}, 1, 100)
+    with pytest.raises(ValueError, match="min_terms"):
+        SubjectFilter({"mathematics": ["lemma"]}, 0, 100)
+
+
 def test_files_for_part_splits_sorted_files_and_explains_too_many_parts():
     files = ["d/c.parquet", "d/a.parquet", "d/b.parquet"]
     assert [p.name for p in files_for_part(files, 0, 2)] == ["a.parquet", "c.parquet"]

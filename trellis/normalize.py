@@ -13,7 +13,8 @@ starcoderdata          ``content`` as is                                   langu
                                                                            directory, as in the real
                                                                            dataset), path, repo, stars
 finemath               ``text`` as is                                      url, score, int_score
-pes2o                  ``text`` as is                                      paper_id, subset
+pes2o                  ``text`` as is; optionally only papers on the       paper_id, subset
+                       configured subjects (SubjectFilter: CS/math/ML)
 structured_wikipedia   title; abstract; each infobox as compact JSON in   title, url, n_infoboxes
                        ``<infobox>...</infobox>``; then the sections with
                        ``##`` headings (see serialize_structured_wikipedia)
@@ -30,7 +31,8 @@ Wikipedia ``id`` / structured ``identifier``, ``<site>/<qid>`` for StackExchange
 ``prompt_id``); FineMath and text-to-SQL have none, so theirs is ``<dir>/<file>:<row>``.
 
 Rows whose text comes out empty are counted drops (``empty_text``); a StackExchange question with
-no accepted answer and none at the score threshold is dropped as ``no_answer_above_threshold``.
+no accepted answer and none at the score threshold is dropped as ``no_answer_above_threshold``;
+with a ``subject_filter`` (peS2o in both configs), a document off its subjects as ``off_subject``.
 A file lacking a required column is an error naming the file and the column.
 """
 
@@ -470,9 +472,65 @@ def files_for_part(
     return ordered[part::parts]
 
 
-def normalize_part(source: str, files: Sequence[str | Path], out_path: str | Path) -> dict[str, Any]:
-    """Normalize native files into one document part (written atomically); return the stats."""
+
+class SubjectFilter:
+    """Keep only documents about the configured subjects (peS2o: CS, math and ML papers).
+
+    peS2o's rows carry no field of study, so the subject is read off the text: a document is kept
+    when the head of its text (title and abstract; ``head_chars`` characters) holds at least
+    ``min_terms`` distinct terms of the subjects' vocabularies, each matched as a whole word or
+    phrase, case-insensitively. A keyword heuristic, deliberately simple and fully configurable
+    (``sources.<name>.subject_filter``); the stats count what each subject matched and every drop.
+    """
+
+    def __init__(self, subjects: dict[str, Sequence[str]], min_terms: int, head_chars: int):
+        if not subjects or any(not terms for terms in subjects.values()):
+            raise ValueError(f"subject_filter.subjects needs at least one subject, each with terms (got {subjects!r})")
+        if int(min_terms) < 1 or int(head_chars) < 1:
+            raise ValueError(f"subject_filter: min_terms ({min_terms}) and head_chars ({head_chars}) must be >= 1")
+        self.min_terms, self.head_chars = int(min_terms), int(head_chars)
+        # One alternation per subject, longest terms first so a phrase wins over its first word.
+        self._patterns = {
+            name: re.compile(
+                r"\b(?:" + "|".join(re.escape(t.lower()) for t in sorted(set(terms), key=len, reverse=True)) + r")\b"
+            )
+            for name, terms in subjects.items()
+        }
+        self.matched: dict[str, int] = {name: 0 for name in subjects}
+
+    @classmethod
+    def from_config(cls, cfg: dict | None) -> "SubjectFilter | None":
+        if not cfg:
+            return None
+        return cls(cfg["subjects"], cfg["min_terms"], cfg["head_chars"])
+
+    def subjects_of(self, text: str) -> dict[str, set[str]]:
+        """Subject -> the distinct terms of its vocabulary found in the text's head."""
+        head = text[: self.head_chars].lower()
+        return {name: set(p.findall(head)) for name, p in self._patterns.items()}
+
+    def keep(self, text: str) -> bool:
+        found = self.subjects_of(text)
+        keep = len(set().union(*found.values())) >= self.min_terms
+        if keep:
+            for name, terms in found.items():
+                self.matched[name] += bool(terms)
+        return keep
+
+    def stats(self) -> dict[str, Any]:
+        return {"min_terms": self.min_terms, "head_chars": self.head_chars, "kept_matching_subject": dict(self.matched)}
+
+
+def normalize_part(
+    source: str, files: Sequence[str | Path], out_path: str | Path, subject_filter: dict | None = None
+) -> dict[str, Any]:
+    """Normalize native files into one document part (written atomically); return the stats.
+
+    ``subject_filter``: the source's ``subject_filter`` config ({subjects, min_terms, head_chars});
+    documents off those subjects are counted drops (``off_subject``), see :class:`SubjectFilter`.
+    """
     spec = _spec(source)
+    subjects = SubjectFilter.from_config(subject_filter)
     tally = Tally(f"normalize/{source}")
     warned: set[str] = set()
     with ParquetWriter(out_path, output_schema(source)) as writer:
@@ -493,11 +551,16 @@ def normalize_part(source: str, files: Sequence[str | Path], out_path: str | Pat
                 if key is None:
                     _drop(tally, warned, "missing_native_id", ctx)
                     continue
+                if subjects is not None and not subjects.keep(text):
+                    _drop(tally, warned, "off_subject", ctx)
+                    continue
                 tally.kept(text)
                 writer.write_rows([{"id": doc_id(source, key, text), "text": text, "source": source, **meta}])
     tally.extra.update(
         {"source": source, "files": [str(f) for f in files], "rows_written": writer.rows_written}
     )
+    if subjects is not None:
+        tally.extra["subject_filter"] = subjects.stats()
     return tally.to_dict()
 
 
