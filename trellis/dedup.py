@@ -275,7 +275,6 @@ def compute_signatures(
         bar = progress(total=rows, desc="minhash", unit="docs", logger=log)
         for batch in iter_batches(raw_path, ["text"], batch_size):
             texts = batch.column("text")
-            bar.update(len(texts))
             word_hashes = _batch_word_hashes(texts)  # shared by the signatures and the exact keys
             sig = minhash_batch(texts, num_perm, shingle_words, a, b, word_hashes)
             out[row : row + len(texts)] = sig
@@ -283,6 +282,8 @@ def compute_signatures(
             if exact is not None:
                 exact[row : row + len(texts)] = exact_keys(texts, word_hashes)
             row += len(texts)
+            bar.update(len(texts))
+        bar.close()
         if row != rows:
             raise ValueError(f"{raw_path}: metadata says {rows} rows but {row} were read")
         out.flush()

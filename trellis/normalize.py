@@ -472,7 +472,6 @@ def files_for_part(
     return ordered[part::parts]
 
 
-
 class SubjectFilter:
     """Keep only documents about the configured subjects (peS2o: CS, math and ML papers).
 

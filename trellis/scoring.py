@@ -140,7 +140,6 @@ def score_part(
     bar = progress(total=count_rows(part_path), desc="score", unit="docs", logger=log)
     with ParquetWriter(out_path, schema) as writer:
         for batch in iter_batches(part_path, columns=["id", "text"], batch_size=window_rows):
-            bar.update(batch.num_rows)
             ids = batch.column("id").to_pylist()
             texts = batch.column("text").to_pylist()
             for k, (i, t) in enumerate(zip(ids, texts)):
@@ -179,6 +178,8 @@ def score_part(
             writer.write_table(pa.table(columns, schema=schema))
             rows += len(ids)
             scored += len(run)
+            bar.update(len(ids))
+    bar.close()
 
     seconds = time.monotonic() - t0
     summary: dict[str, Any] = {}

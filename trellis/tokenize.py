@@ -115,7 +115,7 @@ def tokenize_part(
     bar = progress(total=count_rows(part_path), desc="tokenize", unit="docs", logger=log)
     with ParquetWriter(out_path, schema) as writer:
         for ids, texts, nonempty, encodings in encoded_batches(part_path, encode, batch_size):
-            bar.update(len(ids))
+            bar.update(len(ids))  # the batch arrives encoded: its costly part is done
             for t in texts:
                 tally.seen(t)
             token_lists = [e.ids for e in encodings]
@@ -143,6 +143,7 @@ def tokenize_part(
             n_tokens = pa.array(lengths.astype(np.int32))
             writer.write_table(pa.table({"id": doc_ids, "tokens": tokens, "n_tokens": n_tokens}))
             tokens_total += n
+    bar.close()
     seconds = time.monotonic() - start
     stats = tally.to_dict()
     stats.update(

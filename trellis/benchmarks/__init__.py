@@ -403,7 +403,7 @@ def evaluate_model(
         if name == "bfcl":
             results.update(evaluate_bfcl(model_dir, stage, arm, dict(cfg), bootstrap, seed, generator=gen))
         else:
-            results[name] = evaluate(name, model_dir, stage, arm, suite_path if name == "json_schema" else None,
-                                     dict(cfg), bootstrap, seed, generator=gen,
-                                     data_files=data_files if name == "mbpp" else None)
+            # evaluate() reads suite_path for json_schema only and data_files for mbpp only.
+            results[name] = evaluate(name, model_dir, stage, arm, suite_path, dict(cfg), bootstrap, seed,
+                                     generator=gen, data_files=data_files)
     return results
