@@ -35,10 +35,9 @@ include: "rules/acquire.smk"
 include: "rules/labels.smk"
 include: "rules/classifiers.smk"
 include: "rules/curate.smk"
-include: "rules/tokenize.smk"
+include: "rules/tokens.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
-include: "rules/tables.smk"
 include: "rules/report.smk"
 
 

@@ -4,10 +4,10 @@
 # Snakemake's rerun triggers (mtime, params, code) see exactly what a config change invalidates:
 # a new filter threshold changes the filter rule's params and nothing upstream of it.
 
-from trellis.baselines import resolve_revision
-from trellis.benchmarks.bfcl import summary_sections as bfcl_summary_sections
-from trellis.labeling.settings import labels_params
-from trellis.tasks import DOMAIN_SOURCE, TASK_NAMES, build_tasks, tasks_for_source
+from trellis.train.baselines import resolve_revision
+from trellis.evaluate.bfcl import summary_sections as bfcl_summary_sections
+from trellis.labels.settings import labels_params
+from trellis.core.tasks import DOMAIN_SOURCE, TASK_NAMES, build_tasks, tasks_for_source
 
 RESULTS = f"results/{config['run']}"
 SOURCES = list(config["sources"])
@@ -206,7 +206,7 @@ def pretrain_launch_resources():
 
     resources.pretrain.gpu is GPUs per node: 0 (CPU) or pretrain.devices. With several processes
     the job runs on its nodes without the executor's `srun -n1` wrapper (mpi), and the pretrain
-    script starts one process per GPU with srun (torchrun outside SLURM; trellis.pretrain).
+    script starts one process per GPU with srun (torchrun outside SLURM; trellis.train.pretrain).
     """
     pretrain, per_node = config["pretrain"], res("pretrain", "gpu")
     devices, nodes = int(pretrain["devices"]), int(pretrain["num_nodes"])

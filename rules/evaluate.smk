@@ -5,7 +5,7 @@
 
 # The JSON Schema suite was locked before any training and is committed with its sha256; the
 # workflow takes a stratified subset of it and never regenerates it.
-LOCKED_JSON_SUITE = "trellis/benchmarks/data/json_schema_suite.jsonl"
+LOCKED_JSON_SUITE = "trellis/evaluate/data/json_schema_suite.jsonl"
 
 
 rule build_json_suite:

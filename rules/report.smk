@@ -77,3 +77,55 @@ rule plot_deltas:
         runtime=res("cpu", "runtime"),
     script:
         "../scripts/plot_deltas.py"
+
+
+# Stage 10: the headline table (arm x stage x benchmark), built only from the result files.
+
+
+rule tables:
+    input:
+        results=result_files(),
+    output:
+        csv=report(
+            f"{RESULTS}/tables/headline.csv",
+            caption="../report/headline.rst",
+            category="5. Benchmarks",
+            labels={"table": "headline results"},
+        ),
+        md=f"{RESULTS}/tables/headline.md",
+    log:
+        f"{RESULTS}/logs/tables.log",
+    conda:
+        "../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=res("cpu", "mem_mb"),
+        runtime=res("cpu", "runtime"),
+    params:
+        control_arm=config["evaluate"]["control_arm"],
+    script:
+        "../scripts/tables.py"
+
+
+rule plot_pretrain:
+    input:
+        metrics=expand(f"{RESULTS}/checkpoints/{{arm}}/metrics.csv", arm=PRETRAIN_ARMS),
+    output:
+        png=report(
+            f"{RESULTS}/plots/pretrain_loss.png",
+            caption="../report/pretrain_loss.rst",
+            category="4. Pretraining",
+            labels={"figure": "loss and throughput"},
+        ),
+    log:
+        f"{RESULTS}/logs/plot_pretrain.log",
+    conda:
+        "../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=res("cpu", "mem_mb"),
+        runtime=res("cpu", "runtime"),
+    params:
+        arms=PRETRAIN_ARMS,
+    script:
+        "../scripts/plot_pretrain.py"

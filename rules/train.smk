@@ -79,30 +79,6 @@ rule fetch_baseline:
         "../scripts/fetch_baseline.py"
 
 
-rule plot_pretrain:
-    input:
-        metrics=expand(f"{RESULTS}/checkpoints/{{arm}}/metrics.csv", arm=PRETRAIN_ARMS),
-    output:
-        png=report(
-            f"{RESULTS}/plots/pretrain_loss.png",
-            caption="../report/pretrain_loss.rst",
-            category="4. Pretraining",
-            labels={"figure": "loss and throughput"},
-        ),
-    log:
-        f"{RESULTS}/logs/plot_pretrain.log",
-    conda:
-        "../envs/report.yaml"
-    threads: 1
-    resources:
-        mem_mb=res("cpu", "mem_mb"),
-        runtime=res("cpu", "runtime"),
-    params:
-        arms=PRETRAIN_ARMS,
-    script:
-        "../scripts/plot_pretrain.py"
-
-
 rule fetch_posttrain_data:
     output:
         directory(f"{RESULTS}/downloads/posttrain/{{name}}"),

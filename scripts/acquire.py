@@ -6,8 +6,8 @@ params.spec comes from rules/common.smk:acquire_spec (backend + what that backen
 import time
 from pathlib import Path
 
-from trellis.acquire import download_huggingface, read_manifest, write_demo_source
-from trellis.logs import setup_logging
+from trellis.acquire.download import download_huggingface, read_manifest, write_demo_source
+from trellis.core.logs import setup_logging
 
 log = setup_logging(snakemake.log[0])
 start = time.monotonic()

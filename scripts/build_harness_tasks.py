@@ -2,9 +2,9 @@
 
 import time
 
-from trellis.benchmarks.harness import write_demo_tasks
-from trellis.io import atomic_directory
-from trellis.logs import setup_logging
+from trellis.evaluate.harness import write_demo_tasks
+from trellis.core.io import atomic_directory
+from trellis.core.logs import setup_logging
 
 log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
 start = time.monotonic()

@@ -7,8 +7,8 @@ max_length, public (posttrain.public); output sft, dpo, manifest; log[0].
 
 import time
 
-from trellis.logs import setup_logging
-from trellis.posttrain_data import write_posttrain_data
+from trellis.core.logs import setup_logging
+from trellis.train.posttrain_data import write_posttrain_data
 
 log = setup_logging(snakemake.log[0])
 start = time.monotonic()

@@ -2,9 +2,9 @@
 
 import csv
 
-from trellis.classifiers import METRICS_COLUMNS, metrics_rows
-from trellis.io import atomic_path, read_json
-from trellis.logs import setup_logging
+from trellis.classifiers.train import METRICS_COLUMNS, metrics_rows
+from trellis.core.io import atomic_path, read_json
+from trellis.core.logs import setup_logging
 
 log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
 rows = [row for path in snakemake.input.metrics for row in metrics_rows(read_json(path))]  # noqa: F821

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import yaml
 
-from trellis.io import atomic_path
-from trellis.logs import setup_logging
+from trellis.core.io import atomic_path
+from trellis.core.logs import setup_logging
 
 log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
 out = snakemake.output[0]  # noqa: F821

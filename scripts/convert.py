@@ -1,14 +1,14 @@
 """Rule convert: a LitGPT checkpoint (final/lit_model.pth) -> Hugging Face LlamaForCausalLM dir.
 
 Fails (and writes nothing) when the converted model's logits differ from LitGPT's by more than
-trellis.convert.PARITY_TOLERANCE; the figure is recorded in <model>/conversion.json.
+trellis.train.convert.PARITY_TOLERANCE; the figure is recorded in <model>/conversion.json.
 """
 
 import time
 from pathlib import Path
 
-from trellis.convert import convert_to_hf
-from trellis.logs import setup_logging
+from trellis.train.convert import convert_to_hf
+from trellis.core.logs import setup_logging
 
 log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
 start = time.monotonic()

@@ -2,9 +2,9 @@
 
 import time
 
-from trellis.dedup import dedup_source
-from trellis.io import write_json
-from trellis.logs import setup_logging
+from trellis.curate.dedup import dedup_source
+from trellis.core.io import write_json
+from trellis.core.logs import setup_logging
 
 log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
 start = time.monotonic()

@@ -8,8 +8,8 @@ import time
 
 import torch
 
-from trellis.logs import setup_logging
-from trellis.posttrain import run_dpo
+from trellis.core.logs import setup_logging
+from trellis.train.posttrain import run_dpo
 
 log = setup_logging(snakemake.log[0])
 # Stay within the cores Snakemake granted this job (torch would otherwise take every core).

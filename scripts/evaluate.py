@@ -4,10 +4,10 @@ from pathlib import Path
 
 import torch
 
-from trellis.acquire import read_manifest
-from trellis.benchmarks import evaluate_model
-from trellis.io import write_json
-from trellis.logs import setup_logging
+from trellis.acquire.download import read_manifest
+from trellis.evaluate.dispatch import evaluate_model
+from trellis.core.io import write_json
+from trellis.core.logs import setup_logging
 
 log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
 torch.set_num_threads(max(1, int(snakemake.threads)))  # noqa: F821 (the rule's threads, no more)

@@ -2,9 +2,9 @@
 
 import torch
 
-from trellis.benchmarks.harness import benchmark_name, evaluate_harness
-from trellis.io import write_json
-from trellis.logs import setup_logging
+from trellis.evaluate.harness import benchmark_name, evaluate_harness
+from trellis.core.io import write_json
+from trellis.core.logs import setup_logging
 
 log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
 torch.set_num_threads(max(1, int(snakemake.threads)))  # noqa: F821 (the rule's threads, no more)

@@ -6,8 +6,8 @@ Needs network access to the Hugging Face hub at job time (study config only; the
 import time
 from pathlib import Path
 
-from trellis.baselines import fetch_baseline
-from trellis.logs import setup_logging
+from trellis.train.baselines import fetch_baseline
+from trellis.core.logs import setup_logging
 
 log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
 start = time.monotonic()

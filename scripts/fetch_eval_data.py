@@ -3,8 +3,8 @@
 import time
 from pathlib import Path
 
-from trellis.acquire import download_huggingface
-from trellis.logs import setup_logging
+from trellis.acquire.download import download_huggingface
+from trellis.core.logs import setup_logging
 
 log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
 start = time.monotonic()

@@ -6,8 +6,8 @@ log[0]. Needs network (and HF_TOKEN for gated sets such as xLAM) at job time: st
 
 import time
 
-from trellis.logs import setup_logging
-from trellis.posttrain_data import fetch_public_file
+from trellis.core.logs import setup_logging
+from trellis.train.posttrain_data import fetch_public_file
 
 log = setup_logging(snakemake.log[0])
 start = time.monotonic()

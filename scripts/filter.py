@@ -2,9 +2,9 @@
 
 import time
 
-from trellis.filtering import filter_part
-from trellis.io import write_json
-from trellis.logs import setup_logging
+from trellis.curate.filter import filter_part
+from trellis.core.io import write_json
+from trellis.core.logs import setup_logging
 
 log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
 start = time.monotonic()

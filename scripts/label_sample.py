@@ -2,9 +2,9 @@
 
 import time
 
-from trellis.labels import sample_for_labeling, write_sample
-from trellis.logs import setup_logging
-from trellis.tally import Tally
+from trellis.labels.label import sample_for_labeling, write_sample
+from trellis.core.logs import setup_logging
+from trellis.core.stats import Tally
 
 log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
 start = time.monotonic()

@@ -13,9 +13,9 @@ the padded vocabulary written into every shard header). The shard directory is t
 import time
 from pathlib import Path
 
-from trellis.logs import setup_logging
-from trellis.mix import MANIFEST, MIX_TABLE, build_mix
-from trellis.tokenizer import eos_id, load_tokenizer
+from trellis.core.logs import setup_logging
+from trellis.tokens.mix import MANIFEST, MIX_TABLE, build_mix
+from trellis.tokens.tokenizer import eos_id, load_tokenizer
 
 log = setup_logging(snakemake.log[0])
 start = time.monotonic()

@@ -2,10 +2,10 @@
 
 import time
 
-from trellis.acquire import read_manifest
-from trellis.io import write_json
-from trellis.logs import setup_logging
-from trellis.normalize import files_for_part, normalize_part
+from trellis.acquire.download import read_manifest
+from trellis.core.io import write_json
+from trellis.core.logs import setup_logging
+from trellis.acquire.normalize import files_for_part, normalize_part
 
 log = setup_logging(snakemake.log[0])
 start = time.monotonic()

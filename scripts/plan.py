@@ -3,9 +3,9 @@
 import csv
 import time
 
-from trellis.io import atomic_path
-from trellis.logs import setup_logging
-from trellis.plan import write_plan
+from trellis.core.io import atomic_path
+from trellis.core.logs import setup_logging
+from trellis.report.plan import write_plan
 
 log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
 start = time.monotonic()

@@ -1,7 +1,7 @@
 """Rule plot_deltas: curated-minus-control deltas with CIs per stage, from the headline table."""
 
-from trellis.delta_plot import plot_deltas
-from trellis.logs import setup_logging
+from trellis.report.plot_deltas import plot_deltas
+from trellis.core.logs import setup_logging
 
 log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
 inp, out = snakemake.input[0], snakemake.output[0]  # noqa: F821

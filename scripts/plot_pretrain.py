@@ -6,8 +6,8 @@ names, same order); output png; log[0].
 
 import time
 
-from trellis.logs import setup_logging
-from trellis.training_curves import plot_pretraining
+from trellis.core.logs import setup_logging
+from trellis.report.plot_pretrain import plot_pretraining
 
 log = setup_logging(snakemake.log[0])
 start = time.monotonic()

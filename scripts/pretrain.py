@@ -10,8 +10,8 @@ from pathlib import Path
 
 import torch
 
-from trellis.logs import setup_logging
-from trellis.pretrain import final_checkpoint, run_pretrain
+from trellis.core.logs import setup_logging
+from trellis.train.pretrain import final_checkpoint, run_pretrain
 
 log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
 start = time.monotonic()

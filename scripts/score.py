@@ -3,9 +3,9 @@
 import json
 import time
 
-from trellis.logs import setup_logging
-from trellis.scoring import score_part
-from trellis.tasks import build_tasks
+from trellis.core.logs import setup_logging
+from trellis.classifiers.score import score_part
+from trellis.core.tasks import build_tasks
 
 log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
 start = time.monotonic()

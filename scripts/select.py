@@ -3,9 +3,9 @@
 import json
 import time
 
-from trellis.io import write_json
-from trellis.logs import setup_logging
-from trellis.selection import select_source
+from trellis.core.io import write_json
+from trellis.core.logs import setup_logging
+from trellis.curate.select import select_source
 
 log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
 start = time.monotonic()

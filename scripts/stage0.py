@@ -2,9 +2,9 @@
 
 import time
 
-from trellis.logs import setup_logging
-from trellis.stage0 import Stage0GateError, run_stage0
-from trellis.tasks import build_tasks
+from trellis.core.logs import setup_logging
+from trellis.curate.stage0 import Stage0GateError, run_stage0
+from trellis.core.tasks import build_tasks
 
 log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
 start = time.monotonic()

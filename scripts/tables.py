@@ -2,8 +2,8 @@
 
 import time
 
-from trellis.logs import setup_logging
-from trellis.tables import write_tables
+from trellis.core.logs import setup_logging
+from trellis.report.tables import write_tables
 
 log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
 start = time.monotonic()

@@ -7,8 +7,8 @@ import time
 # before anything is encoded: the rule's threads, not every core of a shared node.
 os.environ["RAYON_NUM_THREADS"] = str(snakemake.threads)
 
-from trellis.logs import setup_logging
-from trellis.tokenize import tokenize_part
+from trellis.core.logs import setup_logging
+from trellis.tokens.tokenize import tokenize_part
 
 log = setup_logging(snakemake.log[0])
 start = time.monotonic()

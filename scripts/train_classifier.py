@@ -4,9 +4,9 @@ import json
 import time
 from pathlib import Path
 
-from trellis.classifiers import train_classifier
-from trellis.logs import setup_logging
-from trellis.tasks import build_tasks
+from trellis.classifiers.train import train_classifier
+from trellis.core.logs import setup_logging
+from trellis.core.tasks import build_tasks
 
 log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
 start = time.monotonic()

@@ -2,8 +2,8 @@
 
 import time
 
-from trellis.logs import setup_logging
-from trellis.tokenizer import fetch_pretrained, train_bpe
+from trellis.core.logs import setup_logging
+from trellis.tokens.tokenizer import fetch_pretrained, train_bpe
 
 log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
 start = time.monotonic()

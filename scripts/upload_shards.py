@@ -1,15 +1,15 @@
 """Rule upload_shards: one arm's shard set -> a Hugging Face dataset repo; record what was sent.
 
-The token is read from HF_TOKEN by trellis.upload and is never logged or written; upload.json
+The token is read from HF_TOKEN by trellis.tokens.upload and is never logged or written; upload.json
 records the repo, revision, commit and the files with their sha256.
 """
 
 import time
 from pathlib import Path
 
-from trellis.io import write_json
-from trellis.logs import setup_logging
-from trellis.upload import upload_shards
+from trellis.core.io import write_json
+from trellis.core.logs import setup_logging
+from trellis.tokens.upload import upload_shards
 
 log = setup_logging(snakemake.log[0])
 start = time.monotonic()

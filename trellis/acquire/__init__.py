@@ -1,0 +1,1 @@
+"""Rule family ``acquire``: download a source from the hub (or generate the demo corpus) and normalize it into parts."""

@@ -1,0 +1,399 @@
+"""lm-eval-harness tasks (tier 2): lm-eval's own tasks in the study, local task files in the demo.
+
+The study config names lm-eval's tasks (mmlu, hellaswag, arc_easy, arc_challenge, gsm8k, piqa,
+winogrande, lambada_openai, sciq), each with its number of shots; lm-eval loads their data from
+the Hugging Face hub. The demo has no network, so ``write_demo_tasks`` writes three task YAMLs
+with local JSON Lines data (a multiple-choice, a loglikelihood cloze and a generate-until task,
+the three request types the study's tasks use) and they are found through lm-eval's
+``include_path``: the same ``run_tasks`` call, the same lm-eval code path.
+
+Base models are evaluated as lm-eval does by default; SFT/DPO models through their chat template
+(``apply_chat_template``, few-shot examples as earlier turns), the format they were trained with.
+
+Each task becomes a Trellis result record like the generation benchmarks': every lm-eval metric
+that is a mean over documents (acc, acc_norm, exact_match, ...) with a percentile-bootstrap CI
+from the per-document scores lm-eval logs, so curated-minus-control deltas pair documents. A
+group task (mmlu) pools its subtasks' documents, which is lm-eval's size-weighted group mean.
+Metrics aggregated otherwise (perplexity) are kept as lm-eval reports them, without a CI.
+
+``python -m trellis.evaluate.harness validate --model EleutherAI/pythia-410m-deduped`` checks
+the harness against Pythia-410M-deduped's published zero-shot numbers (network and a GPU
+advised; see README).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import os
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from trellis.core.bootstrap import metric_intervals
+from trellis.core.io import atomic_path, write_jsonl
+
+log = logging.getLogger(__name__)
+
+RESULT_PREFIX = "lm_"  # result files are eval/<arm>/<stage>/lm_<task>.json
+
+# Pythia-410M-deduped, zero-shot, as published (Biderman et al. 2023, evaluation tables; the
+# issue that asked for this check lists them). Metric: acc.
+PYTHIA_410M_DEDUPED_ZERO_SHOT = {
+    "lambada_openai": 0.524,
+    "piqa": 0.675,
+    "winogrande": 0.534,
+    "arc_easy": 0.517,
+    "arc_challenge": 0.202,
+    "sciq": 0.826,
+}
+
+
+def benchmark_name(task: str) -> str:
+    return f"{RESULT_PREFIX}{task}"
+
+
+# ---- running lm-eval ------------------------------------------------------------------------------
+
+
+def _task_manager(task_manager_cls, include_path, tasks):
+    """lm-eval's TaskManager for ``tasks``: the include_path's tasks alone when they are all there.
+
+    Indexing lm-eval's own ~15k task files takes ~12 s per job on a small CPU; when every task
+    asked for is in ``include_path`` (the demo's local tasks) that index is not needed, and a task
+    found there would take precedence over a built-in one of the same name anyway.
+    """
+    if include_path:
+        local = task_manager_cls(include_path=str(include_path), include_defaults=False)
+        if all(t in local.all_tasks for t in tasks):
+            return local
+    return task_manager_cls(include_path=str(include_path) if include_path else None)
+
+
+def run_tasks(
+    model_dir: str | os.PathLike,
+    stage: str,
+    tasks: dict[str, int],
+    include_path: str | os.PathLike | None = None,
+    batch_size: int = 8,
+    limit: int | None = None,
+    device: str | None = None,
+    seed: int = 1234,
+) -> dict[str, Any]:
+    """lm-eval's ``simple_evaluate`` over ``tasks`` ({task: num_fewshot}), samples logged.
+
+    Tasks are run in groups of equal shot count (lm-eval takes one num_fewshot per call) with
+    one loaded model; the returned dict merges the groups' results, samples and configs.
+    """
+    import lm_eval
+    import torch
+    from lm_eval.models.huggingface import HFLM
+    from lm_eval.tasks import TaskManager
+
+    if stage not in ("base", "sft", "dpo"):
+        raise ValueError(f"unknown stage {stage!r}; expected base, sft or dpo")
+    if not tasks:
+        raise ValueError("no lm-eval tasks to run")
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    manager = _task_manager(TaskManager, include_path, tasks)
+    unknown = [t for t in tasks if t not in manager.all_tasks]
+    if unknown:
+        where = f" or in {include_path}" if include_path else ""
+        raise ValueError(f"lm-eval knows no task {unknown} (not among its {len(manager.all_tasks)} tasks{where})")
+    # bf16 on GPU as the study trains; fp32 on CPU (bf16 matmuls are slow there).
+    model = HFLM(
+        pretrained=str(model_dir),
+        device=device,
+        dtype="bfloat16" if device.startswith("cuda") else "float32",
+        batch_size=batch_size,
+    )
+    chat = stage != "base"
+    merged: dict[str, Any] = {"results": {}, "samples": {}, "configs": {}, "group_subtasks": {}, "n-shot": {}}
+    version = None
+    by_shots: dict[int, list[str]] = {}
+    for task, shots in tasks.items():
+        by_shots.setdefault(int(shots), []).append(task)
+    for shots, names in sorted(by_shots.items()):
+        log.info("lm-eval: %s with %d shot(s), %s prompts", names, shots, "chat" if chat else "plain")
+        out = lm_eval.simple_evaluate(
+            model=model,
+            tasks=names,
+            num_fewshot=shots,
+            limit=limit,
+            log_samples=True,
+            task_manager=manager,
+            apply_chat_template=chat,
+            fewshot_as_multiturn=chat and shots > 0,
+            random_seed=seed,
+            numpy_random_seed=seed,
+            torch_random_seed=seed,
+            fewshot_random_seed=seed,
+            # No lm-eval stderr: CIs come from the per-document scores (to_results), and lm-eval
+            # bootstraps perplexity's stderr in a fork()ed multiprocessing pool, which can hang
+            # forever in a process that already runs torch's threads (seen here, in a test).
+            bootstrap_iters=0,
+        )
+        for key in merged:
+            merged[key].update(out.get(key) or {})
+        version = out.get("lm_eval_version")
+    return {**merged, "lm_eval_version": version}
+
+
+def _leaf_tasks(name: str, group_subtasks: dict[str, list[str]]) -> list[str]:
+    if name not in group_subtasks:
+        return [name]
+    return [leaf for sub in group_subtasks[name] for leaf in _leaf_tasks(sub, group_subtasks)]
+
+
+def _mean_metrics(config: dict) -> set[str]:
+    listed = config.get("metric_list") or []
+    means = {m["metric"] for m in listed if m.get("aggregation", "mean") == "mean"}
+    # Tasks without an explicit metric list use the output type's defaults, all means but
+    # loglikelihood's perplexity.
+    return means or {"acc", "acc_norm", "exact_match"}
+
+
+def to_results(
+    raw: dict[str, Any],
+    tasks: Iterable[str],
+    arm: str,
+    stage: str,
+    model: dict,
+    bootstrap: dict,
+    seed: int,
+) -> dict[str, dict]:
+    """One Trellis result record per task (keyed by the result's benchmark name)."""
+    resamples, confidence = int(bootstrap["resamples"]), float(bootstrap["confidence"])
+    results = {}
+    for task in tasks:
+        leaves = _leaf_tasks(task, raw["group_subtasks"])
+        per_doc: dict[str, dict[str, float]] = {}
+        mean_metrics: set[str] = set()
+        for leaf in leaves:
+            if leaf not in raw["samples"]:
+                raise KeyError(f"lm-eval returned no samples for task {leaf!r} (of {task!r})")
+            metric_names = _mean_metrics(raw["configs"].get(leaf, {}))
+            for sample in raw["samples"][leaf]:
+                doc = f"{leaf}/{sample['doc_id']}" if len(leaves) > 1 or leaf != task else str(sample["doc_id"])
+                for metric in sample.get("metrics", []):
+                    if metric not in metric_names or not isinstance(sample.get(metric), (int, float)):
+                        continue
+                    name = metric if sample.get("filter", "none") == "none" else f"{metric}/{sample['filter']}"
+                    mean_metrics.add(name)
+                    per_doc.setdefault(doc, {})[name] = float(sample[metric])
+        if not per_doc:
+            raise ValueError(f"lm-eval task {task!r}: no per-document scores to bootstrap")
+        examples = [{"id": doc, "scores": scores} for doc, scores in sorted(per_doc.items())]
+        metrics = metric_intervals(examples, sorted(mean_metrics), resamples, confidence, seed)
+        reported = {
+            k: v for k, v in (raw["results"].get(task) or {}).items()
+            if isinstance(v, (int, float)) and not (isinstance(v, float) and math.isnan(v))
+        }
+        results[benchmark_name(task)] = {
+            "format": "trellis-eval-v1",
+            "arm": arm,
+            "stage": stage,
+            "benchmark": benchmark_name(task),
+            "model": model,
+            "data": {"harness": "lm-eval", "task": task, "subtasks": leaves if leaves != [task] else [],
+                     "num_fewshot": raw["n-shot"].get(task), "lm_eval_version": raw.get("lm_eval_version")},
+            "n": len(examples),
+            "metrics": metrics,
+            # lm-eval's own aggregates (incl. perplexity, which has no CI here), for comparison.
+            "harness_results": reported,
+            "bootstrap": {"resamples": resamples, "confidence": confidence, "seed": seed},
+            "generation": {"prompt": "chat template" if stage != "base" else "lm-eval task prompt"},
+            "examples": examples,
+        }
+    return results
+
+
+def evaluate_harness(
+    model_dir: str | os.PathLike,
+    stage: str,
+    arm: str,
+    cfg: dict,
+    bootstrap: dict,
+    seed: int,
+    include_path: str | os.PathLike | None = None,
+) -> dict[str, dict]:
+    """Run the configured tasks on one model; {benchmark name: result record}."""
+    from trellis.evaluate.dispatch import model_info
+
+    tasks = {str(t): int(s) for t, s in cfg["tasks"].items()}
+    t0 = time.monotonic()
+    raw = run_tasks(model_dir, stage, tasks, include_path, int(cfg.get("batch_size", 8)), cfg.get("limit"), seed=seed)
+    results = to_results(raw, tasks, arm, stage, model_info(model_dir), bootstrap, seed)
+    elapsed = time.monotonic() - t0
+    docs = sum(r["n"] for r in results.values())
+    for r in results.values():
+        r["timing"] = {"total_s": round(elapsed, 3), "docs_all_tasks": docs,
+                       "examples_per_s": round(docs / elapsed, 3) if elapsed > 0 else None}
+    return results
+
+
+# ---- the demo's local tasks -----------------------------------------------------------------------
+
+DEMO_TASKS = ("trellis_demo_topic", "trellis_demo_cloze", "trellis_demo_arith")
+
+
+def _topic_docs(topics: list[dict], rng: random.Random, n: int) -> list[dict]:
+    names = [t["name"] for t in topics]
+    docs = []
+    for _ in range(n):
+        topic = rng.choice(topics)
+        a, b, c = rng.sample(topic["keywords"], 3)
+        distractors = rng.sample([x for x in names if x != topic["name"]], 3)
+        choices = [topic["name"], *distractors]
+        rng.shuffle(choices)
+        docs.append({
+            "passage": f"This passage explains the {a} and the {b}, and how the {c} fits in.",
+            "choices": [x.replace("_", " ") for x in choices],
+            "gold": choices.index(topic["name"]),
+        })
+    return docs
+
+
+def _cloze_docs(topics: list[dict], rng: random.Random, n: int) -> list[dict]:
+    docs = []
+    for _ in range(n):
+        topic = rng.choice(topics)
+        word = rng.choice([k for k in topic["keywords"] if " " not in k])
+        other = rng.choice(topic["keywords"])
+        # The last word repeats one named earlier: predictable from context, as in LAMBADA.
+        docs.append({"text": f"The lesson was about the {word} and the {other}. At the end, everyone "
+                             f"remembered the {word}"})
+    return docs
+
+
+def _arith_docs(rng: random.Random, n: int) -> list[dict]:
+    docs = []
+    for _ in range(n):
+        a, b = rng.randint(1, 20), rng.randint(1, 20)
+        docs.append({"question": f"What is {a} plus {b}?", "answer": str(a + b)})
+    return docs
+
+
+def _task_yaml(task: str, files: dict[str, Path]) -> dict:
+    common = {
+        "task": task,
+        "dataset_path": "json",
+        "dataset_kwargs": {"data_files": {split: str(p) for split, p in files.items()}},
+        "test_split": "test",
+        "fewshot_split": "train",
+        "metadata": {"version": 1.0},
+    }
+    if task == "trellis_demo_topic":
+        return {**common, "output_type": "multiple_choice",
+                "doc_to_text": "{{passage}}\nQuestion: Which subject is this passage about?\nAnswer:",
+                "doc_to_choice": "{{choices}}", "doc_to_target": "{{gold}}",
+                "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True},
+                                {"metric": "acc_norm", "aggregation": "mean", "higher_is_better": True}]}
+    if task == "trellis_demo_cloze":
+        return {**common, "output_type": "loglikelihood",
+                "doc_to_text": "{{text.split(' ')[:-1]|join(' ')}}",
+                "doc_to_target": "{{' '+text.split(' ')[-1]}}",
+                "metric_list": [{"metric": "perplexity", "aggregation": "perplexity", "higher_is_better": False},
+                                {"metric": "acc", "aggregation": "mean", "higher_is_better": True}]}
+    return {**common, "output_type": "generate_until",
+            "doc_to_text": "Question: {{question}}\nAnswer:", "doc_to_target": "{{answer}}",
+            "target_delimiter": " ",
+            "generation_kwargs": {"until": ["\n", "Question:"], "do_sample": False, "max_gen_toks": 8},
+            "filter_list": [{"name": "number", "filter": [
+                {"function": "regex", "regex_pattern": "(-?[0-9]+)"}, {"function": "take_first"}]}],
+            "metric_list": [{"metric": "exact_match", "aggregation": "mean", "higher_is_better": True}]}
+
+
+def write_demo_tasks(
+    out_dir: str | os.PathLike, topics: list[dict], seed: int, docs: int, final_dir: str | os.PathLike | None = None
+) -> list[str]:
+    """Write the demo's lm-eval task YAMLs and their JSON Lines data (train for shots, test).
+
+    The YAMLs name their data files by absolute path (``datasets`` resolves relative ones against
+    the working directory, not the YAML's): under ``final_dir`` when the directory is written
+    elsewhere first and moved there (an atomic directory output), else under ``out_dir``.
+    """
+    if docs < 1:
+        raise ValueError(f"docs must be >= 1, got {docs}")
+    if len(topics) < 4 or any(len(t.get("keywords", [])) < 3 for t in topics):
+        raise ValueError("the demo's lm-eval tasks need >= 4 topics with >= 3 keywords each (labels.topics)")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for task in DEMO_TASKS:
+        rng = random.Random(f"{seed}/{task}")
+        files = {}
+        for split, n in (("train", 8), ("test", docs)):
+            if task == "trellis_demo_topic":
+                rows = _topic_docs(topics, rng, n)
+            elif task == "trellis_demo_cloze":
+                rows = _cloze_docs(topics, rng, n)
+            else:
+                rows = _arith_docs(rng, n)
+            name = f"{task}.{split}.jsonl"
+            write_jsonl(out / name, rows)
+            files[split] = Path(final_dir or out).resolve() / name
+        with atomic_path(out / f"{task}.yaml") as tmp:
+            tmp.write_text(yaml.safe_dump(_task_yaml(task, files), sort_keys=False))
+    return list(DEMO_TASKS)
+
+
+# ---- harness validation against published numbers ---------------------------------------------
+
+
+def compare_published(measured: dict[str, float], published: dict[str, float], tolerance: float) -> list[dict]:
+    """Rows task, published, measured, diff, ok; a task missing from ``measured`` is not ok."""
+    rows = []
+    for task, ref in published.items():
+        got = measured.get(task)
+        diff = None if got is None else got - ref
+        rows.append({"task": task, "published": ref, "measured": got, "diff": diff,
+                     "ok": diff is not None and abs(diff) <= tolerance})
+    return rows
+
+
+def validate(model: str, revision: str, batch_size: int, device: str | None, tolerance: float) -> list[dict]:
+    """Pythia-410M-deduped (or another model with the same published table) on the six tasks."""
+    import lm_eval
+
+    out = lm_eval.simple_evaluate(
+        model="hf",
+        model_args={"pretrained": model, "revision": revision, "dtype": "float32" if device == "cpu" else "auto"},
+        tasks=list(PYTHIA_410M_DEDUPED_ZERO_SHOT),
+        num_fewshot=0,
+        batch_size=batch_size,
+        device=device,
+        log_samples=False,
+    )
+    measured = {t: out["results"][t]["acc,none"] for t in PYTHIA_410M_DEDUPED_ZERO_SHOT if t in out["results"]}
+    return compare_published(measured, PYTHIA_410M_DEDUPED_ZERO_SHOT, tolerance)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m trellis.evaluate.harness")
+    sub = parser.add_subparsers(dest="command", required=True)
+    v = sub.add_parser("validate", help="compare lm-eval zero-shot acc with Pythia-410M-deduped's published numbers")
+    v.add_argument("--model", default="EleutherAI/pythia-410m-deduped")
+    v.add_argument("--revision", default="main")
+    v.add_argument("--batch-size", type=int, default=16)
+    v.add_argument("--device", default=None, help="cuda, cpu, ... (default: lm-eval's choice)")
+    v.add_argument("--tolerance", type=float, default=0.015, help="allowed |measured - published| (acc)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    rows = validate(args.model, args.revision, args.batch_size, args.device, args.tolerance)
+    print(f"{'task':<16}{'published':>10}{'measured':>10}{'diff':>8}  ok")
+    for r in rows:
+        got = "-" if r["measured"] is None else f"{r['measured']:.3f}"
+        diff = "-" if r["diff"] is None else f"{r['diff']:+.3f}"
+        print(f"{r['task']:<16}{r['published']:>10.3f}{got:>10}{diff:>8}  {'yes' if r['ok'] else 'NO'}")
+    bad = [r["task"] for r in rows if not r["ok"]]
+    print(f"{len(rows) - len(bad)}/{len(rows)} tasks within ±{args.tolerance:g} of the published numbers")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Rule family ``report``: the plan, the headline table, the plots and the config reference."""

@@ -1,0 +1,1 @@
+"""Rule family ``tokens``: the tokenizer, token parts, the TKDS shard format, the per-arm mix and its upload."""
