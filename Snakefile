@@ -44,4 +44,4 @@ include: "rules/report.smk"
 rule all:
     default_target: True
     input:
-        headline_outputs(),
+        get_headline_outputs(),

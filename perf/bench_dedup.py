@@ -4,10 +4,10 @@
     .venv/bin/python perf/bench_dedup.py --docs 5000 --sizes 20000 40000 80000
 
 1. Signatures/s on one synthetic corpus (web-like documents of 50-600 words), computed three ways:
-   trellis.curate.dedup.compute_signatures (vectorized over a batch), datasketch's plain per-document
+   trellis.curate.signatures.compute_signatures (vectorized over a batch), datasketch's plain per-document
    loop (``MinHash().update`` per shingle, the textbook use) and datasketch's batch API
    (``MinHash.generator``, which calls ``update_batch`` per document). Signatures of the trellis path
-   equal datasketch's with the same shingle hash (tests/curate/test_dedup.py), so this is like for like.
+   equal datasketch's with the same shingle hash (tests/curate/test_signatures.py), so this is like for like.
 2. Peak resident memory of ``dedup_source`` (in a fresh process per size) for a corpus of N, 2N and
    4N documents in parts of a fixed size, with 10% planted near-duplicates and a fixed
    ``partition_mb``: it should stay flat (bounded by the part and partition sizes), not double.
@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from datasketch import MinHash  # noqa: E402
 
-from trellis.curate.dedup import compute_signatures, normalized_words  # noqa: E402
+from trellis.curate.signatures import compute_signatures, normalized_words  # noqa: E402
 
 NUM_PERM, SHINGLE, SEED = 128, 5, 1
 

@@ -37,9 +37,7 @@ rule normalize:
     params:
         source="{source}",
         part=lambda wildcards: int(wildcards.part),
-        parts=lambda wildcards: config["sources"][wildcards.source]["parts"],
-        subject_filter=lambda wildcards: config["sources"][wildcards.source].get(
-            "subject_filter"
-        ),
+        parts=source_value("parts"),
+        subject_filter=source_value("subject_filter"),
     script:
         "../scripts/normalize.py"

@@ -5,7 +5,7 @@
 rule train_classifier:
     input:
         labels=f"{RESULTS}/labels/{{task}}.parquet",
-        tokenizer=classifier_tokenizer(),
+        tokenizer=get_classifier_tokenizer(),
     output:
         model=directory(f"{RESULTS}/classifiers/{{task}}/model"),
         metrics=f"{RESULTS}/classifiers/{{task}}/metrics.json",
@@ -32,7 +32,7 @@ rule train_classifier:
 rule score:
     input:
         part=f"{RESULTS}/raw/{{source}}/part-{{part}}.parquet",
-        classifiers=lambda wildcards: classifier_dirs(wildcards.source),
+        classifiers=lambda wildcards: get_classifier_dirs(wildcards.source),
     output:
         f"{RESULTS}/scores/{{source}}/part-{{part}}.parquet",
     log:

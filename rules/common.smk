@@ -46,23 +46,20 @@ wildcard_constraints:
     stage=alternation(STAGES),
 
 
-# ---- resources -------------------------------------------------------------------------------
+# ---- config values (params, resources): lookups repeated across rules ------------------------
 
 
 def res(family, key):
     return config["resources"][family][key]
 
 
-# ---- documents -------------------------------------------------------------------------------
-
-
 def parts(source):
     return range(config["sources"][source]["parts"])
 
 
-def source_parts(stage, source):
-    """Parquet parts of a source at a stage: raw, filtered or curated."""
-    return [f"{RESULTS}/{stage}/{source}/part-{k}.parquet" for k in parts(source)]
+def source_value(key):
+    """A params function: the `sources.<source>.<key>` of the job's source (None when unset)."""
+    return lambda wildcards: config["sources"][wildcards.source].get(key)
 
 
 def acquire_spec(source):
@@ -80,9 +77,6 @@ def acquire_spec(source):
     return {"backend": backend, **spec["hf"]}
 
 
-# ---- labels and classifiers ------------------------------------------------------------------
-
-
 def labeler_config():
     """What decides the labels (backend, model, taxonomy, request settings); see labels_params.
 
@@ -92,23 +86,11 @@ def labeler_config():
     return labels_params(config["labels"])
 
 
-def classifier_tokenizer():
-    """The demo trains classifiers from scratch on the demo tokenizer; a base model brings its own."""
-    return [] if config["classifiers"]["base_model"] else [f"{RESULTS}/tokenizer"]
-
-
-def classifier_dirs(source):
-    return [f"{RESULTS}/classifiers/{t}/model" for t in tasks_for_source(source)]
-
-
 def code_prefilter(source):
     """The compression ratio below which scoring skips a document (StarCoderData only)."""
     if source != "starcoderdata":
         return None
     return config["scoring"]["skip_below_compression_ratio"]
-
-
-# ---- curation --------------------------------------------------------------------------------
 
 
 def stage0_settings(source):
@@ -138,15 +120,6 @@ def target_shares(source):
     return dict(cfg[key] or {})
 
 
-# ---- tokens and mix --------------------------------------------------------------------------
-
-
-def tokenizer_training_parts():
-    if config["tokenizer"]["kind"] != "train":
-        return []
-    return [p for s in SOURCES for p in source_parts("raw", s)]
-
-
 def arm_is_curated(arm):
     return bool(config["arms"][arm].get("curated", False))
 
@@ -174,10 +147,6 @@ def mix_components(arm):
     return components
 
 
-def mix_token_inputs(wildcards):
-    return sorted({p for c in mix_components(wildcards.arm) for p in c["token_paths"]})
-
-
 def upload_spec():
     """mix.upload, checked: the upload rules refuse to run unless it is enabled with a repo."""
     spec = config["mix"]["upload"]
@@ -192,21 +161,12 @@ def upload_spec():
     return spec
 
 
-def upload_targets(wildcards):
-    """`snakemake upload`: every pretrain arm's upload record (mix.upload must be enabled)."""
-    upload_spec()
-    return [f"{RESULTS}/shards/{arm}/upload.json" for arm in PRETRAIN_ARMS]
-
-
-# ---- models ----------------------------------------------------------------------------------
-
-
 def pretrain_launch_resources():
     """GPUs (all nodes) and, for more than one process, what the slurm executor needs to launch them.
 
     resources.pretrain.gpu is GPUs per node: 0 (CPU) or pretrain.devices. With several processes
     the job runs on its nodes without the executor's `srun -n1` wrapper (mpi), and the pretrain
-    script starts one process per GPU with srun (torchrun outside SLURM; trellis.train.pretrain).
+    script starts one process per GPU with srun (torchrun outside SLURM; trellis.train.pretrain.launch).
     """
     pretrain, per_node = config["pretrain"], res("pretrain", "gpu")
     devices, nodes = int(pretrain["devices"]), int(pretrain["num_nodes"])
@@ -231,11 +191,54 @@ def baseline_revision(wildcards):
     return resolve_revision(spec["revision"], int(config["pretrain"]["max_tokens"]))
 
 
+def public_posttrain_value(key):
+    """A params function: the `posttrain.public.<name>.<key>` of the job's public set."""
+    return lambda wildcards: config["posttrain"]["public"][wildcards.name][key]
+
+
+def generation_benchmarks():
+    """Benchmark -> config section, in the order the evaluate job runs them."""
+    return {b: config["evaluate"][b] for b in BENCHMARKS + ["bfcl"]}
+
+
+# ---- input functions (get_*): the files a rule reads -----------------------------------------
+
+
 def model_dir(arm, stage):
     return f"{RESULTS}/models/{arm}/{stage}"
 
 
-def eval_inputs(wildcards):
+def get_source_parts(stage, source):
+    """Parquet parts of a source at a stage: raw, filtered or curated."""
+    return [f"{RESULTS}/{stage}/{source}/part-{k}.parquet" for k in parts(source)]
+
+
+def get_classifier_tokenizer():
+    """The demo trains classifiers from scratch on the demo tokenizer; a base model brings its own."""
+    return [] if config["classifiers"]["base_model"] else [f"{RESULTS}/tokenizer"]
+
+
+def get_classifier_dirs(source):
+    return [f"{RESULTS}/classifiers/{t}/model" for t in tasks_for_source(source)]
+
+
+def get_tokenizer_training_parts():
+    if config["tokenizer"]["kind"] != "train":
+        return []
+    return [p for s in SOURCES for p in get_source_parts("raw", s)]
+
+
+def get_mix_tokens(wildcards):
+    return sorted({p for c in mix_components(wildcards.arm) for p in c["token_paths"]})
+
+
+def get_upload_targets(wildcards):
+    """`snakemake upload`: every pretrain arm's upload record (mix.upload must be enabled)."""
+    upload_spec()
+    return [f"{RESULTS}/shards/{arm}/upload.json" for arm in PRETRAIN_ARMS]
+
+
+def get_evaluate_inputs(wildcards):
     inputs = {
         "model": model_dir(wildcards.arm, wildcards.stage),
         "suite": f"{RESULTS}/suites/json_schema.jsonl",
@@ -245,34 +248,29 @@ def eval_inputs(wildcards):
     return inputs
 
 
-def generation_benchmarks():
-    """Benchmark -> config section, in the order the evaluate job runs them."""
-    return {b: config["evaluate"][b] for b in BENCHMARKS + ["bfcl"]}
-
-
-def harness_inputs(wildcards):
+def get_harness_inputs(wildcards):
     inputs = {"model": model_dir(wildcards.arm, wildcards.stage)}
     if config["evaluate"]["harness"]["demo_tasks"] is not None:
         inputs["tasks"] = f"{RESULTS}/suites/lm_eval"
     return inputs
 
 
-def harness_result_files(arm, stage):
+def get_harness_result_files(arm, stage):
     return [f"{RESULTS}/eval/{arm}/{stage}/lm_{task}.json" for task in HARNESS_TASKS]
 
 
-def result_files():
+def get_result_files():
     return [
         f"{RESULTS}/eval/{arm}/{stage}/{bench}.json"
         for arm in ARMS
         for stage in STAGES
         for bench in GENERATION_RESULTS
     ] + [
-        f for arm in ARMS for stage in STAGES for f in harness_result_files(arm, stage)
+        f for arm in ARMS for stage in STAGES for f in get_harness_result_files(arm, stage)
     ]
 
 
-def headline_outputs():
+def get_headline_outputs():
     """The default target's inputs: the tables and every figure of the report."""
     return [
         f"{RESULTS}/tables/headline.csv",

@@ -11,8 +11,8 @@
 # classifier stops the DAG before any filtering, with the failing checks named in the log.
 rule stage0:
     input:
-        parts=lambda wildcards: source_parts("raw", wildcards.source),
-        classifiers=lambda wildcards: classifier_dirs(wildcards.source),
+        parts=lambda wildcards: get_source_parts("raw", wildcards.source),
+        classifiers=lambda wildcards: get_classifier_dirs(wildcards.source),
     output:
         report=f"{RESULTS}/stage0/{{source}}/report.json",
         plot=report(
@@ -111,8 +111,8 @@ for curated_source in CURATED_SOURCES:
         name:
             f"dedup_{curated_source}"
         input:
-            filtered=source_parts("filtered", curated_source),
-            raw=source_parts("raw", curated_source),
+            filtered=get_source_parts("filtered", curated_source),
+            raw=get_source_parts("raw", curated_source),
             signatures=[
                 f"{RESULTS}/minhash/{curated_source}/part-{k}.npy"
                 for k in parts(curated_source)
@@ -122,7 +122,7 @@ for curated_source in CURATED_SOURCES:
                 for k in parts(curated_source)
             ],
         output:
-            decisions=source_parts("dedup", curated_source),
+            decisions=get_source_parts("dedup", curated_source),
             stats=f"{RESULTS}/dedup/{curated_source}/stats.json",
         log:
             f"{RESULTS}/logs/dedup/{curated_source}.log",
@@ -145,10 +145,10 @@ for curated_source in CURATED_SOURCES:
         name:
             f"select_{curated_source}"
         input:
-            filtered=source_parts("filtered", curated_source),
-            dedup=source_parts("dedup", curated_source),
+            filtered=get_source_parts("filtered", curated_source),
+            dedup=get_source_parts("dedup", curated_source),
         output:
-            parts=source_parts("curated", curated_source),
+            parts=get_source_parts("curated", curated_source),
             stats=f"{RESULTS}/curated/{curated_source}/select.stats.json",
         log:
             f"{RESULTS}/logs/select/{curated_source}.log",

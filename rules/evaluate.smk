@@ -33,7 +33,7 @@ rule build_json_suite:
 # category, with BFCL's summary).
 rule evaluate:
     input:
-        unpack(eval_inputs),
+        unpack(get_evaluate_inputs),
     output:
         [
             f"{RESULTS}/eval/{{arm}}/{{stage}}/{bench}.json"
@@ -104,7 +104,7 @@ rule build_harness_tasks:
 # One job per model runs every lm-eval task (one model load) and writes one result per task.
 rule evaluate_harness:
     input:
-        unpack(harness_inputs),
+        unpack(get_harness_inputs),
     output:
         [f"{RESULTS}/eval/{{arm}}/{{stage}}/lm_{task}.json" for task in HARNESS_TASKS],
     log:

@@ -4,7 +4,7 @@
 
 rule label_sample:
     input:
-        parts=lambda wildcards: source_parts("raw", DOMAIN_SOURCE[wildcards.domain]),
+        parts=lambda wildcards: get_source_parts("raw", DOMAIN_SOURCE[wildcards.domain]),
     output:
         f"{RESULTS}/labels/sample-{{domain}}.parquet",
     log:

@@ -84,7 +84,7 @@ rule plot_deltas:
 
 rule tables:
     input:
-        results=result_files(),
+        results=get_result_files(),
     output:
         csv=report(
             f"{RESULTS}/tables/headline.csv",

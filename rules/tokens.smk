@@ -7,7 +7,7 @@
 
 rule train_tokenizer:
     input:
-        parts=tokenizer_training_parts(),
+        parts=get_tokenizer_training_parts(),
     output:
         directory(f"{RESULTS}/tokenizer"),
     log:
@@ -54,7 +54,7 @@ rule tokenize:
 rule mix:
     input:
         tokenizer=f"{RESULTS}/tokenizer",
-        tokens=mix_token_inputs,
+        tokens=get_mix_tokens,
     output:
         manifest=f"{RESULTS}/shards/{{arm}}/manifest.json",
         table=report(
@@ -89,7 +89,7 @@ rule mix:
 # `snakemake upload`: every pretrain arm's shard set (mix.upload.enabled must be true).
 rule upload:
     input:
-        upload_targets,
+        get_upload_targets,
 
 
 rule upload_shards:

@@ -71,10 +71,7 @@ rule fetch_baseline:
         runtime=res("cpu", "runtime"),
     params:
         repo=lambda wildcards: config["arms"][wildcards.arm]["repo"],
-        revision=lambda wildcards: resolve_revision(
-            config["arms"][wildcards.arm]["revision"],
-            int(config["pretrain"]["max_tokens"]),
-        ),
+        revision=baseline_revision,
     script:
         "../scripts/fetch_baseline.py"
 
@@ -93,11 +90,9 @@ rule fetch_posttrain_data:
         mem_mb=res("cpu", "mem_mb"),
         runtime=res("cpu", "runtime"),
     params:
-        repo=lambda wildcards: config["posttrain"]["public"][wildcards.name]["repo"],
-        revision=lambda wildcards: config["posttrain"]["public"][wildcards.name][
-            "revision"
-        ],
-        file=lambda wildcards: config["posttrain"]["public"][wildcards.name]["file"],
+        repo=public_posttrain_value("repo"),
+        revision=public_posttrain_value("revision"),
+        file=public_posttrain_value("file"),
     script:
         "../scripts/fetch_posttrain_data.py"
 

@@ -2,7 +2,7 @@
 
 import csv
 
-from trellis.classifiers.train import METRICS_COLUMNS, metrics_rows
+from trellis.classifiers.metrics import METRICS_COLUMNS, metrics_rows
 from trellis.core.io import atomic_path, read_json
 from trellis.core.logs import setup_logging
 

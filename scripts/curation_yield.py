@@ -1,8 +1,7 @@
 """Rule curation_yield: documents and tokens per source and step (in, out, dropped per reason), CSV + funnel PNG."""
 
 from trellis.core.logs import setup_logging
-from trellis.curate.yield_plot import funnel_plot
-from trellis.curate.yields import source_yield, write_yield_csv
+from trellis.curate.yields import funnel_plot, source_yield, write_yield_csv
 
 log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
 inp, p = snakemake.input, snakemake.params  # noqa: F821

@@ -8,9 +8,10 @@ the config, so tuning them does not invalidate finished labels.
 import time
 
 from trellis.core.io import write_json
-from trellis.labels.label import label_task, labels_runtime, make_labeler, merge_labels_config
 from trellis.core.logs import setup_logging
 from trellis.core.tasks import build_tasks
+from trellis.labels.label import label_task, make_labeler
+from trellis.labels.settings import labels_runtime, merge_labels_config
 
 log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
 start = time.monotonic()

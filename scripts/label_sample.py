@@ -2,9 +2,8 @@
 
 import time
 
-from trellis.labels.label import sample_for_labeling, write_sample
 from trellis.core.logs import setup_logging
-from trellis.core.stats import Tally
+from trellis.labels.sample import sample_for_labeling, sample_stats, write_sample
 
 log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
 start = time.monotonic()
@@ -14,7 +13,7 @@ seed = int(snakemake.params.seed)  # noqa: F821
 out = snakemake.output[0]  # noqa: F821
 
 log.info("sampling %d documents from %d part(s), seed %d: %s", n, len(parts), seed, parts)
-tally = Tally("label_sample")
+tally = sample_stats()
 rows = sample_for_labeling(parts, n, seed, tally=tally)
 if len(rows) < n:
     log.warning("only %d eligible documents in the parts; the sample has %d of the %d asked for",

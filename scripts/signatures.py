@@ -2,8 +2,8 @@
 
 import time
 
-from trellis.curate.dedup import compute_signatures
 from trellis.core.logs import setup_logging
+from trellis.curate.signatures import compute_signatures
 
 log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
 start = time.monotonic()

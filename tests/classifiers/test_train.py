@@ -1,4 +1,4 @@
-"""Classifier training on tiny planted datasets: metrics shape, learning, saved model."""
+"""Classifier training on tiny planted datasets: metrics, learning, the saved model, the report table."""
 
 from __future__ import annotations
 
@@ -14,15 +14,9 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoModelForSequenceClassification, PreTrainedTokenizerFast
 
-from trellis.classifiers.train import (
-    encode_texts,
-    split_of,
-    load_classifier,
-    outputs_from_logits,
-    predict_logits,
-    train_classifier,
-    tune_thresholds,
-)
+from trellis.classifiers.metrics import metrics_rows
+from trellis.classifiers.model import encode_texts, load_classifier, outputs_from_logits, predict_logits
+from trellis.classifiers.train import split_of, train_classifier, tune_thresholds
 from trellis.labels.label import label_schema
 from trellis.core.tasks import build_tasks
 
@@ -249,8 +243,6 @@ def test_seed_is_respected_for_torch(tmp_path, tokenizer_dir):
 
 
 def test_metrics_table_rows(tmp_path, tokenizer_dir):
-    from trellis.classifiers.train import metrics_rows
-
     labels = write_labels(tmp_path / "topic.parquet", "topic", 200)
     rows = metrics_rows(_train("topic", labels, tmp_path / "topic", tokenizer_dir, epochs=1))
     test = {(r["metric"], r["label"]): r for r in rows if r["split"] == "test"}

@@ -5,7 +5,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from trellis.curate.filter import compression_ratio, filter_part, repair_language
+from trellis.core.text import compression_ratio
+from trellis.curate.filter import filter_part, repair_language
 
 REAL_CODE = '''import json
 from pathlib import Path

@@ -1,7 +1,5 @@
 """Selection up to a token target with group quotas: rebalancing, ranking, exact accounting."""
 
-import json
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -9,8 +7,6 @@ import pytest
 
 from trellis.curate.dedup import DEDUP_SCHEMA
 from trellis.curate.select import group_quotas, select_source
-from trellis.curate.yield_plot import funnel_plot
-from trellis.curate.yields import source_yield, write_yield_csv
 
 
 def test_quotas_follow_shares_and_refill_from_groups_with_room():
@@ -102,33 +98,3 @@ def test_select_refuses_decisions_of_another_part(tmp_path):
     with pytest.raises(ValueError, match=r"dedup/s/part-1.parquet: ids differ from .*filtered/s/part-0.parquet"):
         select_source(filtered, dedup[::-1], out, 1, {})
     assert not out[0].exists()
-
-
-def test_yield_rows_add_up_and_plot(tmp_path):
-    filt = {"docs_in": 100, "docs_out": 60, "tokens_in": 10000, "tokens_out": 7000,
-            "dropped": {"no_topic": 30, "complexity": 10}, "dropped_tokens": {"no_topic": 2000, "complexity": 1000}}
-    half = {k: (v // 2 if isinstance(v, int) else {r: n // 2 for r, n in v.items()}) for k, v in filt.items()}
-    dedup = {"docs_in": 60, "docs_out": 55, "tokens_in": 7000, "tokens_out": 6500,
-             "dropped": {"exact_duplicate": 2, "near_duplicate": 3}, "dropped_tokens": {"exact_duplicate": 200,
-                                                                                     "near_duplicate": 300}}
-    select = {"docs_in": 55, "docs_out": 40, "tokens_in": 6500, "tokens_out": 5000,
-              "dropped": {"not_selected": 15}, "dropped_tokens": {"not_selected": 1500}}
-    paths = {}
-    for name, st in {"f0": half, "f1": half, "dedup": dedup, "select": select}.items():
-        paths[name] = tmp_path / f"{name}.json"
-        paths[name].write_text(json.dumps(st))
-    rows = source_yield("fineweb_edu", [paths["f0"], paths["f1"]], paths["dedup"], paths["select"])
-    out = {(r["step"], r["reason"]): r for r in rows}
-    assert out[("filter", "in")]["tokens"] == 10000 and out[("select", "out")]["tokens"] == 5000
-    assert out[("select", "out")]["tokens_share"] == 0.5
-    for step in ("filter", "dedup", "select"):
-        dropped = sum(r["tokens"] for (s, reason), r in out.items() if s == step and reason.startswith("dropped:"))
-        assert out[(step, "in")]["tokens"] == out[(step, "out")]["tokens"] + dropped
-    write_yield_csv(rows, tmp_path / "yield.csv")
-    funnel_plot(rows, tmp_path / "yield.png")
-    assert (tmp_path / "yield.csv").read_text().startswith("source,step,reason,docs,tokens")
-    assert (tmp_path / "yield.png").read_bytes()[:4] == b"\x89PNG"
-    # Stats of another run (select reads more than dedup wrote) are refused.
-    paths["select"].write_text(json.dumps(dict(select, docs_in=56)))
-    with pytest.raises(ValueError, match="select: reads 56 docs .* dedup wrote 55"):
-        source_yield("fineweb_edu", [paths["f0"], paths["f1"]], paths["dedup"], paths["select"])

@@ -7,12 +7,12 @@ import json
 import pytest
 from test_json_schema import ScriptedGenerator, make_tiny_model  # the tests dir is on sys.path
 
-from trellis.train import posttrain_data
-
-from trellis.structured import pools as structured_pool
 from trellis.evaluate import classification as cl
-from trellis.evaluate.dispatch import evaluate
 from trellis.evaluate import extraction as ex
+from trellis.evaluate.dispatch import evaluate
+from trellis.structured import pools as structured_pool
+from trellis.structured.disjoint import check_disjoint
+from trellis.structured.examples import build_sft
 
 BOOT = {"resamples": 200, "confidence": 0.95}
 
@@ -28,7 +28,7 @@ def test_examples_are_deterministic_nested_and_unseen():
     assert len({e["name"] for e in a}) == 30
     assert all(e["content"].startswith("Record notes: ") for e in a)
     train = structured_pool.schemas("train", 7, 300)
-    structured_pool.check_disjoint({s["name"] for s in train}, {e["name"] for e in a})
+    check_disjoint({s["name"] for s in train}, {e["name"] for e in a})
     c = cl.build(40, 7)
     assert c == cl.build(40, 7) and c[:11] == cl.build(11, 7)
     # Tasks and labels are balanced (round robin over every task's labels).
@@ -92,7 +92,7 @@ def test_evaluate_scripted_and_real(model, kind):
     gen = ScriptedGenerator(tok, perfect)
     result = evaluate(kind, model, "base", "curated", None, cfg, BOOT, 5, generator=gen)
     assert result["metrics"][bench.METRICS[0]]["value"] == 1.0
-    sft_items = {r["item"] for r in posttrain_data.build_sft(80, 5) if r["task"] == kind}
+    sft_items = {r["item"] for r in build_sft(80, 5) if r["task"] == kind}
     assert len(result["generation"]["shots"]) == 2 and set(result["generation"]["shots"]) <= sft_items
     assert gen.prompts[0].count("Output:\n") == 3
 

@@ -7,6 +7,7 @@ import yaml
 
 from test_json_schema import make_tiny_model  # noqa: E402 (tests dir on sys.path)
 from trellis.evaluate import harness
+from trellis.evaluate.results import model_info
 
 BOOT = {"resamples": 200, "confidence": 0.95}
 TASKS = {"trellis_demo_topic": 0, "trellis_demo_cloze": 0, "trellis_demo_arith": 2}
@@ -50,8 +51,6 @@ def test_demo_tasks_are_deterministic_lm_eval_task_files(tmp_path, demo_tasks):
 
 
 def test_results_rebuild_lm_evals_own_aggregates(base_raw, tiny_model):
-    from trellis.evaluate.dispatch import model_info
-
     results = harness.to_results(base_raw, TASKS, "curated", "base", model_info(tiny_model), BOOT, 0)
     assert set(results) == {f"lm_{t}" for t in TASKS}
     for task in TASKS:

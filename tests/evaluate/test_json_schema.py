@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from trellis.structured import prompts
-
-from trellis.structured import pools as structured_pool
-from trellis.evaluate.dispatch import evaluate
 from trellis.evaluate import json_schema as js
+from trellis.evaluate.dispatch import evaluate
+from trellis.structured import pools as structured_pool
+from trellis.structured import prompts
+from trellis.structured.disjoint import check_disjoint, schema_hash
 
 EOS, PAD = "<|endoftext|>", "<|padding|>"
 
@@ -96,7 +96,7 @@ def test_locked_suite_shape(locked):
     assert counts == {"adversarial": 84, "arrays_enums": 84, "conditional": 83, "flat": 83, "nested": 83, "real_world": 83}
     assert [ex["id"] for ex in locked] == [f"json-{i:04d}" for i in range(500)]
     assert len({ex["name"] for ex in locked}) == 500
-    assert len({structured_pool.schema_hash(ex["schema"]) for ex in locked}) == 500
+    assert len({schema_hash(ex["schema"]) for ex in locked}) == 500
     real = [ex for ex in locked if ex["category"] == "real_world"]
     assert {ex["source"]["package"] for ex in real} == {"bfcl-eval", "nbformat"}
     for ex in locked:
@@ -106,9 +106,8 @@ def test_locked_suite_shape(locked):
             assert ex["source"] == {"generator": "trellis.structured_pool", "pool": "eval"}  # its name when locked
     # Every eval-pool schema is unseen: no train schema name or hash equals one of them.
     train = structured_pool.schemas("train", js.LOCKED_SEED, 300)
-    structured_pool.check_disjoint({s["name"] for s in train}, {ex["name"] for ex in locked})
-    structured_pool.check_disjoint({structured_pool.schema_hash(s["schema"]) for s in train},
-                                   {structured_pool.schema_hash(ex["schema"]) for ex in locked})
+    check_disjoint({s["name"] for s in train}, {ex["name"] for ex in locked})
+    check_disjoint({schema_hash(s["schema"]) for s in train}, {schema_hash(ex["schema"]) for ex in locked})
 
 
 def test_subsets_are_stratified_nested_and_locked(tmp_path, locked, suite):

@@ -15,10 +15,12 @@ import pytest
 import yaml
 from openai_stub import OpenAIStub
 
+from trellis.core.tasks import build_tasks
+from trellis.labels.label import label_task, make_labeler
 from trellis.labels.openai_batch import BatchLabeler
 from trellis.labels.prompts import PromptBuilder
-from trellis.labels.label import label_task, labels_params, labels_runtime, make_labeler, write_sample
-from trellis.core.tasks import build_tasks
+from trellis.labels.sample import write_sample
+from trellis.labels.settings import labels_params, labels_runtime
 
 ROOT = Path(__file__).resolve().parents[2]
 STUDY = yaml.safe_load((ROOT / "config" / "study.yaml").read_text())

@@ -122,7 +122,7 @@ def test_extract_json_never_returns_an_inner_value_of_a_broken_outer_one():
 
 
 def test_base_stop_string_ends_each_shot_and_never_occurs_inside_an_answer():
-    from trellis.evaluate.dispatch import json_schema_shots
+    from trellis.evaluate.shots import json_schema_shots
 
     shots, _ = json_schema_shots(seed=3, k=3)
     msgs = json_schema_messages("Fill it.", SCHEMA, "a is 4")

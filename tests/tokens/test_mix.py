@@ -9,8 +9,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from trellis.tokens import mix as mixmod
-from trellis.tokens.mix import MixStream, Packer, allocate, buffer_sequences, build_mix, merge_runs, write_runs
+from trellis.tokens.mix import (
+    MixStream,
+    Packer,
+    allocate,
+    buffer_sequences,
+    build_mix,
+    merge_runs,
+    write_runs,
+)
+from trellis.tokens.mix import build as mix_build
 from trellis.tokens.tkds import read_shard
 
 EOS = 0
@@ -249,14 +257,14 @@ def test_external_shuffle_gives_every_order_equally_often(tmp_path):
 def test_buffer_bounds_every_run(corpus, monkeypatch):
     root, components, _, _ = corpus
     written = []
-    real = mixmod.write_runs
+    real = mix_build.write_runs
 
     def spy(sequences, work, ctx, capacity, rng):
         counts = real(sequences, work, ctx, capacity, rng)
         written.append((capacity, counts))
         return counts
 
-    monkeypatch.setattr(mixmod, "write_runs", spy)
+    monkeypatch.setattr(mix_build, "write_runs", spy)
     _mix(root, components, buffer_mb=SMALL_BUFFER_MB)
     capacity, counts = written[0]
     assert capacity == buffer_sequences(SMALL_BUFFER_MB, CTX) == 7
@@ -288,7 +296,7 @@ def test_same_seed_same_shards_other_seed_differs(corpus):
 
 def test_known_corpus_gives_known_shard_hashes(corpus):
     # Pins the bytes: the same config and seed give these shards on any machine. If this fails,
-    # the mix algorithm changed (bump mix.ALGORITHM) or a library's random streams did.
+    # the mix algorithm changed (bump ALGORITHM in mix/build.py) or a library's random streams did.
     root, components, _, _ = corpus
     m = _mix(root, components, seed=3, shard=64, buffer_mb=SMALL_BUFFER_MB)
     digest = hashlib.sha256("".join(s["sha256"] for s in m["shards"]).encode()).hexdigest()
@@ -306,7 +314,7 @@ def test_killed_merge_resumes_to_identical_shards(corpus, monkeypatch):
     root, components, _, _ = corpus
     reference = _mix(root, components, out="ref", shard=4, buffer_mb=SMALL_BUFFER_MB)
     assert len(reference["shards"]) > 4
-    real = mixmod.write_shard
+    real = mix_build.write_shard
     calls = []
 
     def dies_after_three(path, rows, vocab):
@@ -315,7 +323,7 @@ def test_killed_merge_resumes_to_identical_shards(corpus, monkeypatch):
         calls.append(path.name)
         return real(path, rows, vocab)
 
-    monkeypatch.setattr(mixmod, "write_shard", dies_after_three)
+    monkeypatch.setattr(mix_build, "write_shard", dies_after_three)
     with pytest.raises(Killed):
         _mix(root, components, out="run", shard=4, buffer_mb=SMALL_BUFFER_MB)
     out = root / "run"
@@ -326,9 +334,9 @@ def test_killed_merge_resumes_to_identical_shards(corpus, monkeypatch):
     damaged = out / "shard-00001.tkds"
     damaged.write_bytes(damaged.read_bytes()[:-2] + b"\x01\x00")
     calls.clear()
-    monkeypatch.setattr(mixmod, "write_shard", lambda *a: calls.append(a[0].name) or real(*a))
+    monkeypatch.setattr(mix_build, "write_shard", lambda *a: calls.append(a[0].name) or real(*a))
     passes = []
-    monkeypatch.setattr(mixmod, "write_runs", lambda *a: passes.append(1) or [])
+    monkeypatch.setattr(mix_build, "write_runs", lambda *a: passes.append(1) or [])
     resumed = _mix(root, components, out="run", shard=4, buffer_mb=SMALL_BUFFER_MB)
     assert not passes  # pass 1 was not redone
     assert calls == ["shard-00001.tkds"] + [s["file"] for s in reference["shards"][3:]]
@@ -340,7 +348,7 @@ def test_killed_merge_resumes_to_identical_shards(corpus, monkeypatch):
 def test_killed_first_pass_reruns_to_identical_shards_and_new_inputs_start_over(corpus, monkeypatch):
     root, components, _, _ = corpus
     reference = _mix(root, components, out="ref", buffer_mb=SMALL_BUFFER_MB)
-    real = mixmod.Packer.add
+    real = Packer.add
     seen = []
 
     def dies(self, tokens):
@@ -349,16 +357,16 @@ def test_killed_first_pass_reruns_to_identical_shards_and_new_inputs_start_over(
         seen.append(1)
         return real(self, tokens)
 
-    monkeypatch.setattr(mixmod.Packer, "add", dies)
+    monkeypatch.setattr(Packer, "add", dies)
     with pytest.raises(Killed):
         _mix(root, components, out="run", buffer_mb=SMALL_BUFFER_MB)
     assert list((root / "run" / ".mix-work").glob("run-*.bin"))  # some runs were written
-    monkeypatch.setattr(mixmod.Packer, "add", real)
+    monkeypatch.setattr(Packer, "add", real)
     again = _mix(root, components, out="run", buffer_mb=SMALL_BUFFER_MB)
     assert again["shards"] == reference["shards"]
 
     # Work state left by a killed run with other settings is discarded, never mixed in.
-    monkeypatch.setattr(mixmod, "write_shard", lambda *a: (_ for _ in ()).throw(Killed("x")))
+    monkeypatch.setattr(mix_build, "write_shard", lambda *a: (_ for _ in ()).throw(Killed("x")))
     with pytest.raises(Killed):
         _mix(root, components, out="run", seed=99, buffer_mb=SMALL_BUFFER_MB)
     monkeypatch.undo()

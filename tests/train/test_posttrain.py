@@ -12,11 +12,9 @@ transformers = pytest.importorskip("transformers")
 pytest.importorskip("trl")
 
 from trellis.core import io
-
-from trellis.train import posttrain
-
-from trellis.train import posttrain_data
+from trellis.structured.examples import build_dpo, build_sft
 from trellis.structured.prompts import CHAT_TEMPLATE, chat_prompt, extract_json
+from trellis.train import posttrain
 
 SPECIALS = ["<|endoftext|>", "<|padding|>"]
 
@@ -53,8 +51,8 @@ def _texts(rows):
 def workdir(tmp_path_factory):
     d = tmp_path_factory.mktemp("posttrain")
     # Small, short examples: the tests check mechanics, not quality.
-    sft = [r for r in posttrain_data.build_sft(60, seed=3) if r["task"] in ("classification", "function_call")][:16]
-    dpo = [r for r in posttrain_data.build_dpo(40, seed=3) if r["task"] in ("classification", "function_call")][:8]
+    sft = [r for r in build_sft(60, seed=3) if r["task"] in ("classification", "function_call")][:16]
+    dpo = [r for r in build_dpo(40, seed=3) if r["task"] in ("classification", "function_call")][:8]
     io.write_jsonl(d / "sft.jsonl", sft)
     io.write_jsonl(d / "dpo.jsonl", dpo)
     make_tiny_model(d / "base", _texts(sft + dpo) + ["### System:\n### User:\n### Assistant:\n"] * 5)

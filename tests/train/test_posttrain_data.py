@@ -1,4 +1,4 @@
-"""Structured pools (deterministic, disjoint, valid) and the SFT/DPO data built from them."""
+"""Post-training data files: generated rows plus public sets (xLAM), fitted to length, and the manifest."""
 
 from __future__ import annotations
 
@@ -9,150 +9,11 @@ from collections import Counter
 import pytest
 
 from trellis.core import io
-
-from trellis.structured import prompts
-from trellis.train import posttrain_data as pd
 from trellis.structured import pools as sp
-
-
-@pytest.fixture(scope="module")
-def pools():
-    return {p: sp.schemas(p, 11, 300) for p in sp.POOLS}
-
-
-def test_schemas_are_deterministic_and_prefix_stable(pools):
-    again = sp.schemas("train", 11, 300)
-    assert json.dumps(again, sort_keys=True) == json.dumps(pools["train"], sort_keys=True)
-    assert sp.schemas("train", 11, 40) == pools["train"][:40]
-    assert sp.schemas("train", 12, 40) != pools["train"][:40]
-
-
-def test_schemas_shape_categories_and_distinctness(pools):
-    for pool, items in pools.items():
-        assert len({sp.schema_hash(s["schema"]) for s in items}) == len(items)  # hundreds of distinct schemas
-        assert len({s["name"] for s in items}) == len(items)
-        assert set(Counter(s["category"] for s in items)) == set(sp.CATEGORIES)
-        for s in items:
-            assert set(s) >= {"name", "category", "schema", "instance", "content", "instruction"}
-            assert s["content"] and s["instruction"] and s["schema"]["type"] == "object"
-
-
-def test_every_instance_validates_with_formats(pools):
-    from jsonschema import Draft202012Validator
-
-    for items in pools.values():
-        for s in items:
-            Draft202012Validator.check_schema(s["schema"])
-            Draft202012Validator(s["schema"], format_checker=Draft202012Validator.FORMAT_CHECKER).validate(s["instance"])
-
-
-def test_schema_building_blocks_are_used(pools):
-    text = json.dumps([s["schema"] for s in pools["train"]])
-    for needle in ('"format": "date"', '"format": "email"', '"format": "uri"', '"minimum"', '"enum"', '"oneOf"',
-                   '"anyOf"', '"type": "array"', '"required"', '"const"', '"pattern"', '"exclusiveMinimum"'):
-        assert needle in text, needle
-
-
-def test_pools_are_disjoint(pools):
-    names = {p: {s["name"] for s in pools[p]} for p in sp.POOLS}
-    hashes = {p: {sp.schema_hash(s["schema"]) for s in pools[p]} for p in sp.POOLS}
-    sp.check_disjoint(names["train"], names["eval"])
-    sp.check_disjoint(hashes["train"], hashes["eval"])
-    sp.check_disjoint(set(sp.all_function_names("train")), set(sp.all_function_names("eval")))
-    # Entities (schema titles) differ too, so no eval schema is a renamed train one.
-    titles = {p: {s["schema"]["title"] for s in pools[p]} for p in sp.POOLS}
-    assert not titles["train"] & titles["eval"]
-
-
-def test_check_disjoint_names_the_overlap():
-    with pytest.raises(ValueError, match="get_book"):
-        sp.check_disjoint({"get_book", "a"}, {"get_book", "b"})
-
-
-def test_functions_deterministic_valid_and_bfcl_shaped():
-    items = sp.functions("eval", 5, 50)
-    assert items == sp.functions("eval", 5, 50)
-    assert len({i["function"]["name"] for i in items}) == 50  # one pass: distinct names
-    for i in items:
-        f = i["function"]
-        assert set(f) == {"name", "description", "parameters"} and f["parameters"]["type"] == "object"
-        assert i["call"]["name"] == f["name"] and i["question"]
-        assert sp.validation_error(i["call"]["arguments"], f["parameters"]) is None
-        assert set(f["parameters"]["required"]) <= set(i["call"]["arguments"])
-    # More than a pass: names repeat, arguments are drawn afresh.
-    many = sp.functions("eval", 5, len(sp.all_function_names("eval")) + 10)
-    assert len(many) == len(sp.all_function_names("eval")) + 10
-
-
-def test_unknown_pool_is_an_error():
-    with pytest.raises(ValueError, match="pool"):
-        sp.schemas("test", 1, 3)
-
-
-@pytest.fixture(scope="module")
-def sft():
-    return pd.build_sft(120, 4)
-
-
-@pytest.fixture(scope="module")
-def dpo():
-    return pd.build_dpo(80, 4)
-
-
-def test_sft_rows_are_prompt_completion_conversations(sft):
-    assert len(sft) == 120
-    assert Counter(r["task"] for r in sft) == {"json_schema": 48, "function_call": 36, "extraction": 18,
-                                               "classification": 18}
-    for r in sft:
-        assert [m["role"] for m in r["prompt"]] == ["system", "user"]
-        assert [m["role"] for m in r["completion"]] == ["assistant"]
-        json.loads(r["completion"][0]["content"])
-    assert pd.build_sft(120, 4) == sft
-
-
-def test_sft_uses_only_train_pool(sft):
-    eval_names = set(sp.all_function_names("eval"))
-    eval_titles = {s["schema"]["title"] for s in sp.schemas("eval", 4, 200)}
-    train_titles = {s["schema"]["title"] for s in sp.schemas("train", 4, 200)}
-    for r in sft:
-        if r["task"] == "function_call":
-            shown = {json.loads(line)["name"] for line in r["prompt"][0]["content"].splitlines()[1:-1]}
-            assert shown and not shown & eval_names
-        elif r["task"] != "classification":
-            schema = json.loads(r["prompt"][1]["content"].split("JSON Schema:\n", 1)[1].split("\n\nContent:", 1)[0])
-            assert schema["title"] in train_titles and schema["title"] not in eval_titles
-
-
-def _check(row):
-    user = row["prompt"][1]["content"]
-    if row["task"] == "function_call":
-        fns = [json.loads(line) for line in row["prompt"][0]["content"].splitlines()[1:-1]]
-        expected = json.loads(row["chosen"][0]["content"])
-        return lambda text: pd.check_call_answer(text, fns, expected)
-    schema = json.loads(user.split("JSON Schema:\n", 1)[1].split("\n\nContent:\n", 1)[0])
-    return lambda text: pd.check_json_answer(text, schema)
-
-
-def test_dpo_chosen_pass_and_rejected_fail(dpo):
-    assert len(dpo) == 80
-    kinds = Counter(r["rejection"] for r in dpo)
-    assert {"extra_text", "wrong_type", "missing_required"} <= set(kinds)
-    assert {"wrong_function", "missing_argument", "wrong_argument_type"} & set(kinds)
-    for r in dpo:
-        check = _check(r)
-        assert check(r["chosen"][0]["content"]) is None
-        assert check(r["rejected"][0]["content"]) is not None, r
-        assert r["chosen"] != r["rejected"]
-
-
-def test_answer_checks():
-    schema = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
-    assert pd.check_json_answer('{"a": 1}', schema) is None
-    assert "not pure JSON" in pd.check_json_answer('Here: {"a": 1}', schema)
-    assert pd.check_json_answer('{"a": "1"}', schema) is not None
-    fns = [{"name": "f", "parameters": schema}]
-    assert pd.check_call_answer('[{"name": "f", "arguments": {"a": 1}}]', fns, [{"name": "f", "arguments": {"a": 1}}]) is None
-    assert "unknown function" in pd.check_call_answer('[{"name": "g", "arguments": {"a": 1}}]', fns, [])
+from trellis.structured import prompts
+from trellis.structured.disjoint import check_disjoint, schema_hash
+from trellis.structured.examples import build_sft, check_call_answer
+from trellis.train import posttrain_data as pd
 
 
 def test_write_posttrain_data(tmp_path):
@@ -168,14 +29,14 @@ def test_write_posttrain_data(tmp_path):
     def canonical(rows):
         return sorted(json.dumps(r, sort_keys=True) for r in rows)
 
-    assert canonical(rows) == canonical(pd.build_sft(40, 2))
+    assert canonical(rows) == canonical(build_sft(40, 2))
     assert all(r["source"] == "generated" for r in rows) and m["public"] == {}
     assert m["sft"]["tokens"] is None and m["tokenizer"] is None  # no tokenizer given: nothing fitted
     pool = on_disk["train_pool"]
     assert pool["schema_names"] and pool["function_names"] and len(pool["schema_hashes"]) <= len(pool["schema_names"])
-    eval_hashes = {sp.schema_hash(s["schema"]) for s in sp.schemas("eval", 2, 100)}
-    sp.check_disjoint(set(pool["schema_hashes"]), eval_hashes)
-    sp.check_disjoint(set(pool["function_names"]), set(sp.all_function_names("eval")))
+    eval_hashes = {schema_hash(s["schema"]) for s in sp.schemas("eval", 2, 100)}
+    check_disjoint(set(pool["schema_hashes"]), eval_hashes)
+    check_disjoint(set(pool["function_names"]), set(sp.all_function_names("eval")))
     assert not list(tmp_path.glob(".*tmp*"))
 
 
@@ -253,7 +114,7 @@ def test_xlam_examples_keep_valid_calls_and_count_every_skip(xlam_file):
     assert parallel["messages"] == prompts.function_call_messages("Sum 1, 2 and weather in Rome",
                                                                   parallel["functions"])
     # a parameter schema an evaluation shows is caught by its hash as well as by name
-    hashes = {sp.schema_hash(pd.xlam_function(WEATHER)["parameters"])}
+    hashes = {schema_hash(pd.xlam_function(WEATHER)["parameters"])}
     kept, stats = pd.xlam_examples(xlam_file, set(), hashes)
     assert stats["skipped"]["evaluation_function"] == 5  # every row showing WEATHER: 0, 1 (parallel), 3, 5, 8
 
@@ -277,8 +138,8 @@ def test_build_public_splits_sft_and_dpo(xlam_file):
     for r in dpo:
         fns = [json.loads(line) for line in r["prompt"][0]["content"].splitlines()[1:-1]]
         expected = json.loads(r["chosen"][0]["content"])
-        assert pd.check_call_answer(r["chosen"][0]["content"], fns, expected) is None
-        assert pd.check_call_answer(r["rejected"][0]["content"], fns, expected) is not None
+        assert check_call_answer(r["chosen"][0]["content"], fns, expected) is None
+        assert check_call_answer(r["rejected"][0]["content"], fns, expected) is not None
     assert pd.build_public("xlam", spec, xlam_file, 3, (set(), set()))[0] == sft  # deterministic
     with pytest.raises(ValueError, match="posttrain.public.xlam"):
         pd.build_public("xlam", dict(spec, sft_examples=5), xlam_file, 3, (set(), set()))
@@ -324,7 +185,7 @@ def test_write_with_public_set_and_tokenizer(xlam_file, tmp_path, monkeypatch):
                        "sft_examples": 3, "dpo_pairs": 1, "dir": folder}}
     tok = word_tokenizer(tmp_path / "tok")
     tokenizer = pd.chat_tokenizer(tok)
-    lengths = sorted(pd.conversation_tokens(tokenizer, r["prompt"] + r["completion"]) for r in pd.build_sft(30, 2))
+    lengths = sorted(pd.conversation_tokens(tokenizer, r["prompt"] + r["completion"]) for r in build_sft(30, 2))
     limit = lengths[20]  # some generated rows are longer than this
     m = pd.write_posttrain_data(tmp_path / "sft.jsonl", tmp_path / "dpo.jsonl", 30, 10, 2, public=public,
                                 tokenizer_dir=tok, max_length=limit)
@@ -341,14 +202,3 @@ def test_write_with_public_set_and_tokenizer(xlam_file, tmp_path, monkeypatch):
     assert m["public"]["xlam"]["repo"] == "Salesforce/xlam-function-calling-60k"
     assert m["max_length"] == limit and m["tokenizer"] == str(tok)
     assert {r["source"] for r in io.read_jsonl(tmp_path / "dpo.jsonl")} <= {"generated", "xlam"}
-
-
-def test_eval_function_identities_cover_bfcl_and_the_eval_pool():
-    from trellis.evaluate import bfcl
-
-    names, hashes = pd.eval_function_identities()
-    assert set(sp.all_function_names("eval")) <= names
-    simple = bfcl.load_category("simple")
-    assert {f["name"] for e in simple for f in bfcl.prompt_functions(e)} <= names
-    assert not names & set(sp.all_function_names("train"))  # the generated train data passes its own filter
-    assert len(hashes) > 500

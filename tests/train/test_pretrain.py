@@ -21,11 +21,11 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 
+from trellis.train.compute import parameter_count
 from trellis.train.pretrain import (
     TKDSDataModule,
     final_checkpoint,
     litgpt_config,
-    parameter_count,
     run_pretrain,
 )
 
@@ -192,7 +192,7 @@ def test_datamodule_splits_ranks_without_overlap(corpus, monkeypatch):
     shard_dir, _, _ = corpus
     per_rank = []
     for rank in range(2):
-        monkeypatch.setattr("trellis.train.pretrain._world", lambda rank=rank: (2, rank))
+        monkeypatch.setattr("trellis.train.pretrain.data._world", lambda rank=rank: (2, rank))
         dm = TKDSDataModule(shard_dir, val_fraction=0.1, seed=3)
         dm.connect(batch_size=4, max_seq_length=CTX - 1)
         dm.setup()
@@ -312,10 +312,11 @@ def test_killed_run_resumes_from_last_checkpoint(corpus, tmp_path, capfd):
     script = textwrap.dedent(
         f"""
         import time
-        import trellis.train.pretrain as p
-        read = p.TKDSDataset.__getitem__
-        p.TKDSDataset.__getitem__ = lambda self, i: (time.sleep(0.05), read(self, i))[1]
-        p.run_pretrain({str(shard_dir)!r}, {str(tok_dir)!r}, {str(out)!r}, {TINY!r}, {cfg!r}, 7, "curated")
+        from trellis.train.pretrain import run_pretrain
+        from trellis.train.pretrain.data import TKDSDataset
+        read = TKDSDataset.__getitem__
+        TKDSDataset.__getitem__ = lambda self, i: (time.sleep(0.05), read(self, i))[1]
+        run_pretrain({str(shard_dir)!r}, {str(tok_dir)!r}, {str(out)!r}, {TINY!r}, {cfg!r}, 7, "curated")
         """
     )
     env = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -356,7 +357,7 @@ def test_gradient_checkpointing_recomputes_blocks_inside_litgpt():
     from litgpt.model import Block
     from torch.distributed.algorithms._checkpoint.checkpoint_wrapper import CheckpointWrapper
 
-    from trellis.train.pretrain import _litgpt_gradient_checkpointing
+    from trellis.train.pretrain.model import _litgpt_gradient_checkpointing
 
     config = litgpt_config(TINY, CTX, name="trellis-test")
     plain_keys = list(lp.GPT(config).state_dict())

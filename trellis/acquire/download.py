@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
-from trellis.acquire import demo_corpus
+from trellis.acquire.demo import generate_source
 from trellis.core.io import read_json, write_json
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ def write_demo_source(
     source: str, n_docs: int, n_files: int, seed: int, topics: list[dict] | None, out_dir: str | Path
 ) -> Path:
     """Generate a demo source's native files into ``out_dir``; return the manifest path."""
-    files = demo_corpus.generate_source(source, n_docs, n_files, seed, topics, out_dir)
+    files = generate_source(source, n_docs, n_files, seed, topics, out_dir)
     return write_manifest(
         out_dir,
         files,

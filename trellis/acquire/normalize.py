@@ -50,7 +50,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from trellis.core.io import ParquetWriter, doc_id, iter_jsonl
-from trellis.core.stats import Tally
+from trellis.core.stats import StepStats
 
 log = logging.getLogger(__name__)
 
@@ -530,7 +530,7 @@ def normalize_part(
     """
     spec = _spec(source)
     subjects = SubjectFilter.from_config(subject_filter)
-    tally = Tally(f"normalize/{source}")
+    tally = StepStats(f"normalize/{source}", unit="chars", drop_sizes=False, timed=True)
     warned: set[str] = set()
     with ParquetWriter(out_path, output_schema(source)) as writer:
         for path in files:
@@ -563,7 +563,7 @@ def normalize_part(
     return tally.to_dict()
 
 
-def _drop(tally: Tally, warned: set[str], reason: str, ctx: RowContext) -> None:
+def _drop(tally: StepStats, warned: set[str], reason: str, ctx: RowContext) -> None:
     tally.drop(reason)
     # One log line per reason (with an example row) keeps logs readable on a billion-row source;
     # the counts are in the stats.

@@ -28,8 +28,8 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from trellis.classifiers.train import encode_texts, load_classifier, outputs_from_logits, predict_logits
-from trellis.curate.filter import compression_ratio
+from trellis.classifiers.model import encode_texts, load_classifier, outputs_from_logits, predict_logits
+from trellis.core.text import compression_ratio
 from trellis.core.io import ParquetWriter, count_rows, iter_batches
 from trellis.core.logs import progress
 from trellis.core.tasks import Task

@@ -1,4 +1,4 @@
-"""Train the study's document classifiers on the labeled sample, and the inference helpers.
+"""Train one of the study's document classifiers on the labeled sample (rule ``train_classifier``).
 
 One classifier per task, each a ModernBERT sequence classifier: in the study, ModernBERT-base
 fine-tuned (``classifiers.base_model``); in the demo, a tiny ModernBERT trained from scratch with
@@ -19,16 +19,15 @@ As in the seeds, the labeled sample is split by document id into train, validati
 stops early when the validation loss has not improved for ``patience`` epochs and keeps the best
 epoch's weights. The topic head's per-class decision thresholds are tuned on validation (the F1-best
 threshold of each class, ``tune_thresholds``); every reported metric is computed on the test split,
-which neither training nor tuning saw.
+which neither training nor tuning saw (``trellis.classifiers.metrics.compute_metrics``).
 
-The saved model's config carries ``trellis_task`` (name, domain, kind, scale, class names) next
-to ``id2label``, and ``trellis_thresholds`` for a multilabel head, so scoring and Stage 0 need
-nothing but the model directory.
+Encoding, batching and evaluation go through ``trellis.classifiers.model``, the same functions
+scoring and Stage 0 use, and the model directory is saved with the config entries that module
+reads back (``trellis_task``, ``trellis_thresholds``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import math
@@ -40,152 +39,26 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from trellis.classifiers.metrics import compute_metrics
+from trellis.classifiers.model import (
+    MULTILABEL_THRESHOLD,
+    encode_texts,
+    outputs_from_logits,
+    pad_batch,
+    predict_logits,
+    task_to_dict,
+)
 from trellis.core.io import atomic_directory, iter_rows, write_json
 from trellis.core.tasks import Task
 
 log = logging.getLogger(__name__)
 
-# Default probability a multilabel head must reach for its class to count as predicted: the
-# threshold of a class with no positive validation document, and the reference point the metrics
-# also report. Scoring stores the full sigmoid vector; filtering picks its own thresholds.
-MULTILABEL_THRESHOLD = 0.5
 # Candidate thresholds tuned per class on validation.
 THRESHOLD_GRID = np.round(np.arange(0.05, 0.96, 0.05), 2)
 
 # Batches are formed from windows of this many batches' worth of rows sorted by length, so a
 # batch pads to similar lengths (much less wasted compute) while batch order stays random.
 LENGTH_BUCKET_BATCHES = 16
-
-
-# --------------------------------------------------------------------------------------------
-# Task <-> model config
-# --------------------------------------------------------------------------------------------
-
-
-def problem_type(task: Task) -> str:
-    return {
-        "multilabel": "multi_label_classification",
-        "regression": "regression",
-        "single_label": "single_label_classification",
-    }[task.kind]
-
-
-def task_to_dict(task: Task) -> dict[str, Any]:
-    return {
-        "name": task.name, "domain": task.domain, "kind": task.kind,
-        "low": task.low, "high": task.high, "labels": list(task.labels),
-    }
-
-
-def task_from_model_config(config: Any, where: str = "model") -> Task:
-    info = getattr(config, "trellis_task", None)
-    if not isinstance(info, dict):
-        raise ValueError(f"{where}: config.json has no 'trellis_task' entry; not a Trellis classifier")
-    return Task(info["name"], info["domain"], info["kind"], info.get("low"), info.get("high"),
-                tuple(info.get("labels") or ()))
-
-
-def _id2label(task: Task) -> dict[int, str]:
-    return {0: task.name} if task.kind == "regression" else dict(enumerate(task.labels))
-
-
-# --------------------------------------------------------------------------------------------
-# Tokenization and batching
-# --------------------------------------------------------------------------------------------
-
-
-def encode_texts(tokenizer: Any, texts: Sequence[str], max_length: int) -> list[list[int]]:
-    """Token ids for each text, starting with [CLS] and ending with [SEP], at most max_length.
-
-    A pretrained BERT-style tokenizer adds [CLS]/[SEP] itself; the project's byte-level BPE
-    tokenizer (shared with the LLM) does not, so they are added here. Training and scoring both
-    go through this function, so the two always agree.
-    """
-    if max_length < 3:
-        raise ValueError(f"max_length must be >= 3, got {max_length}")
-    cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
-    probe = tokenizer("a")["input_ids"]
-    if cls_id is None or (probe and probe[0] == cls_id):
-        return tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
-    body = tokenizer(list(texts), add_special_tokens=False, truncation=True,
-                     max_length=max_length - 2)["input_ids"]
-    tail = [sep_id] if sep_id is not None else []
-    return [[cls_id, *ids, *tail] for ids in body]
-
-
-def pad_batch(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for i, s in enumerate(seqs):
-        ids[i, : len(s)] = torch.tensor(s, dtype=torch.long)
-        mask[i, : len(s)] = 1
-    return ids, mask
-
-
-def _pad_id(tokenizer: Any) -> int:
-    if tokenizer.pad_token_id is None:
-        raise ValueError(f"tokenizer {tokenizer.name_or_path!r} has no pad token")
-    return tokenizer.pad_token_id
-
-
-@torch.inference_mode()
-def predict_logits(
-    model: torch.nn.Module,
-    encoded: Sequence[Sequence[int]],
-    pad_id: int,
-    batch_size: int,
-    device: torch.device | str = "cpu",
-) -> np.ndarray:
-    """Logits for each encoded text, in input order (batched by length, order restored).
-
-    bf16 autocast is used on CUDA only: CPU bf16 matmuls are slow on most CPUs and gain nothing.
-    """
-    device = torch.device(device)
-    n = len(encoded)
-    out = np.zeros((n, model.config.num_labels), dtype=np.float32)
-    if n == 0:
-        return out
-    order = sorted(range(n), key=lambda i: len(encoded[i]))
-    was_training = model.training
-    model.eval()
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
-                else contextlib.nullcontext())
-    try:
-        for start in range(0, n, batch_size):
-            idx = order[start : start + batch_size]
-            ids, mask = pad_batch([encoded[i] for i in idx], pad_id)
-            with autocast:
-                logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
-            out[idx] = logits.float().cpu().numpy()
-    finally:
-        model.train(was_training)
-    return out
-
-
-def outputs_from_logits(task: Task, logits: np.ndarray) -> np.ndarray:
-    """Task outputs: sigmoid vector (multilabel), clipped score (regression), softmax (single)."""
-    if task.kind == "multilabel":
-        return 1.0 / (1.0 + np.exp(-logits))
-    if task.kind == "regression":
-        return np.clip(logits[:, 0], task.low, task.high)
-    z = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def load_classifier(model_dir: str | os.PathLike, device: torch.device | str = "cpu"):
-    """(model in eval mode on ``device``, tokenizer, Task) from a saved classifier directory."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    model_dir = Path(model_dir)
-    if not (model_dir / "config.json").exists():
-        raise FileNotFoundError(f"{model_dir}: no config.json; expected a saved classifier directory")
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir)
-    task = task_from_model_config(model.config, str(model_dir))
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model.to(device).eval()
-    return model, tokenizer, task
 
 
 # --------------------------------------------------------------------------------------------
@@ -253,7 +126,7 @@ def read_labeled(task: Task, labels_path: str | os.PathLike) -> tuple[list[str],
 
 
 # --------------------------------------------------------------------------------------------
-# Metrics
+# Threshold tuning
 # --------------------------------------------------------------------------------------------
 
 
@@ -279,86 +152,21 @@ def tune_thresholds(task: Task, y_true: Sequence[Any], probs: np.ndarray) -> lis
     return thresholds
 
 
-def _multilabel_metrics(task: Task, y: np.ndarray, probs: np.ndarray, thresholds) -> dict[str, Any]:
-    from sklearn.metrics import f1_score
-
-    pred = (probs >= np.asarray(thresholds, dtype=np.float32)[None, :]).astype(int)
-    per = f1_score(y, pred, average=None, zero_division=0, labels=list(range(len(task.labels))))
-    present = y.sum(axis=0) > 0
-    return {
-        "micro_f1": float(f1_score(y, pred, average="micro", zero_division=0)),
-        "macro_f1": float(per[present].mean()) if present.any() else 0.0,
-        "per_class_f1": {c: float(f) for c, f in zip(task.labels, per)},
-        "exact_match": float((pred == y).all(axis=1).mean()),
-        "multilabel_rate_predicted": float((pred.sum(axis=1) >= 2).mean()),
-    }
-
-
-def compute_metrics(
-    task: Task, y_true: Sequence[Any], outputs: np.ndarray, thresholds: Sequence[float] | None = None
-) -> dict[str, Any]:
-    """Metrics for a task from its targets and model outputs (see outputs_from_logits).
-
-    The seeds' metrics: micro, macro and per-class F1 for the topic head (at the per-class
-    ``thresholds``, with the same at a flat 0.5 under ``at_0.5`` for reference); Spearman and
-    per-level F1 after rounding for a regression; accuracy and per-class F1 for content type.
-    Macro F1 averages over the classes present in the split (a class with no documents has no
-    meaningful F1); per-class F1 is reported for every class with its support.
-    """
-    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, mean_squared_error
-
-    if task.kind == "multilabel":
-        y = np.asarray(y_true, dtype=int).reshape(-1, len(task.labels))
-        flat = [MULTILABEL_THRESHOLD] * len(task.labels)
-        thresholds = list(thresholds) if thresholds is not None else flat
-        return {
-            **_multilabel_metrics(task, y, outputs, thresholds),
-            "thresholds": dict(zip(task.labels, map(float, thresholds))),
-            "at_0.5": {k: v for k, v in _multilabel_metrics(task, y, outputs, flat).items()
-                       if k in ("micro_f1", "macro_f1")},
-            "per_class_support": {c: int(s) for c, s in zip(task.labels, y.sum(axis=0))},
-            "multilabel_rate_true": float((y.sum(axis=1) >= 2).mean()),
-        }
-    if task.kind == "regression":
-        from scipy.stats import spearmanr
-
-        y = np.asarray(y_true, dtype=float)
-        pred = np.asarray(outputs, dtype=float)
-        rho = spearmanr(y, pred).statistic if len(y) > 1 and y.std() > 0 and pred.std() > 0 else float("nan")
-        levels = list(range(int(task.low), int(task.high) + 1))
-        y_lv = np.clip(np.rint(y), task.low, task.high).astype(int)
-        p_lv = np.clip(np.rint(pred), task.low, task.high).astype(int)
-        per = f1_score(y_lv, p_lv, labels=levels, average=None, zero_division=0)
-        return {
-            "spearman": None if math.isnan(rho) else float(rho),
-            "mse": float(mean_squared_error(y, pred)),
-            "mse_predict_mean": float(((y - y.mean()) ** 2).mean()),
-            "level_accuracy": float(accuracy_score(y_lv, p_lv)),
-            "per_level_f1": {str(lv): float(f) for lv, f in zip(levels, per)},
-            "per_level_support": {str(lv): int((y_lv == lv).sum()) for lv in levels},
-            "confusion": {"levels": levels,
-                          "matrix": confusion_matrix(y_lv, p_lv, labels=levels).tolist()},
-        }
-    y = np.asarray(y_true, dtype=int)
-    pred = outputs.argmax(axis=1)
-    all_classes = list(range(len(task.labels)))
-    per = f1_score(y, pred, labels=all_classes, average=None, zero_division=0)
-    support = np.bincount(y, minlength=len(task.labels))
-    present = support > 0
-    return {
-        "accuracy": float(accuracy_score(y, pred)),
-        "majority_baseline": float(support.max() / support.sum()),
-        "macro_f1": float(per[present].mean()),
-        "per_class_f1": {c: float(f) for c, f in zip(task.labels, per)},
-        "per_class_support": {c: int(s) for c, s in zip(task.labels, support)},
-        "confusion": {"labels": list(task.labels),
-                      "matrix": confusion_matrix(y, pred, labels=all_classes).tolist()},
-    }
-
-
 # --------------------------------------------------------------------------------------------
 # Training
 # --------------------------------------------------------------------------------------------
+
+
+def problem_type(task: Task) -> str:
+    return {
+        "multilabel": "multi_label_classification",
+        "regression": "regression",
+        "single_label": "single_label_classification",
+    }[task.kind]
+
+
+def _id2label(task: Task) -> dict[int, str]:
+    return {0: task.name} if task.kind == "regression" else dict(enumerate(task.labels))
 
 
 def _build_model(task: Task, tokenizer_dir, base_model, tiny: dict, max_length: int):
@@ -457,6 +265,12 @@ def _split(ids: Sequence[str], validation_fraction: float, test_fraction: float,
         raise ValueError(f"{where}: {len(ids)} labeled rows give " + ", ".join(f"{len(v)} {k}" for k, v in sides.items())
                          + f" documents; {empty} must not be empty (label more documents)")
     return sides
+
+
+def _pad_id(tokenizer: Any) -> int:
+    if tokenizer.pad_token_id is None:
+        raise ValueError(f"tokenizer {tokenizer.name_or_path!r} has no pad token")
+    return tokenizer.pad_token_id
 
 
 @torch.no_grad()
@@ -610,43 +424,3 @@ def train_classifier(
         tokenizer.save_pretrained(tmp)
     write_json(metrics_path, metrics)
     return metrics
-
-
-def tuned_thresholds(model_config: Any, task: Task) -> list[float]:
-    """The per-class thresholds saved with a multilabel classifier (0.5 for a class without one)."""
-    saved = getattr(model_config, "trellis_thresholds", None) or {}
-    return [float(saved.get(label, MULTILABEL_THRESHOLD)) for label in task.labels]
-
-
-# --------------------------------------------------------------------------------------------
-# The metrics table (for the report)
-# --------------------------------------------------------------------------------------------
-
-METRICS_COLUMNS = ("task", "kind", "split", "metric", "label", "value", "support")
-_HEADLINE = ("micro_f1", "macro_f1", "exact_match", "accuracy", "majority_baseline", "spearman", "mse",
-             "mse_predict_mean", "level_accuracy")
-
-
-def metrics_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
-    """One task's metrics.json as table rows: headline metrics per split, then per class or level.
-
-    The seeds' numbers: micro/macro/per-class F1 (topic), Spearman and per-level F1 after rounding
-    (regressions), accuracy and per-class F1 (content type). Test rows are the reported ones;
-    validation rows show what early stopping and threshold tuning saw.
-    """
-    rows = []
-    for split, m in (("test", metrics), ("validation", metrics["validation"])):
-        for key in _HEADLINE:
-            if key in m:
-                rows.append({"task": metrics["task"], "kind": metrics["kind"], "split": split, "metric": key,
-                             "label": "", "value": m[key], "support": ""})
-        per, support = (("per_level_f1", "per_level_support") if "per_level_f1" in m
-                        else ("per_class_f1", "per_class_support"))
-        for label, value in m.get(per, {}).items():
-            rows.append({"task": metrics["task"], "kind": metrics["kind"], "split": split, "metric": "f1",
-                         "label": label, "value": value, "support": m.get(support, {}).get(label, "")})
-    # The per-class thresholds of a multilabel head (tuned on validation, used for both splits).
-    for label, value in (metrics.get("thresholds") or {}).items():
-        rows.append({"task": metrics["task"], "kind": metrics["kind"], "split": "validation",
-                     "metric": "tuned_threshold", "label": label, "value": value, "support": ""})
-    return rows

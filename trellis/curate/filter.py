@@ -39,7 +39,6 @@ import logging
 import math
 import os
 import re
-import zlib
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +49,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from trellis.core.io import ParquetWriter, iter_batches
-from trellis.curate.yields import StepCounts
+from trellis.core.stats import StepStats
+from trellis.core.text import compression_ratio
 
 log = logging.getLogger(__name__)
 
@@ -62,19 +62,6 @@ SCORE_COLUMNS = {
 # Drop reasons, in the order the rules are checked (the first failing rule names the drop).
 FINEWEB_REASONS = ("empty_text", "missing_score", "no_topic", "complexity")
 STARCODER_REASONS = ("empty_text", "compression_ratio", "missing_score", "code_quality", "structured_relevance")
-
-
-def compression_ratio(text: str) -> float:
-    """zlib-compressed size / raw size of the UTF-8 bytes (lower = more repetitive).
-
-    Empty text has no meaningful ratio; callers must handle it (the filter drops it as
-    ``empty_text``) rather than get a division by zero.
-    """
-    data = text.encode("utf-8", "surrogatepass")
-    if not data:
-        raise ValueError("compression_ratio of empty text is undefined")
-    # Level 6 (zlib's default) is what the study calibrated the 0.10 threshold with.
-    return len(zlib.compress(data, 6)) / len(data)
 
 
 # --------------------------------------------------------------------------------------------
@@ -369,7 +356,7 @@ def filter_part(
     else:
         raise ValueError(f"no curation policy for source {source!r}; curated sources: fineweb_edu, starcoderdata")
 
-    counts = StepCounts(f"filter/{source}/{raw_path.name}", reasons)
+    counts = StepStats(f"filter/{source}/{raw_path.name}", unit="tokens", reasons=reasons)
     raw_rows = pq.ParquetFile(raw_path).metadata.num_rows
     score_rows = pq.ParquetFile(scores_path).metadata.num_rows
     if raw_rows != score_rows:

@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from trellis.core.io import ParquetWriter, iter_batches
-from trellis.curate.yields import StepCounts
+from trellis.core.stats import StepStats
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ def select_source(
         log.warning("select: target shares name groups with no documents after dedup: %s", missing)
 
     # Pass 2: write what each group's cutoff admits.
-    counts = StepCounts("select", ("not_selected",))
+    counts = StepStats("select", unit="tokens", reasons=("not_selected",))
     at_cutoff_left = {g: left for g, (_, left) in cutoffs.items()}
     selected: Counter[str] = Counter()
     for fpath, dpath, opath in zip(filtered_paths, dedup_paths, out_paths):
@@ -168,7 +168,7 @@ def select_source(
     stats = counts.to_dict()
     stats.update(
         target_tokens=target_tokens,
-        shortfall_tokens=max(0, int(target_tokens) - counts.tokens_out) if target_tokens else 0,
+        shortfall_tokens=max(0, int(target_tokens) - counts.size_out) if target_tokens else 0,
         groups={
             g: {
                 "available_tokens": available[g],

@@ -41,8 +41,8 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from trellis.classifiers.train import tuned_thresholds
-from trellis.curate.filter import compression_ratio
+from trellis.classifiers.model import tuned_thresholds
+from trellis.core.text import compression_ratio
 from trellis.core.io import atomic_path, count_rows, iter_batches, write_json
 from trellis.classifiers.score import load_classifiers, predict
 from trellis.core.tasks import Task

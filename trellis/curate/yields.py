@@ -1,74 +1,25 @@
-"""Yield accounting of the curation steps: documents and tokens in, out, and dropped per reason.
+"""Rule curation_yield: documents and tokens per source and step, in, out, and dropped per reason.
 
-Each curation step (filter per part, dedup and selection per source) counts with ``StepCounts``,
-which knows tokens as well as documents (``trellis.core.stats.Tally`` counts documents and characters
-for the other stages). Tokens are the run tokenizer's (``tokens/raw/<source>``), so the yield
-report speaks in the unit of the mix budgets.
+Each curation step (filter per part, dedup and selection per source) writes its stats in the
+shape of ``trellis.core.stats.StepStats`` with tokens as the unit: documents and tokens in and
+out, and both per drop reason. Tokens are the run tokenizer's (``tokens/raw/<source>``), so the
+yield report speaks in the unit of the mix budgets.
 
-``yield_table`` turns a source's step stats into rows (source, step, reason, documents, tokens)
-whose kept and dropped figures add up at every step; ``trellis.curate.yield_plot.funnel_plot`` draws
-them (a module of its own, so the steps that count need no plotting library).
+``source_yield`` turns a source's step stats into rows (source, step, reason, documents, tokens)
+whose kept and dropped figures add up at every step, ``write_yield_csv`` writes them, and
+``funnel_plot`` draws them as a PNG. matplotlib is imported inside ``funnel_plot`` only, so
+importing this module for the yield rows costs no plotting library.
 """
 
 from __future__ import annotations
 
 import csv
 import os
-from collections import Counter
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from trellis.core.io import atomic_path, read_json
-
-
-class StepCounts:
-    """Documents and tokens a step read, kept and dropped (per reason)."""
-
-    def __init__(self, step: str, reasons: Sequence[str] = ()):
-        self.step = step
-        self.docs_in = self.docs_out = self.tokens_in = self.tokens_out = 0
-        self.dropped: Counter[str] = Counter({r: 0 for r in reasons})
-        self.dropped_tokens: Counter[str] = Counter({r: 0 for r in reasons})
-
-    def seen(self, tokens: int) -> None:
-        self.docs_in += 1
-        self.tokens_in += int(tokens)
-
-    def kept(self, tokens: int) -> None:
-        self.docs_out += 1
-        self.tokens_out += int(tokens)
-
-    def drop(self, reason: str, tokens: int) -> None:
-        self.dropped[reason] += 1
-        self.dropped_tokens[reason] += int(tokens)
-
-    def add(self, other: Mapping[str, Any]) -> None:
-        """Add another step's stats dict (e.g. one part's) into this one."""
-        self.docs_in += other["docs_in"]
-        self.docs_out += other["docs_out"]
-        self.tokens_in += other["tokens_in"]
-        self.tokens_out += other["tokens_out"]
-        self.dropped.update(other["dropped"])
-        self.dropped_tokens.update(other["dropped_tokens"])
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "step": self.step,
-            "docs_in": self.docs_in,
-            "docs_out": self.docs_out,
-            "tokens_in": self.tokens_in,
-            "tokens_out": self.tokens_out,
-            "dropped": dict(sorted(self.dropped.items())),
-            "dropped_tokens": dict(sorted(self.dropped_tokens.items())),
-            # Both zero unless a document left the step uncounted (a bug the tests look for).
-            "unaccounted": self.docs_in - self.docs_out - sum(self.dropped.values()),
-            "unaccounted_tokens": self.tokens_in - self.tokens_out - sum(self.dropped_tokens.values()),
-        }
-
-    def summary(self) -> str:
-        drops = ", ".join(f"{k}={v}" for k, v in sorted(self.dropped.items()) if v) or "none"
-        return (f"{self.step}: {self.docs_in} docs / {self.tokens_in} tokens in, {self.docs_out} docs / "
-                f"{self.tokens_out} tokens out; dropped {drops}")
-
+from trellis.core.stats import StepStats
 
 # --------------------------------------------------------------------------------------------
 # The yield report
@@ -84,7 +35,7 @@ def source_yield(source: str, filter_stats: Sequence[str | os.PathLike], dedup_s
     Shares are of the source's raw documents and tokens. Raises when a step's figures do not add
     up or a step's input is not the previous step's output (stats from different runs).
     """
-    filtered = StepCounts("filter")
+    filtered = StepStats("filter", unit="tokens")
     for path in filter_stats:
         filtered.add(read_json(path))
     steps = [filtered.to_dict(), read_json(dedup_stats), read_json(select_stats)]
@@ -119,3 +70,50 @@ def write_yield_csv(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike) 
         writer = csv.DictWriter(fh, fieldnames=YIELD_COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
+
+
+# --------------------------------------------------------------------------------------------
+# The funnel plot
+# --------------------------------------------------------------------------------------------
+
+
+def funnel_plot(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> None:
+    """One panel per source: tokens remaining after each step, with the drops per reason stacked (PNG)."""
+    # Imported here, not at module level: whoever imports this module for the yield rows alone
+    # (the stats, the CSV) must not pay for matplotlib.
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sources = list(dict.fromkeys(r["source"] for r in rows))
+    fig, axes = plt.subplots(1, len(sources), figsize=(6.5 * len(sources), 4.2), squeeze=False)
+    for ax, source in zip(axes[0], sources):
+        src_rows = [r for r in rows if r["source"] == source]
+        steps = list(dict.fromkeys(r["step"] for r in src_rows))
+        labels = ["raw"] + steps
+        remaining = [next(r["tokens"] for r in src_rows if r["step"] == steps[0] and r["reason"] == "in")]
+        remaining += [next(r["tokens"] for r in src_rows if r["step"] == s and r["reason"] == "out") for s in steps]
+        ax.bar(range(len(labels)), remaining, color="#4C72B0", label="kept")
+        # Drop reasons in tab10's colors after its first (a blue too close to the kept bars').
+        colors = plt.get_cmap("tab10").colors[1:]
+        reasons = list(dict.fromkeys(r["reason"] for r in src_rows if r["reason"].startswith("dropped:")))
+        for i, step in enumerate(steps, start=1):
+            bottom = remaining[i]
+            for reason in reasons:
+                tokens = sum(r["tokens"] for r in src_rows if r["step"] == step and r["reason"] == reason)
+                if tokens:
+                    ax.bar(i, tokens, bottom=bottom, color=colors[reasons.index(reason) % len(colors)],
+                           label=reason.removeprefix("dropped:"))
+                    bottom += tokens
+        handles, names = ax.get_legend_handles_labels()
+        unique = dict(zip(names, handles))
+        ax.legend(unique.values(), unique.keys(), fontsize=7, loc="upper right")
+        ax.set_xticks(range(len(labels)), labels)
+        ax.set_ylabel("tokens")
+        ax.set_title(f"{source}: tokens kept per step (stacked: dropped, by reason)", fontsize=9)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)

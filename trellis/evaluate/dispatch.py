@@ -1,148 +1,42 @@
-"""Generation benchmarks: the JSON Schema compliance suite, BFCL's categories, structured
-extraction and classification with structured output (tier 1), and code generation scored by
-execution, HumanEval and MBPP (tier 3). lm-eval-harness tasks (tier 2) run through
+"""Generation benchmarks, run on one model: the JSON Schema compliance suite, BFCL's categories,
+structured extraction and classification with structured output (tier 1), and code generation
+scored by execution, HumanEval and MBPP (tier 3). lm-eval-harness tasks (tier 2) run through
 ``trellis.evaluate.harness``.
 
-``evaluate`` runs one benchmark on one model (one arm at one stage) and returns the result
-record that is written to ``eval/<arm>/<stage>/<benchmark>.json``: metric values with bootstrap
-confidence intervals, and every example's scores and raw output, so that tables (and paired
-curated-minus-control deltas) can be computed from the result files alone.
+``evaluate`` runs one benchmark on one model (one arm at one stage) and returns its result record
+(``trellis.evaluate.results``); ``evaluate_bfcl`` runs every configured BFCL category and adds
+BFCL's summary; ``evaluate_model`` runs all of a model's generation benchmarks on one loaded model
+(``scripts/evaluate.py``, one job per model).
 
-Prompts come from ``trellis.structured.prompts.build_prompt`` (the one place prompts are built): base
-models get a few-shot completion prompt whose shots are drawn from the TRAIN pool of
-``trellis.structured.pools`` (never from the evaluated examples); SFT and DPO models get their
+Prompts come from ``trellis.structured.prompts.build_prompt`` (the one place prompts are built):
+base models get a few-shot completion prompt whose shots come from the train pools
+(``trellis.evaluate.shots``; checked to be no evaluated example); SFT and DPO models get their
 chat template with no shots, as they were trained.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import time
-from pathlib import Path
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from trellis.core.bootstrap import metric_intervals
+from trellis.evaluate import bfcl, classification, code, extraction, json_schema
+from trellis.evaluate.execution import isolation
+from trellis.evaluate.results import RESULT_FORMAT, STAGES, model_info, parse_benchmark
+from trellis.evaluate.shots import DEFAULT_SHOTS, bfcl_shots, json_schema_shots, sft_shots
+from trellis.structured import prompts
+from trellis.structured.disjoint import check_disjoint
 
 log = logging.getLogger(__name__)
-
-RESULT_FORMAT = "trellis-eval-v1"
-STAGES = ("base", "sft", "dpo")
-
-# Few-shot defaults for base models: enough shots to show the answer format, few enough to fit
-# a small model's context next to a schema. Shots are the shortest of a candidate draw from the
-# train pool, again to leave room for the query.
-DEFAULT_SHOTS = 2
-_SHOT_CANDIDATES = 12
-
-
-# Benchmarks whose name is the benchmark (BFCL's are "bfcl_<category>").
-SIMPLE = ("json_schema", "extraction", "classification", "humaneval", "mbpp")
-
-# SFT rows built to pick extraction/classification shots from: at the post-training task shares
-# this gives a dozen rows of each task to choose the shortest from.
-_SFT_SHOT_ROWS = 80
-
-
-def parse_benchmark(benchmark: str) -> tuple[str, str | None]:
-    """'json_schema' -> ('json_schema', None); 'bfcl_simple' -> ('bfcl', 'simple')."""
-    if benchmark in SIMPLE:
-        return benchmark, None
-    if benchmark.startswith("bfcl_") and len(benchmark) > len("bfcl_"):
-        return "bfcl", benchmark[len("bfcl_") :]
-    raise ValueError(
-        f"unknown benchmark {benchmark!r}; expected one of {', '.join(SIMPLE)} or 'bfcl_<category>'"
-    )
-
-
-def _sha256_files(paths: list[Path]) -> str:
-    h = hashlib.sha256()
-    for p in paths:
-        h.update(p.name.encode() + b"\x00")
-        with open(p, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest()
-
-
-def model_info(model_dir: str | os.PathLike) -> dict:
-    """Which model was evaluated: its directory, and hashes of its config and weights."""
-    model_dir = Path(model_dir)
-    config = model_dir / "config.json"
-    if not config.is_file():
-        raise FileNotFoundError(f"{model_dir}: not a Hugging Face model directory (no config.json)")
-    weights = sorted(model_dir.glob("*.safetensors")) or sorted(model_dir.glob("*.bin"))
-    return {
-        "dir": str(model_dir),
-        "config_sha256": _sha256_files([config]),
-        # The config is the same for every arm; the weights tell the arms (and reruns) apart.
-        "weights_sha256": _sha256_files(weights) if weights else None,
-    }
 
 
 def _require(cfg: dict, key: str, benchmark: str) -> Any:
     if key not in cfg:
         raise KeyError(f"evaluate config for {benchmark!r} lacks key {key!r} (has {sorted(cfg)})")
     return cfg[key]
-
-
-def _shortest(items: list[tuple[Any, list[dict], str]], k: int) -> list[tuple[Any, list[dict], str]]:
-    scored = sorted(items, key=lambda t: (len(json.dumps(t[1])) + len(t[2]), t[0]))
-    return scored[:k]
-
-
-def json_schema_shots(seed: int, k: int) -> tuple[list[tuple[list[dict], str]], list[str]]:
-    """k few-shot (messages, answer) pairs from the TRAIN schema pool, and their names."""
-    from trellis.structured import pools as structured_pool
-    from trellis.evaluate import json_schema
-
-    if k <= 0:
-        return [], []
-    pool = structured_pool.schemas("train", seed, max(_SHOT_CANDIDATES, k))
-    cands = [(item["name"], json_schema.messages(item), json_schema.reference_answer(item)) for item in pool]
-    chosen = _shortest(cands, k)
-    return [(m, a) for _, m, a in chosen], [n for n, _, _ in chosen]
-
-
-def bfcl_shots(seed: int, k: int) -> tuple[list[tuple[list[dict], str]], list[str]]:
-    """k few-shot (messages, answer) pairs from the TRAIN function pool, and their names."""
-    from trellis.structured import prompts
-    from trellis.structured import pools as structured_pool
-
-    if k <= 0:
-        return [], []
-    pool = structured_pool.functions("train", seed, max(_SHOT_CANDIDATES, k))
-    cands = []
-    seen = set()
-    for item in pool:
-        name = item["function"]["name"]
-        if name in seen:
-            continue
-        seen.add(name)
-        msgs = prompts.function_call_messages(item["question"], [item["function"]])
-        cands.append((name, msgs, json.dumps([item["call"]], ensure_ascii=False)))
-    chosen = _shortest(cands, k)
-    return [(m, a) for _, m, a in chosen], [n for n, _, _ in chosen]
-
-
-def sft_shots(task: str, seed: int, k: int) -> tuple[list[tuple[list[dict], str]], list[str]]:
-    """k few-shot (messages, answer) pairs that are rows of the SFT data's ``task``, and their items.
-
-    The shots are exactly what post-training teaches for the task (same builder, TRAIN pool), so
-    a base model sees the trained format; the shortest rows leave room for the query.
-    """
-    from trellis.train import posttrain_data
-
-    if k <= 0:
-        return [], []
-    rows = [r for r in posttrain_data.build_sft(_SFT_SHOT_ROWS, seed) if r["task"] == task]
-    if len(rows) < k:
-        raise ValueError(f"only {len(rows)} SFT rows of task {task!r} to draw {k} shots from")
-    cands = [(f"{r['item']}#{i}", r["prompt"], r["completion"][0]["content"]) for i, r in enumerate(rows)]
-    chosen = _shortest(cands, k)
-    return [(m, a) for _, m, a in chosen], [n.split("#")[0] for n, _, _ in chosen]
 
 
 def evaluate(
@@ -166,10 +60,6 @@ def evaluate(
     suite. data_files: the downloaded dataset files (mbpp). generator: an already loaded
     ``trellis.evaluate.generation.Generator`` for model_dir (optional).
     """
-    from trellis.structured import prompts
-    from trellis.structured import pools as structured_pool
-    from trellis.evaluate.generation import Generator
-
     t_start = time.monotonic()
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; expected one of {STAGES}")
@@ -182,8 +72,7 @@ def evaluate(
 
     source: dict[str, Any]
     if kind == "json_schema":
-        from trellis.evaluate import json_schema as bench
-
+        bench = json_schema
         if suite_path is not None:
             examples, digest = bench.load_suite(suite_path)
             source = {"suite": str(suite_path), "sha256": digest}
@@ -192,23 +81,19 @@ def evaluate(
             source = {"suite": str(bench.LOCKED_SUITE), "locked_sha256": locked_digest, "subset": len(examples)}
         shots, shot_names = json_schema_shots(seed, n_shots)
         # Few-shot examples come from the train pool; prove none is an evaluated schema.
-        structured_pool.check_disjoint(set(shot_names), {e["name"] for e in examples})
+        check_disjoint(set(shot_names), {e["name"] for e in examples})
         messages = [bench.messages(e) for e in examples]
     elif kind in ("extraction", "classification"):
-        from importlib import import_module
-
-        bench = import_module(f"trellis.evaluate.{kind}")
+        bench = extraction if kind == "extraction" else classification
         n = int(_require(cfg, "examples", benchmark))
         examples = bench.build(n, seed)
         source = {"generator": f"trellis.evaluate.{kind}", "pool": "eval", "n": n, "seed": seed}
         shots, shot_names = sft_shots(kind, seed, n_shots)
         # Shots are SFT rows (train pool): none may be an evaluated schema or task.
-        structured_pool.check_disjoint(set(shot_names), {e["name"] for e in examples})
+        check_disjoint(set(shot_names), {e["name"] for e in examples})
         messages = [bench.messages(e) for e in examples]
     elif kind in ("humaneval", "mbpp"):
-        from trellis.evaluate import code as bench
-        from trellis.evaluate.execution import isolation
-
+        bench = code
         limit = cfg.get("limit")
         limit = int(limit) if limit is not None else None
         if kind == "humaneval":
@@ -228,8 +113,7 @@ def evaluate(
         source["execution"] = {"isolation": isolation(), "timeout_s": float(cfg.get("timeout_s", 10.0))}
         messages = [bench.messages(e) for e in examples]
     else:
-        from trellis.evaluate import bfcl as bench
-
+        bench = bfcl
         if "category" in cfg and bench.resolve_category(str(cfg["category"])) != bench.resolve_category(category):
             raise ValueError(f"benchmark {benchmark!r} does not match its config's category {cfg['category']!r}")
         limit = cfg.get("limit")
@@ -248,7 +132,7 @@ def evaluate(
         raise ValueError(f"benchmark {benchmark!r}: no examples to evaluate")
 
     t_load = time.monotonic()
-    gen = generator if generator is not None else Generator(model_dir)
+    gen = _generator(model_dir, generator)
     load_s = time.monotonic() - t_load
     completions = [bench.completion_prefix(e) for e in examples] if kind in ("humaneval", "mbpp") else [None] * len(examples)
     prompt_texts = [
@@ -308,9 +192,18 @@ def evaluate(
     }
 
 
-def _bfcl_version() -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
+def _generator(model_dir: str | os.PathLike, generator=None):
+    """``generator`` when given, else the model in ``model_dir`` loaded for generation."""
+    if generator is not None:
+        return generator
+    # Imported here: trellis.evaluate.generation imports torch, which callers that bring their
+    # own generator (tests, a model already loaded by evaluate_model) need not load.
+    from trellis.evaluate.generation import Generator
 
+    return Generator(model_dir)
+
+
+def _bfcl_version() -> str | None:
     try:
         return version("bfcl-eval")
     except PackageNotFoundError:
@@ -332,11 +225,8 @@ def evaluate_bfcl(
     ``bfcl_<category>`` per category and ``bfcl_summary`` with bfcl-eval's section aggregates
     (those whose categories were all run) as metrics, each example carrying its weight in them.
     """
-    from trellis.evaluate import bfcl
-    from trellis.evaluate.generation import Generator
-
     t_start = time.monotonic()
-    gen = generator if generator is not None else Generator(model_dir)
+    gen = _generator(model_dir, generator)
     categories = list(_require(cfg, "categories", "bfcl"))
     per_category_cfg = {k: v for k, v in cfg.items() if k != "categories"}
     results = {}
@@ -396,9 +286,7 @@ def evaluate_model(
     (``evaluate_bfcl``), every other name one ``evaluate`` call. Loading the model and importing
     the libraries once per model instead of once per benchmark is most of a small model's cost.
     """
-    from trellis.evaluate.generation import Generator
-
-    gen = generator if generator is not None else Generator(model_dir)
+    gen = _generator(model_dir, generator)
     results: dict[str, dict] = {}
     for name, cfg in benchmarks.items():
         log.info("%s: %s at stage %s (arm %s)", name, model_dir, stage, arm)

@@ -37,6 +37,7 @@ import yaml
 
 from trellis.core.bootstrap import metric_intervals
 from trellis.core.io import atomic_path, write_jsonl
+from trellis.evaluate.results import RESULT_FORMAT, model_info
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +196,7 @@ def to_results(
             if isinstance(v, (int, float)) and not (isinstance(v, float) and math.isnan(v))
         }
         results[benchmark_name(task)] = {
-            "format": "trellis-eval-v1",
+            "format": RESULT_FORMAT,
             "arm": arm,
             "stage": stage,
             "benchmark": benchmark_name(task),
@@ -223,8 +224,6 @@ def evaluate_harness(
     include_path: str | os.PathLike | None = None,
 ) -> dict[str, dict]:
     """Run the configured tasks on one model; {benchmark name: result record}."""
-    from trellis.evaluate.dispatch import model_info
-
     tasks = {str(t): int(s) for t, s in cfg["tasks"].items()}
     t0 = time.monotonic()
     raw = run_tasks(model_dir, stage, tasks, include_path, int(cfg.get("batch_size", 8)), cfg.get("limit"), seed=seed)

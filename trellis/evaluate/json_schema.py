@@ -31,10 +31,10 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
 
-from trellis.structured import prompts
-
-from trellis.structured import pools as structured_pool
 from trellis.core.io import atomic_path, read_jsonl, write_jsonl
+from trellis.evaluate import real_world
+from trellis.structured import pools as structured_pool
+from trellis.structured import prompts
 
 # Metric names, in report order; per-example scores carry the same names.
 METRICS = ("parse_rate", "schema_valid_rate", "field_accuracy")
@@ -60,8 +60,6 @@ def quotas(n: int, categories: tuple[str, ...] | list[str] = CATEGORIES) -> dict
 
 def build_suite(n: int, seed: int) -> list[dict]:
     """``n`` examples spread evenly over the six categories, interleaved round robin."""
-    from trellis.evaluate import real_world
-
     quota = quotas(n)
     generated = [c for c in CATEGORIES if c != "real_world"]
     # The pool cycles through its categories, so this many draws give each one its quota.

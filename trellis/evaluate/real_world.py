@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import importlib
 import json
 import random
 import re
@@ -32,7 +33,9 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from trellis.evaluate import bfcl
 from trellis.structured import pools as sp
+from trellis.structured.disjoint import schema_hash
 
 BFCL_CATEGORY = "live_simple"
 _LANGUAGE_HINT = re.compile(r"\s*Note that the provided function is in .*$", re.DOTALL)
@@ -77,8 +80,6 @@ _NB_VALUES: dict[str, list[Any]] = {
 
 
 def _package_dir(module: str) -> Path:
-    import importlib
-
     return Path(importlib.import_module(module).__file__).parent
 
 
@@ -256,8 +257,6 @@ def bfcl_items() -> list[dict]:
 @lru_cache(maxsize=1)
 def _bfcl_items() -> list[dict]:
     # Cached: reading and converting the category takes seconds; callers get deep copies.
-    from trellis.evaluate import bfcl
-
     items, seen = [], set()
     for entry in bfcl.load_category(BFCL_CATEGORY):
         if len(entry["possible_answer"]) != 1:
@@ -268,7 +267,7 @@ def _bfcl_items() -> list[dict]:
         (call,) = bfcl.reference_calls(entry)
         function = next(f for f in bfcl.prompt_functions(entry) if f["name"] == name)
         schema, instance = function["parameters"], call["arguments"]
-        h = sp.schema_hash(schema)
+        h = schema_hash(schema)
         if not instance or h in seen:
             continue
         if not _is_2020_12_schema(schema):

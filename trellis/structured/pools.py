@@ -4,8 +4,8 @@ The study's question is whether a model generalizes to *unseen* schemas and func
 so the schemas the models are fine-tuned on (pool "train") and the ones they are evaluated on
 (pool "eval") come from disjoint building blocks: different domains with different entity names.
 Every schema carries its entity's title and every function name contains its entity's name, so
-no train schema or function can equal an eval one; `check_disjoint` verifies it on the generated
-names and schema hashes anyway (a test and the benchmark's manifest check call it).
+no train schema or function can equal an eval one; ``trellis.structured.disjoint`` holds the rule
+and the check, which runs on the entity names when this module is imported.
 
 Schemas are assembled from domains × entities × field kinds (strings with date/email/uri
 formats and patterns, bounded integers, numbers, booleans, enums, arrays, nested objects,
@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from jsonschema import Draft202012Validator
+
+from trellis.structured.disjoint import check_disjoint, schema_hash
 
 POOLS = ("train", "eval")
 CATEGORIES = ("flat", "nested", "arrays_enums", "conditional", "adversarial")
@@ -586,11 +588,6 @@ _INSTRUCTIONS = [
 # --- public API -------------------------------------------------------------------------------
 
 
-def schema_hash(schema: dict) -> str:
-    """Identity of a schema: sha256 of its canonical JSON (sorted keys, no whitespace)."""
-    return hashlib.sha256(json.dumps(schema, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-
-
 def validation_error(instance: Any, schema: dict) -> str | None:
     """The first validation error of ``instance`` against ``schema`` (with formats), or None."""
     err = next(iter(VALIDATOR(schema, format_checker=VALIDATOR.FORMAT_CHECKER).iter_errors(instance)), None)
@@ -766,14 +763,6 @@ def all_function_names(pool: str) -> list[str]:
 def entity_labels(pool: str) -> list[str]:
     """Every entity of a pool in words ("pet patient"): what texts about that pool may name."""
     return sorted({entity.replace("_", " ") for _, entity, _, _ in _entities(pool)})
-
-
-def check_disjoint(train_names: set, eval_names: set) -> None:
-    """Raise ValueError naming the overlap if any train identity (name or hash) is an eval one."""
-    overlap = set(train_names) & set(eval_names)
-    if overlap:
-        shown = sorted(overlap)
-        raise ValueError(f"train and eval pools overlap in {len(shown)} item(s): {shown[:20]}")
 
 
 def _entity_names_disjoint() -> None:

@@ -1,4 +1,7 @@
-"""The one place prompts are built, for post-training data and for every benchmark.
+"""The one place structured-output prompts are built: for post-training data and every benchmark.
+
+(Labeling prompts, which ask a frontier model to label documents, are another matter: versioned
+templates in trellis/labels/.)
 
 Base models have never seen a chat format, so they are prompted few-shot with plain text; SFT and
 DPO models are prompted with exactly the chat template they were trained with (`CHAT_TEMPLATE`,

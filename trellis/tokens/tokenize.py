@@ -34,7 +34,7 @@ import pyarrow as pa
 
 from trellis.core.io import ParquetWriter, count_rows, iter_batches
 from trellis.core.logs import progress
-from trellis.core.stats import Tally
+from trellis.core.stats import StepStats
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +108,9 @@ def tokenize_part(
     dtype = token_dtype(vocab_size)
     schema = token_schema(vocab_size)
     part_path = Path(part_path)
-    tally = Tally(f"tokenize/{part_path.parent.name}/{part_path.name}")
-    tally.dropped["skipped_empty"] += 0
+    # Characters, not tokens: the part's token count is the extra ``tokens`` key below.
+    tally = StepStats(f"tokenize/{part_path.parent.name}/{part_path.name}", unit="chars",
+                      reasons=("skipped_empty",), drop_sizes=False, timed=True)
     tokens_total = 0
     start = time.monotonic()
     bar = progress(total=count_rows(part_path), desc="tokenize", unit="docs", logger=log)
@@ -120,7 +121,7 @@ def tokenize_part(
                 tally.seen(t)
             token_lists = [e.ids for e in encodings]
             keep = [k for k, toks in enumerate(token_lists) if toks]
-            tally.dropped["skipped_empty"] += len(texts) - len(keep)
+            tally.drop("skipped_empty", docs=len(texts) - len(keep))
             if not keep:
                 continue
             token_lists = [token_lists[k] for k in keep]
