@@ -1,6 +1,6 @@
 """Dedup benchmark: signature throughput against datasketch, and dedup's peak memory as the corpus grows.
 
-    .venv/bin/python perf/bench_dedup.py                   # defaults: 2,000 docs for speed; 20k/40k/80k for memory
+    .venv/bin/python perf/bench_dedup.py       # defaults: 2,000 docs for speed; 20k/40k/80k for memory
     .venv/bin/python perf/bench_dedup.py --docs 5000 --sizes 20000 40000 80000
 
 1. Signatures/s on one synthetic corpus (web-like documents of 50-600 words), computed three ways:
@@ -60,8 +60,18 @@ def write_parts(texts: list[str], root: Path, part_docs: int) -> list[Path]:
         path = root / f"raw/part-{k}.parquet"
         path.parent.mkdir(parents=True, exist_ok=True)
         ids = [f"doc-{start + i}" for i in range(len(chunk))]
-        pq.write_table(pa.table({"id": ids, "text": chunk, "n_tokens": [len(t.split()) for t in chunk],
-                                 "priority": np.ones(len(chunk), np.float32)}), path, row_group_size=2048)
+        pq.write_table(
+            pa.table(
+                {
+                    "id": ids,
+                    "text": chunk,
+                    "n_tokens": [len(t.split()) for t in chunk],
+                    "priority": np.ones(len(chunk), np.float32),
+                }
+            ),
+            path,
+            row_group_size=2048,
+        )
         paths.append(path)
     return paths
 
@@ -71,7 +81,9 @@ def bench_signatures(n: int, loop_docs: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         (part,) = write_parts(texts, Path(tmp), n)
         t = time.perf_counter()
-        compute_signatures(part, Path(tmp) / "sig.npy", NUM_PERM, SHINGLE, SEED, exact_npy=Path(tmp) / "exact.npy")
+        compute_signatures(
+            part, Path(tmp) / "sig.npy", NUM_PERM, SHINGLE, SEED, exact_npy=Path(tmp) / "exact.npy"
+        )
         ours = n / (time.perf_counter() - t)
 
     def shingle_bytes(text):
@@ -86,15 +98,21 @@ def bench_signatures(n: int, loop_docs: int) -> None:
             m.update(s)
     loop = len(sample) / (time.perf_counter() - t)
     t = time.perf_counter()
-    for _ in MinHash.generator([shingle_bytes(x) for x in sample], num_perm=NUM_PERM, seed=SEED, scheme="affine64"):
+    for _ in MinHash.generator(
+        [shingle_bytes(x) for x in sample], num_perm=NUM_PERM, seed=SEED, scheme="affine64"
+    ):
         pass
     batch = len(sample) / (time.perf_counter() - t)
     words = sum(len(x.split()) for x in texts) / n
-    print(f"\nSignatures ({NUM_PERM} permutations, {SHINGLE}-word shingles, {words:.0f} words/doc on average)")
+    print(
+        f"\nSignatures ({NUM_PERM} permutations, {SHINGLE}-word shingles, {words:.0f} words/doc on average)"
+    )
     print(f"  {'method':<58} {'docs/s':>9} {'vs loop':>8}")
-    for name, rate in [(f"datasketch MinHash.update per shingle ({len(sample)} docs)", loop),
-                       (f"datasketch MinHash.generator batch API ({len(sample)} docs)", batch),
-                       (f"trellis compute_signatures ({n} docs, incl. exact keys)", ours)]:
+    for name, rate in [
+        (f"datasketch MinHash.update per shingle ({len(sample)} docs)", loop),
+        (f"datasketch MinHash.generator batch API ({len(sample)} docs)", batch),
+        (f"trellis compute_signatures ({n} docs, incl. exact keys)", ours),
+    ]:
         print(f"  {name:<58} {rate:>9.0f} {rate / loop:>7.1f}x")
 
 
@@ -117,10 +135,14 @@ print(json.dumps({{"base_kb": base, "peak_kb": hwm_kb(), "stats": stats}}))
 
 
 def bench_memory(sizes: list[int], part_docs: int, partition_mb: float) -> None:
-    print(f"\nDedup peak memory (parts of {part_docs} docs, partition_mb={partition_mb}, 10% near-duplicates;"
-          " one fresh process per size)")
-    print(f"  {'docs':>8} {'parts':>6} {'partitions':>10} {'dropped':>8} {'seconds':>8} {'peak RSS MiB':>13}"
-          f" {'above imports':>14}")
+    print(
+        f"\nDedup peak memory (parts of {part_docs} docs, partition_mb={partition_mb}, 10% near-duplicates;"
+        " one fresh process per size)"
+    )
+    print(
+        f"  {'docs':>8} {'parts':>6} {'partitions':>10} {'dropped':>8} {'seconds':>8} {'peak RSS MiB':>13}"
+        f" {'above imports':>14}"
+    )
     for n in sizes:
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
@@ -131,26 +153,44 @@ def bench_memory(sizes: list[int], part_docs: int, partition_mb: float) -> None:
                 exacts.append(root / f"minhash/part-{k}.exact.npy")
                 outs.append(root / f"dedup/part-{k}.parquet")
                 compute_signatures(raw, sigs[-1], NUM_PERM, SHINGLE, SEED, exact_npy=exacts[-1])
-            args = {"filtered_paths": list(map(str, raws)), "raw_paths": list(map(str, raws)),
-                    "signature_paths": list(map(str, sigs)), "exact_paths": list(map(str, exacts)),
-                    "out_paths": list(map(str, outs)), "num_perm": NUM_PERM, "threshold": 0.8,
-                    "partition_mb": partition_mb, "work_dir": tmp}
+            args = {
+                "filtered_paths": list(map(str, raws)),
+                "raw_paths": list(map(str, raws)),
+                "signature_paths": list(map(str, sigs)),
+                "exact_paths": list(map(str, exacts)),
+                "out_paths": list(map(str, outs)),
+                "num_perm": NUM_PERM,
+                "threshold": 0.8,
+                "partition_mb": partition_mb,
+                "work_dir": tmp,
+            }
             t = time.perf_counter()
-            proc = subprocess.run([sys.executable, "-c", CHILD.format(root=str(ROOT)), json.dumps(args)],
-                                  capture_output=True, text=True, check=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+            proc = subprocess.run(
+                [sys.executable, "-c", CHILD.format(root=str(ROOT)), json.dumps(args)],
+                capture_output=True,
+                text=True,
+                check=True,
+                env={**os.environ, "PYTHONWARNINGS": "ignore"},
+            )
             seconds = time.perf_counter() - t
             result = json.loads(proc.stdout.strip().splitlines()[-1])
             st = result["stats"]
             dropped = sum(st["dropped"].values())
-            print(f"  {n:>8} {len(raws):>6} {st['partitions']:>10} {dropped:>8} {seconds:>8.1f}"
-                  f" {result['peak_kb'] / 1024:>13.0f} {(result['peak_kb'] - result['base_kb']) / 1024:>14.0f}")
+            print(
+                f"  {n:>8} {len(raws):>6} {st['partitions']:>10} {dropped:>8} {seconds:>8.1f}"
+                f" {result['peak_kb'] / 1024:>13.0f} {(result['peak_kb'] - result['base_kb']) / 1024:>14.0f}"
+            )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--docs", type=int, default=2000, help="documents for the signature benchmark")
     parser.add_argument("--loop-docs", type=int, default=300, help="documents for datasketch's (slow) loops")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[20000, 40000, 80000], help="corpus sizes for memory")
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", default=[20000, 40000, 80000], help="corpus sizes for memory"
+    )
     parser.add_argument("--part-docs", type=int, default=5000)
     parser.add_argument("--partition-mb", type=float, default=4.0)
     args = parser.parse_args()

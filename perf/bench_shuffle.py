@@ -60,11 +60,13 @@ def write_parts(root: Path, source: str, tokens: int, parts: int, seed: int) -> 
                     lengths = np.array([left])
                 values = rng.integers(1, VOCAB, size=int(lengths.sum()), dtype=np.uint16)
                 offsets = pa.array(np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32))
-                table = pa.table({
-                    "id": pa.array([f"{source}-{k}-{doc + i}" for i in range(len(lengths))]),
-                    "tokens": pa.ListArray.from_arrays(offsets, pa.array(values)),
-                    "n_tokens": pa.array(lengths.astype(np.int32)),
-                })
+                table = pa.table(
+                    {
+                        "id": pa.array([f"{source}-{k}-{doc + i}" for i in range(len(lengths))]),
+                        "tokens": pa.ListArray.from_arrays(offsets, pa.array(values)),
+                        "n_tokens": pa.array(lengths.astype(np.int32)),
+                    }
+                )
                 writer.write_table(table)
                 doc += len(lengths)
                 left -= int(lengths.sum())
@@ -83,14 +85,30 @@ def run(root: Path, scale: int, base_tokens: int, buffer_mb: float) -> dict:
         code = sorted(str(p) for p in (corpus / "tokens" / "code").glob("*.parquet"))
     components = [
         {"name": "web", "source": "web", "token_paths": web, "budget": int(web_tokens * 0.9)},  # sampled
-        {"name": "code", "source": "code", "token_paths": code, "budget": int(code_tokens * 1.5),
-         "upsample": True},  # one epoch plus a half
+        {
+            "name": "code",
+            "source": "code",
+            "token_paths": code,
+            "budget": int(code_tokens * 1.5),
+            "upsample": True,
+        },  # one epoch plus a half
     ]
-    args = {"components": components, "out": str(corpus / f"shards-{buffer_mb}"), "ctx": CONTEXT,
-            "vocab": VOCAB, "shard": SHARD, "buffer_mb": buffer_mb}
+    args = {
+        "components": components,
+        "out": str(corpus / f"shards-{buffer_mb}"),
+        "ctx": CONTEXT,
+        "vocab": VOCAB,
+        "shard": SHARD,
+        "buffer_mb": buffer_mb,
+    }
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, json.dumps(args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, json.dumps(args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - start
@@ -98,8 +116,15 @@ def run(root: Path, scale: int, base_tokens: int, buffer_mb: float) -> dict:
         raise RuntimeError(f"build_mix failed for {scale}x (status {status})")
     result = json.loads(out)
     mix_tokens = components[0]["budget"] + components[1]["budget"]
-    return {"scale": scale, "corpus_mb": (web_tokens + code_tokens) * 2 / 2**20, "mix_tokens": mix_tokens,
-            "buffer_mb": buffer_mb, "peak_mb": usage.ru_maxrss / 1024, "seconds": seconds, **result}
+    return {
+        "scale": scale,
+        "corpus_mb": (web_tokens + code_tokens) * 2 / 2**20,
+        "mix_tokens": mix_tokens,
+        "buffer_mb": buffer_mb,
+        "peak_mb": usage.ru_maxrss / 1024,
+        "seconds": seconds,
+        **result,
+    }
 
 
 def main() -> None:
@@ -113,18 +138,26 @@ def main() -> None:
         for scale in (1, 2, 4):
             rows.append(run(Path(tmp), scale, base, args.buffer_mb))
         rows.append(run(Path(tmp), 4, base, args.buffer_mb * 4))
-    print(f"context {CONTEXT}, {SHARD} sequences per shard ({SHARD * CONTEXT * 2 / 2**20:.0f} MiB), "
-          f"child process peak RSS (ru_maxrss)")
-    print(f"{'corpus':>7}{'corpus MiB':>12}{'mix tokens':>13}{'sequences':>11}{'runs':>6}{'shards':>8}"
-          f"{'buffer MiB':>12}{'peak MiB':>10}{'seconds':>9}{'Mtok/s':>8}")
+    print(
+        f"context {CONTEXT}, {SHARD} sequences per shard ({SHARD * CONTEXT * 2 / 2**20:.0f} MiB), "
+        f"child process peak RSS (ru_maxrss)"
+    )
+    print(
+        f"{'corpus':>7}{'corpus MiB':>12}{'mix tokens':>13}{'sequences':>11}{'runs':>6}{'shards':>8}"
+        f"{'buffer MiB':>12}{'peak MiB':>10}{'seconds':>9}{'Mtok/s':>8}"
+    )
     for r in rows:
-        print(f"{r['scale']:>6}x{r['corpus_mb']:>12.0f}{r['mix_tokens']:>13,}{r['sequences']:>11,}"
-              f"{r['runs']:>6}"
-              f"{r['shards']:>8}{r['buffer_mb']:>12.0f}{r['peak_mb']:>10.0f}{r['seconds']:>9.1f}"
-              f"{r['mix_tokens'] / r['seconds'] / 1e6:>8.1f}")
+        print(
+            f"{r['scale']:>6}x{r['corpus_mb']:>12.0f}{r['mix_tokens']:>13,}{r['sequences']:>11,}"
+            f"{r['runs']:>6}"
+            f"{r['shards']:>8}{r['buffer_mb']:>12.0f}{r['peak_mb']:>10.0f}{r['seconds']:>9.1f}"
+            f"{r['mix_tokens'] / r['seconds'] / 1e6:>8.1f}"
+        )
     flat = rows[:3]
-    print(f"peak memory from 1x to 4x the corpus: {flat[0]['peak_mb']:.0f} -> {flat[2]['peak_mb']:.0f} MiB "
-          f"({flat[2]['peak_mb'] / flat[0]['peak_mb']:.2f}x for 4x the data)")
+    print(
+        f"peak memory from 1x to 4x the corpus: {flat[0]['peak_mb']:.0f} -> {flat[2]['peak_mb']:.0f} MiB "
+        f"({flat[2]['peak_mb'] / flat[0]['peak_mb']:.2f}x for 4x the data)"
+    )
 
 
 if __name__ == "__main__":

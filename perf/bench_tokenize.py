@@ -30,9 +30,9 @@ from pathlib import Path
 import yaml
 
 from trellis.acquire.download import write_demo_source
+from trellis.acquire.normalize import normalize_part
 from trellis.core.io import iter_batches
 from trellis.tokens.mix import MixStream, part_lengths
-from trellis.acquire.normalize import normalize_part
 from trellis.tokens.tokenize import tokenize_part
 from trellis.tokens.tokenizer import eos_id, load_tokenizer, train_bpe
 
@@ -71,8 +71,9 @@ def main() -> None:
             train_bpe(parts, args.vocab, 2000, tok_dir, seed=1)
         tok = load_tokenizer(tok_dir)
         backend = tok.backend_tokenizer
-        texts = [t for p in parts for b in iter_batches(p, ["text"], BATCH)
-                 for t in b.column("text").to_pylist()]
+        texts = [
+            t for p in parts for b in iter_batches(p, ["text"], BATCH) for t in b.column("text").to_pylist()
+        ]
         chars = sum(len(t) for t in texts)
         batches = [texts[i : i + BATCH] for i in range(0, len(texts), BATCH)]
         tokens = sum(len(e.ids) for b in batches for e in backend.encode_batch(b, add_special_tokens=False))
@@ -85,21 +86,36 @@ def main() -> None:
 
         def pack_all() -> int:
             # each source's whole token part, exactly (budget = what it holds): no sampling, no shortfall
-            components = [{"name": p.parent.name, "source": p.parent.name, "token_paths": [p],
-                           "budget": int(part_lengths(p).sum())} for p in token_parts]
+            components = [
+                {
+                    "name": p.parent.name,
+                    "source": p.parent.name,
+                    "token_paths": [p],
+                    "budget": int(part_lengths(p).sum()),
+                }
+                for p in token_parts
+            ]
             stream = MixStream(components, args.context_length, eos_id(tok), len(tok), seed=1)
             return sum(1 for _ in stream)
 
         # Ceiling and pipeline alternate within each repeat, so both see the same load on a shared
         # machine; each keeps its best wall time and its best CPU time (all threads of this
         # process), which other jobs on the machine disturb far less than the wall clock.
-        encoders = {name: getattr(backend, name) for name in ("encode_batch", "encode_batch_fast")
-                    if hasattr(backend, name)}
-        runs = {**{f"ceiling: {name} (texts in memory)": (lambda enc=enc: [enc(b, add_special_tokens=False)
-                                                                           for b in batches])
-                   for name, enc in encoders.items()},
-                "tokenize_part (parquet -> token parquet)": tokenize_all,
-                "pack (token parquet -> 2048-token sequences)": pack_all}
+        encoders = {
+            name: getattr(backend, name)
+            for name in ("encode_batch", "encode_batch_fast")
+            if hasattr(backend, name)
+        }
+        runs = {
+            **{
+                f"ceiling: {name} (texts in memory)": (
+                    lambda enc=enc: [enc(b, add_special_tokens=False) for b in batches]
+                )
+                for name, enc in encoders.items()
+            },
+            "tokenize_part (parquet -> token parquet)": tokenize_all,
+            "pack (token parquet -> 2048-token sequences)": pack_all,
+        }
         wall = {name: float("inf") for name in runs}
         cpu = dict(wall)
         for _ in range(args.repeats):
@@ -113,21 +129,28 @@ def main() -> None:
             table["pipeline: tokenize + pack"] = table[names[-2]] + table[names[-1]]
 
         threads = os.environ.get("RAYON_NUM_THREADS", f"all ({os.cpu_count()})")
-        print(f"text: {len(texts):,} documents from {len(SOURCES)} demo sources, "
-              f"{chars / 1e6:.1f}M characters, "
-              f"{tokens:,} tokens; tokenizer: {tok_dir.name if args.tokenizer else 'byte-level BPE'} "
-              f"({len(tok):,} tokens); tokenizer threads: {threads}; best of {args.repeats}")
+        print(
+            f"text: {len(texts):,} documents from {len(SOURCES)} demo sources, "
+            f"{chars / 1e6:.1f}M characters, "
+            f"{tokens:,} tokens; tokenizer: {tok_dir.name if args.tokenizer else 'byte-level BPE'} "
+            f"({len(tok):,} tokens); tokenizer threads: {threads}; best of {args.repeats}"
+        )
         print(f"{'what':<46}{'wall s':>8}{'tokens/s':>13}{'CPU s':>8}{'tokens/CPU-s':>14}")
         for name, seconds in wall.items():
-            print(f"{name:<46}{seconds:>8.2f}{tokens / seconds:>13,.0f}{cpu[name]:>8.2f}"
-                  f"{tokens / cpu[name]:>14,.0f}")
+            print(
+                f"{name:<46}{seconds:>8.2f}{tokens / seconds:>13,.0f}{cpu[name]:>8.2f}"
+                f"{tokens / cpu[name]:>14,.0f}"
+            )
         for name in encoders:
             key = f"ceiling: {name} (texts in memory)"
             for label, table in (("wall", wall), ("CPU", cpu)):
                 share = table[key] / table["pipeline: tokenize + pack"]
                 verdict = "meets" if share >= 0.8 else "misses"
-                print(f"pipeline keeps {share:.0%} of the {name} ceiling by {label} time "
-                      f"({verdict} the 80% target)")
+                print(
+                    f"pipeline keeps {share:.0%} of the {name} ceiling by {label} time "
+                    f"({verdict} the 80% target)"
+                )
+
 
 if __name__ == "__main__":
     main()

@@ -44,26 +44,63 @@ def _switch(value: str) -> bool:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--configfile", type=Path, default=ROOT / "config" / "config.yaml",
-                        help="workflow config whose model, pretrain and mix.context_length are probed")
-    parser.add_argument("--steps", type=int, default=None, help="timed optimizer steps per setting "
-                        "(default: 300 on a GPU, 5 on CPU)")
-    parser.add_argument("--warmup", type=int, default=None, help="untimed optimizer steps first (default: 20 GPU, 1 CPU)")
-    parser.add_argument("--micro-batch", type=int, nargs="+", default=None,
-                        help="micro-batch sizes (default: the config's)")
-    parser.add_argument("--compile", type=_switch, nargs="+", default=None,
-                        help="torch.compile on/off (default: off on, or off on CPU)")
-    parser.add_argument("--gradient-checkpointing", type=_switch, nargs="+", default=None,
-                        help="activation checkpointing on/off (default: the config's)")
-    parser.add_argument("--precision", default=None, help="Fabric precision (default: the config's; 32-true on CPU)")
-    parser.add_argument("--peak-tflops", type=float, default=None,
-                        help="device peak for MFU (default: looked up from the GPU's name; none on CPU)")
+    parser.add_argument(
+        "--configfile",
+        type=Path,
+        default=ROOT / "config" / "config.yaml",
+        help="workflow config whose model, pretrain and mix.context_length are probed",
+    )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="timed optimizer steps per setting (default: 300 on a GPU, 5 on CPU)",
+    )
+    parser.add_argument(
+        "--warmup", type=int, default=None, help="untimed optimizer steps first (default: 20 GPU, 1 CPU)"
+    )
+    parser.add_argument(
+        "--micro-batch", type=int, nargs="+", default=None, help="micro-batch sizes (default: the config's)"
+    )
+    parser.add_argument(
+        "--compile",
+        type=_switch,
+        nargs="+",
+        default=None,
+        help="torch.compile on/off (default: off on, or off on CPU)",
+    )
+    parser.add_argument(
+        "--gradient-checkpointing",
+        type=_switch,
+        nargs="+",
+        default=None,
+        help="activation checkpointing on/off (default: the config's)",
+    )
+    parser.add_argument(
+        "--precision", default=None, help="Fabric precision (default: the config's; 32-true on CPU)"
+    )
+    parser.add_argument(
+        "--peak-tflops",
+        type=float,
+        default=None,
+        help="device peak for MFU (default: looked up from the GPU's name; none on CPU)",
+    )
     parser.add_argument("--out", type=Path, default=None, help="also write the rows as JSON here")
     return parser.parse_args(argv)
 
 
-def probe_one(fabric, model_section: dict, context: int, micro: int, global_batch: int, compiled: bool,
-              checkpointing: bool, steps: int, warmup: int, pretrain: dict) -> dict:
+def probe_one(
+    fabric,
+    model_section: dict,
+    context: int,
+    micro: int,
+    global_batch: int,
+    compiled: bool,
+    checkpointing: bool,
+    steps: int,
+    warmup: int,
+    pretrain: dict,
+) -> dict:
     """Time ``steps`` optimizer steps of one setting; returns tokens/s and peak memory."""
     from litgpt.model import GPT
     from litgpt.utils import chunked_cross_entropy
@@ -77,10 +114,13 @@ def probe_one(fabric, model_section: dict, context: int, micro: int, global_batc
     if compiled:
         model = torch.compile(model)
     model = fabric.setup(model)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=float(pretrain["learning_rate"]),
-                                  weight_decay=float(pretrain["weight_decay"]),
-                                  betas=(float(pretrain["beta1"]), float(pretrain["beta2"])),
-                                  fused=fabric.device.type == "cuda")
+    optimizer = torch.optim.AdamW(
+        model.parameters(),
+        lr=float(pretrain["learning_rate"]),
+        weight_decay=float(pretrain["weight_decay"]),
+        betas=(float(pretrain["beta1"]), float(pretrain["beta2"])),
+        fused=fabric.device.type == "cuda",
+    )
     optimizer = fabric.setup_optimizers(optimizer)
     accumulation = max(1, global_batch // micro)
     vocab = int(model_section["padded_vocab_size"])
@@ -114,8 +154,14 @@ def probe_one(fabric, model_section: dict, context: int, micro: int, global_batc
     seconds = time.perf_counter() - t0
     tokens = steps * accumulation * micro * (context - 1)
     memory = torch.cuda.max_memory_allocated() / 2**30 if fabric.device.type == "cuda" else None
-    return {"tokens_per_sec": tokens / seconds, "seconds": seconds, "warmup_seconds": warmup_s,
-            "tokens": tokens, "gradient_accumulation": accumulation, "peak_memory_gib": memory}
+    return {
+        "tokens_per_sec": tokens / seconds,
+        "seconds": seconds,
+        "warmup_seconds": warmup_s,
+        "tokens": tokens,
+        "gradient_accumulation": accumulation,
+        "peak_memory_gib": memory,
+    }
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
@@ -144,18 +190,40 @@ def main(argv: list[str] | None = None) -> list[dict]:
             print(f"no MFU: {err}", file=sys.stderr)
             peak = None
     flops_per_token = compute.model_flops_per_token(model_section, context - 1)
-    print(f"device: {device}; precision {precision}; {compute.parameter_count(model_section):,} parameters; "
-          f"{flops_per_token / 1e9:.3f} GFLOPs per token; peak {peak / 1e12 if peak else float('nan'):.1f} TFLOP/s; "
-          f"global batch {pretrain['global_batch_size']} x {context - 1} positions; {steps} timed steps")
-    print(f"{'micro':>5} {'compile':>7} {'ckpt':>5} {'tokens/s':>12} {'MFU':>7} {'mem GiB':>8} {'warmup s':>9}")
+    print(
+        f"device: {device}; precision {precision}; {compute.parameter_count(model_section):,} parameters; "
+        f"{flops_per_token / 1e9:.3f} GFLOPs per token; peak {peak / 1e12 if peak else float('nan'):.1f} "
+        "TFLOP/s; "
+        f"global batch {pretrain['global_batch_size']} x {context - 1} positions; {steps} timed steps"
+    )
+    print(
+        f"{'micro':>5} {'compile':>7} {'ckpt':>5} {'tokens/s':>12} {'MFU':>7} {'mem GiB':>8} {'warmup s':>9}"
+    )
     rows = []
     for micro, compiled, ckpt in itertools.product(micros, compiles, checkpointing):
-        row = {"device": device, "precision": precision, "micro_batch_size": micro, "compile": compiled,
-               "gradient_checkpointing": ckpt, "steps": steps, "flops_per_token": flops_per_token,
-               "peak_flops": peak}
+        row = {
+            "device": device,
+            "precision": precision,
+            "micro_batch_size": micro,
+            "compile": compiled,
+            "gradient_checkpointing": ckpt,
+            "steps": steps,
+            "flops_per_token": flops_per_token,
+            "peak_flops": peak,
+        }
         try:
-            row |= probe_one(fabric, model_section, context, micro, int(pretrain["global_batch_size"]), compiled,
-                             ckpt, steps, warmup, pretrain)
+            row |= probe_one(
+                fabric,
+                model_section,
+                context,
+                micro,
+                int(pretrain["global_batch_size"]),
+                compiled,
+                ckpt,
+                steps,
+                warmup,
+                pretrain,
+            )
             row["mfu"] = compute.mfu(row["tokens_per_sec"], flops_per_token, peak) if peak else None
         except torch.cuda.OutOfMemoryError:
             row |= {"tokens_per_sec": None, "mfu": None, "error": "OOM"}
@@ -168,8 +236,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
         mfu = f"{row['mfu']:7.1%}" if row.get("mfu") is not None else f"{'n/a':>7}"
         mem = f"{row['peak_memory_gib']:8.1f}" if row.get("peak_memory_gib") is not None else f"{'n/a':>8}"
         warm = f"{row['warmup_seconds']:9.1f}" if "warmup_seconds" in row else f"{'':>9}"
-        print(f"{micro:>5} {'on' if compiled else 'off':>7} {'on' if ckpt else 'off':>5} {rate} {mfu} {mem} {warm}",
-              flush=True)
+        print(
+            f"{micro:>5} {'on' if compiled else 'off':>7} {'on' if ckpt else 'off':>5} {rate} {mfu} {mem} "
+            f"{warm}",
+            flush=True,
+        )
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(rows, indent=2) + "\n")

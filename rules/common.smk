@@ -1,13 +1,14 @@
-# Paths, config lookups and input functions shared by every rule file.
+# Shared by all the rule files. Run-wide names and wildcard constraints, config values for
+# `params:` and `resources:` (plain names), and input functions (`get_*`: the files a rule reads).
 #
 # Everything a rule's output depends on reaches it through `input:` or `params:` built here, so
 # Snakemake's rerun triggers (mtime, params, code) see exactly what a config change invalidates:
 # a new filter threshold changes the filter rule's params and nothing upstream of it.
 
-from trellis.train.baselines import resolve_revision
+from trellis.core.tasks import DOMAIN_SOURCE, TASK_NAMES, build_tasks, tasks_for_source
 from trellis.evaluate.bfcl import summary_sections as bfcl_summary_sections
 from trellis.labels.settings import labels_params
-from trellis.core.tasks import DOMAIN_SOURCE, TASK_NAMES, build_tasks, tasks_for_source
+from trellis.train.baselines import resolve_revision
 
 RESULTS = f"results/{config['run']}"
 SOURCES = list(config["sources"])
@@ -266,7 +267,10 @@ def get_result_files():
         for stage in STAGES
         for bench in GENERATION_RESULTS
     ] + [
-        f for arm in ARMS for stage in STAGES for f in get_harness_result_files(arm, stage)
+        f
+        for arm in ARMS
+        for stage in STAGES
+        for f in get_harness_result_files(arm, stage)
     ]
 
 

@@ -2,14 +2,14 @@
 
 import time
 
-from trellis.evaluate.harness import write_demo_tasks
 from trellis.core.io import atomic_directory
 from trellis.core.logs import setup_logging
+from trellis.evaluate.harness import write_demo_tasks
 
-log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
+log = setup_logging(snakemake.log[0])
 start = time.monotonic()
-p = snakemake.params  # noqa: F821
-out = snakemake.output[0]  # noqa: F821
+p = snakemake.params
+out = snakemake.output[0]
 log.info("build_harness_tasks: %d documents per task, seed %s, %d topics", p.docs, p.seed, len(p.topics))
 with atomic_directory(out) as tmp:
     tasks = write_demo_tasks(tmp, list(p.topics), int(p.seed), int(p.docs), final_dir=out)

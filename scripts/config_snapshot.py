@@ -7,8 +7,8 @@ import yaml
 from trellis.core.io import atomic_path
 from trellis.core.logs import setup_logging
 
-log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
-out = snakemake.output[0]  # noqa: F821
+log = setup_logging(snakemake.log[0])
+out = snakemake.output[0]
 with atomic_path(out) as tmp:
-    Path(tmp).write_text(yaml.safe_dump(dict(snakemake.params.config), sort_keys=False, allow_unicode=True))  # noqa: F821
+    Path(tmp).write_text(yaml.safe_dump(dict(snakemake.params.config), sort_keys=False, allow_unicode=True))
 log.info("wrote %s", out)

@@ -7,18 +7,22 @@ trellis.train.convert.PARITY_TOLERANCE; the figure is recorded in <model>/conver
 import time
 from pathlib import Path
 
-from trellis.train.convert import convert_to_hf
 from trellis.core.logs import setup_logging
+from trellis.train.convert import convert_to_hf
 
-log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
+log = setup_logging(snakemake.log[0])
 start = time.monotonic()
-checkpoint = Path(snakemake.input.checkpoint)  # noqa: F821
-tokenizer = Path(snakemake.input.tokenizer)  # noqa: F821
-out_dir = Path(snakemake.output.model)  # noqa: F821
+checkpoint = Path(snakemake.input.checkpoint)
+tokenizer = Path(snakemake.input.tokenizer)
+out_dir = Path(snakemake.output.model)
 log.info("converting %s (tokenizer %s) -> %s", checkpoint, tokenizer, out_dir)
 report = convert_to_hf(checkpoint.parent, tokenizer, out_dir)
 log.info(
     "wrote %s: %s parameters (%s), max |logit diff| vs LitGPT %.3g (tolerance %.0e)",
-    out_dir, f"{report['parameters']:,}", report["dtype"], report["max_abs_logit_diff"], report["tolerance"],
+    out_dir,
+    f"{report['parameters']:,}",
+    report["dtype"],
+    report["max_abs_logit_diff"],
+    report["tolerance"],
 )
 log.info("done in %.1fs", time.monotonic() - start)

@@ -1,10 +1,13 @@
-"""Rule curation_yield: documents and tokens per source and step (in, out, dropped per reason), CSV + funnel PNG."""
+"""Rule curation_yield.
+
+Documents and tokens per source and step (in, out, dropped per reason), CSV + funnel PNG.
+"""
 
 from trellis.core.logs import setup_logging
 from trellis.curate.yields import funnel_plot, source_yield, write_yield_csv
 
-log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
-inp, p = snakemake.input, snakemake.params  # noqa: F821
+log = setup_logging(snakemake.log[0])
+inp, p = snakemake.input, snakemake.params
 filter_stats = list(inp.filter_stats)
 rows = []
 for i, source in enumerate(p.sources):
@@ -12,9 +15,16 @@ for i, source in enumerate(p.sources):
     before = sum(p.parts[s] for s in p.sources[:i])
     mine = filter_stats[before : before + p.parts[source]]
     rows += source_yield(source, mine, inp.dedup_stats[i], inp.select_stats[i])
-write_yield_csv(rows, snakemake.output.csv)  # noqa: F821
-funnel_plot(rows, snakemake.output.png)  # noqa: F821
+write_yield_csv(rows, snakemake.output.csv)
+funnel_plot(rows, snakemake.output.png)
 for r in rows:
-    log.info("%-14s %-7s %-28s %9d docs %12d tokens (%.1f%% of raw tokens)", r["source"], r["step"], r["reason"],
-             r["docs"], r["tokens"], 100 * r["tokens_share"])
-log.info("wrote %s and %s", snakemake.output.csv, snakemake.output.png)  # noqa: F821
+    log.info(
+        "%-14s %-7s %-28s %9d docs %12d tokens (%.1f%% of raw tokens)",
+        r["source"],
+        r["step"],
+        r["reason"],
+        r["docs"],
+        r["tokens"],
+        100 * r["tokens_share"],
+    )
+log.info("wrote %s and %s", snakemake.output.csv, snakemake.output.png)

@@ -2,21 +2,30 @@
 
 import torch
 
-from trellis.evaluate.harness import benchmark_name, evaluate_harness
 from trellis.core.io import write_json
 from trellis.core.logs import setup_logging
+from trellis.evaluate.harness import benchmark_name, evaluate_harness
 
-log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
-torch.set_num_threads(max(1, int(snakemake.threads)))  # noqa: F821 (the rule's threads, no more)
-inp, p = snakemake.input, snakemake.params  # noqa: F821
+log = setup_logging(snakemake.log[0])
+torch.set_num_threads(max(1, int(snakemake.threads)))
+inp, p = snakemake.input, snakemake.params
 tasks_dir = inp.get("tasks")
-log.info("evaluate_harness: arm=%s stage=%s model=%s tasks=%s include_path=%s limit=%s",
-         p.arm, p.stage, inp.model, dict(p.cfg["tasks"]), tasks_dir, p.cfg["limit"])
+log.info(
+    "evaluate_harness: arm=%s stage=%s model=%s tasks=%s include_path=%s limit=%s",
+    p.arm,
+    p.stage,
+    inp.model,
+    dict(p.cfg["tasks"]),
+    tasks_dir,
+    p.cfg["limit"],
+)
 results = evaluate_harness(inp.model, p.stage, p.arm, dict(p.cfg), dict(p.bootstrap), int(p.seed), tasks_dir)
-for task, out in zip(p.cfg["tasks"], snakemake.output):  # noqa: F821
+for task, out in zip(p.cfg["tasks"], snakemake.output):
     result = results[benchmark_name(task)]
     write_json(out, result)
-    metrics = ", ".join(f"{k}={v['value']:.3f} [{v['ci_low']:.3f}, {v['ci_high']:.3f}]" for k, v in result["metrics"].items())
+    metrics = ", ".join(
+        f"{k}={v['value']:.3f} [{v['ci_low']:.3f}, {v['ci_high']:.3f}]" for k, v in result["metrics"].items()
+    )
     log.info("wrote %s: n=%d %s", out, result["n"], metrics)
 t = next(iter(results.values()))["timing"]
 log.info("%d documents in %.1fs (%.1f docs/s)", t["docs_all_tasks"], t["total_s"], t["examples_per_s"] or 0)

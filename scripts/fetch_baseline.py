@@ -6,15 +6,20 @@ Needs network access to the Hugging Face hub at job time (study config only; the
 import time
 from pathlib import Path
 
-from trellis.train.baselines import fetch_baseline
 from trellis.core.logs import setup_logging
+from trellis.train.baselines import fetch_baseline
 
-log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
+log = setup_logging(snakemake.log[0])
 start = time.monotonic()
-p = snakemake.params  # noqa: F821
-out_dir = Path(snakemake.output.model)  # noqa: F821
+p = snakemake.params
+out_dir = Path(snakemake.output.model)
 log.info("fetching %s at revision %s -> %s", p.repo, p.revision, out_dir)
 info = fetch_baseline(str(p.repo), str(p.revision), out_dir)
-log.info("wrote %s: %s, %s parameters, pad token id %s", out_dir, info["architecture"],
-         f"{info['parameters']:,}", info["pad_token_id"])
+log.info(
+    "wrote %s: %s, %s parameters, pad token id %s",
+    out_dir,
+    info["architecture"],
+    f"{info['parameters']:,}",
+    info["pad_token_id"],
+)
 log.info("done in %.1fs", time.monotonic() - start)

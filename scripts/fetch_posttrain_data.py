@@ -13,6 +13,12 @@ log = setup_logging(snakemake.log[0])
 start = time.monotonic()
 p = snakemake.params
 info = fetch_public_file(p.repo, p.revision, p.file, snakemake.output[0])
-log.info("fetched %s@%s/%s: %s bytes, sha256 %s", info["repo"], info["revision"], info["file"],
-         f"{info['bytes']:,}", info["sha256"])
+log.info(
+    "fetched %s@%s/%s: %s bytes, sha256 %s",
+    info["repo"],
+    info["revision"],
+    info["file"],
+    f"{info['bytes']:,}",
+    info["sha256"],
+)
 log.info("done in %.1fs", time.monotonic() - start)

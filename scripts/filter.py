@@ -2,20 +2,41 @@
 
 import time
 
-from trellis.curate.filter import filter_part
 from trellis.core.io import write_json
 from trellis.core.logs import setup_logging
+from trellis.curate.filter import filter_part
 
-log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
+log = setup_logging(snakemake.log[0])
 start = time.monotonic()
-inp, p = snakemake.input, snakemake.params  # noqa: F821
-log.info("filter %s: raw %s, scores %s, tokens %s; Stage 0 passed (%s); policy %s", p.source, inp.raw,
-         inp.scores, inp.tokens, inp.stage0, dict(p.policy))
-stats = filter_part(p.source, inp.raw, inp.scores, inp.tokens, dict(p.policy), snakemake.output.part,  # noqa: F821
-                    topics=list(p.topics), skip_below_compression_ratio=p.skip_below_compression_ratio)
-write_json(snakemake.output.stats, stats)  # noqa: F821
+inp, p = snakemake.input, snakemake.params
+log.info(
+    "filter %s: raw %s, scores %s, tokens %s; Stage 0 passed (%s); policy %s",
+    p.source,
+    inp.raw,
+    inp.scores,
+    inp.tokens,
+    inp.stage0,
+    dict(p.policy),
+)
+stats = filter_part(
+    p.source,
+    inp.raw,
+    inp.scores,
+    inp.tokens,
+    dict(p.policy),
+    snakemake.output.part,
+    topics=list(p.topics),
+    skip_below_compression_ratio=p.skip_below_compression_ratio,
+)
+write_json(snakemake.output.stats, stats)
 log.info(
     "wrote %s (%d of %d docs, %d of %d tokens kept; dropped %s) and %s in %.1fs",
-    snakemake.output.part, stats["docs_out"], stats["docs_in"], stats["tokens_out"], stats["tokens_in"],  # noqa: F821
-    stats["dropped"], snakemake.output.stats, time.monotonic() - start,  # noqa: F821
+    snakemake.output.part,
+    stats["docs_out"],
+    stats["docs_in"],
+    stats["tokens_out"],
+    stats["tokens_in"],
+    stats["dropped"],
+    snakemake.output.stats,
+    time.monotonic() - start,
 )

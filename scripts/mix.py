@@ -28,11 +28,20 @@ for c in p.components:
     if undeclared:
         raise ValueError(f"component {c['name']}: token parts not declared in input.tokens: {undeclared}")
     used.update(str(x) for x in paths)
-    components.append({k: c[k] for k in ("name", "source", "budget", "upsample", "stage") if k in c}
-                      | {"token_paths": paths})
-    log.info("component %s: source %s (%s), budget %s tokens%s, %d parts %s", c["name"], c["source"],
-             c.get("stage", "?"), c["budget"], " (upsample)" if c.get("upsample") else "", len(paths),
-             [str(x) for x in paths])
+    components.append(
+        {k: c[k] for k in ("name", "source", "budget", "upsample", "stage") if k in c}
+        | {"token_paths": paths}
+    )
+    log.info(
+        "component %s: source %s (%s), budget %s tokens%s, %d parts %s",
+        c["name"],
+        c["source"],
+        c.get("stage", "?"),
+        c["budget"],
+        " (upsample)" if c.get("upsample") else "",
+        len(paths),
+        [str(x) for x in paths],
+    )
 unused = sorted(declared - used)
 if unused:
     raise ValueError(f"input.tokens lists parts no component reads: {unused}")
@@ -41,15 +50,22 @@ tok = load_tokenizer(snakemake.input.tokenizer)
 manifest_path = Path(snakemake.output.manifest)
 table_path = Path(snakemake.output.table)
 if manifest_path.name != MANIFEST or table_path != manifest_path.with_name(MIX_TABLE):
-    raise ValueError(f"output.manifest and output.table must be {MANIFEST} and {MIX_TABLE} in one directory, "
-                     f"got {manifest_path} and {table_path}")
+    raise ValueError(
+        f"output.manifest and output.table must be {MANIFEST} and {MIX_TABLE} in one directory, "
+        f"got {manifest_path} and {table_path}"
+    )
 if len(tok) > int(p.vocab_size):
     raise ValueError(
         f"tokenizer {snakemake.input.tokenizer} has {len(tok)} tokens; config key tokenizer.vocab_size "
         f"({p.vocab_size}, the padded vocabulary of the shards) must be at least that"
     )
-log.info("tokenizer %s: %d tokens (padded to %s), eos %d", snakemake.input.tokenizer, len(tok),
-         p.vocab_size, eos_id(tok))
+log.info(
+    "tokenizer %s: %d tokens (padded to %s), eos %d",
+    snakemake.input.tokenizer,
+    len(tok),
+    p.vocab_size,
+    eos_id(tok),
+)
 manifest = build_mix(
     components,
     out_dir=manifest_path.parent,
@@ -62,7 +78,21 @@ manifest = build_mix(
     seed=int(p.seed),
 )
 for name, c in manifest["components"].items():
-    log.info("  %s: %d/%d tokens (%d epochs + %d sampled), %d docs, shortfall %d", name, c["realized_tokens"],
-             c["budget"], c["epochs"], c["sampled_tokens"], c["documents"], c["shortfall"])
-log.info("wrote %d shards (%d sequences, %d tokens) and %s in %.1fs", len(manifest["shards"]),
-         manifest["total_sequences"], manifest["total_tokens"], manifest_path, time.monotonic() - start)
+    log.info(
+        "  %s: %d/%d tokens (%d epochs + %d sampled), %d docs, shortfall %d",
+        name,
+        c["realized_tokens"],
+        c["budget"],
+        c["epochs"],
+        c["sampled_tokens"],
+        c["documents"],
+        c["shortfall"],
+    )
+log.info(
+    "wrote %d shards (%d sequences, %d tokens) and %s in %.1fs",
+    len(manifest["shards"]),
+    manifest["total_sequences"],
+    manifest["total_tokens"],
+    manifest_path,
+    time.monotonic() - start,
+)

@@ -3,9 +3,9 @@
 import time
 
 from trellis.acquire.download import read_manifest
+from trellis.acquire.normalize import files_for_part, normalize_part
 from trellis.core.io import write_json
 from trellis.core.logs import setup_logging
-from trellis.acquire.normalize import files_for_part, normalize_part
 
 log = setup_logging(snakemake.log[0])
 start = time.monotonic()
@@ -20,8 +20,13 @@ for f in files:
     log.info("  reading %s", f)
 subject_filter = snakemake.params.subject_filter
 if subject_filter:
-    log.info("keeping %s documents on %s (at least %d of their terms in the first %d characters)",
-             source, ", ".join(subject_filter["subjects"]), subject_filter["min_terms"], subject_filter["head_chars"])
+    log.info(
+        "keeping %s documents on %s (at least %d of their terms in the first %d characters)",
+        source,
+        ", ".join(subject_filter["subjects"]),
+        subject_filter["min_terms"],
+        subject_filter["head_chars"],
+    )
 stats = normalize_part(source, files, snakemake.output.part, subject_filter=subject_filter)
 stats.update({"part": part, "parts": parts})
 write_json(snakemake.output.stats, stats)

@@ -13,13 +13,13 @@ import torch
 from trellis.core.logs import setup_logging
 from trellis.train.pretrain import final_checkpoint, run_pretrain
 
-log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
+log = setup_logging(snakemake.log[0])
 start = time.monotonic()
-p = snakemake.params  # noqa: F821
-manifest = Path(snakemake.input.manifest)  # noqa: F821
-tokenizer = Path(snakemake.input.tokenizer)  # noqa: F821
-checkpoint = Path(snakemake.output.checkpoint)  # noqa: F821
-metrics = Path(snakemake.output.metrics)  # noqa: F821
+p = snakemake.params
+manifest = Path(snakemake.input.manifest)
+tokenizer = Path(snakemake.input.tokenizer)
+checkpoint = Path(snakemake.output.checkpoint)
+metrics = Path(snakemake.output.metrics)
 out_dir = checkpoint.parent.parent
 if final_checkpoint(out_dir) != checkpoint:
     raise ValueError(f"output.checkpoint must be <dir>/final/lit_model.pth, got {checkpoint}")
@@ -28,7 +28,7 @@ if metrics != out_dir / "metrics.csv":
 
 # Stay within the cores Snakemake granted this job: on CPU, more intra-op threads than cores
 # (other jobs run beside us) makes every step spin and stall.
-torch.set_num_threads(max(1, int(snakemake.threads)))  # noqa: F821
+torch.set_num_threads(max(1, int(snakemake.threads)))
 log.info("torch threads: %d", torch.get_num_threads())
 log.info("arm %s: shards %s, tokenizer %s -> %s", p.arm, manifest.parent, tokenizer, out_dir)
 log.info("model %s", dict(p.model))
@@ -44,7 +44,12 @@ summary = run_pretrain(
 )
 log.info(
     "wrote %s (%d iterations, %d optimizer steps, %s tokens, %s parameters; resumed from %s) and %s",
-    summary["final_checkpoint"], summary["iter_num"], summary["step_count"], f"{summary['tokens']:,}",
-    f"{summary['parameters']:,}", summary["resumed_from"], summary["metrics"],
+    summary["final_checkpoint"],
+    summary["iter_num"],
+    summary["step_count"],
+    f"{summary['tokens']:,}",
+    f"{summary['parameters']:,}",
+    summary["resumed_from"],
+    summary["metrics"],
 )
 log.info("done in %.1fs", time.monotonic() - start)

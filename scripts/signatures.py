@@ -5,13 +5,31 @@ import time
 from trellis.core.logs import setup_logging
 from trellis.curate.signatures import compute_signatures
 
-log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
+log = setup_logging(snakemake.log[0])
 start = time.monotonic()
-p, out = snakemake.params, snakemake.output  # noqa: F821
-log.info("signatures of %s: num_perm=%s shingle_words=%s seed=%s", snakemake.input[0], p.num_perm,  # noqa: F821
-         p.shingle_words, p.seed)
-stats = compute_signatures(snakemake.input[0], out.signatures, int(p.num_perm), int(p.shingle_words),  # noqa: F821
-                           int(p.seed), exact_npy=out.exact)
-log.info("wrote %s and %s: %d x %d uint64 (%d empty docs), %s docs/s, %.1fs", out.signatures, out.exact,
-         stats["rows"], stats["num_perm"], stats["empty_documents"], stats["docs_per_second"],
-         time.monotonic() - start)
+p, out = snakemake.params, snakemake.output
+log.info(
+    "signatures of %s: num_perm=%s shingle_words=%s seed=%s",
+    snakemake.input[0],
+    p.num_perm,
+    p.shingle_words,
+    p.seed,
+)
+stats = compute_signatures(
+    snakemake.input[0],
+    out.signatures,
+    int(p.num_perm),
+    int(p.shingle_words),
+    int(p.seed),
+    exact_npy=out.exact,
+)
+log.info(
+    "wrote %s and %s: %d x %d uint64 (%d empty docs), %s docs/s, %.1fs",
+    out.signatures,
+    out.exact,
+    stats["rows"],
+    stats["num_perm"],
+    stats["empty_documents"],
+    stats["docs_per_second"],
+    time.monotonic() - start,
+)

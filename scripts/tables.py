@@ -5,11 +5,17 @@ import time
 from trellis.core.logs import setup_logging
 from trellis.report.tables import write_tables
 
-log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
+log = setup_logging(snakemake.log[0])
 start = time.monotonic()
-results = list(snakemake.input.results)  # noqa: F821
-out, control = snakemake.output, snakemake.params.control_arm  # noqa: F821
+results = list(snakemake.input.results)
+out, control = snakemake.output, snakemake.params.control_arm
 log.info("tables: %d result files %s; control arm %s", len(results), results, control)
 df = write_tables(results, out.csv, out.md, control)
-log.info("wrote %s and %s: %d result rows, %d delta rows in %.1fs", out.csv, out.md,
-         int((df["kind"] == "result").sum()), int((df["kind"] == "delta").sum()), time.monotonic() - start)
+log.info(
+    "wrote %s and %s: %d result rows, %d delta rows in %.1fs",
+    out.csv,
+    out.md,
+    int((df["kind"] == "result").sum()),
+    int((df["kind"] == "delta").sum()),
+    time.monotonic() - start,
+)

@@ -18,6 +18,11 @@ log.info("tokenizing %s with %s on %s threads", inp.part, inp.tokenizer, os.envi
 stats = tokenize_part(inp.tokenizer, inp.part, out)
 log.info(
     "wrote %s: %d docs, %d tokens (%s), %d skipped empty, %s tokens/s, %.1fs",
-    out, stats["docs_out"], stats["tokens"], stats["token_dtype"], stats["dropped"]["skipped_empty"],
-    stats["tokens_per_second"], time.monotonic() - start,
+    out,
+    stats["docs_out"],
+    stats["tokens"],
+    stats["token_dtype"],
+    stats["dropped"]["skipped_empty"],
+    stats["tokens_per_second"],
+    time.monotonic() - start,
 )

@@ -8,19 +8,26 @@ from trellis.classifiers.train import train_classifier
 from trellis.core.logs import setup_logging
 from trellis.core.tasks import build_tasks
 
-log = setup_logging(snakemake.log[0])  # noqa: F821 (snakemake is injected by the script directive)
+log = setup_logging(snakemake.log[0])
 start = time.monotonic()
-labels_path = snakemake.input.get("labels", snakemake.input[0])  # noqa: F821
-tokenizer_dir = snakemake.input.get("tokenizer")  # noqa: F821 (absent when a base_model is fine-tuned)
-task_name = snakemake.params.task  # noqa: F821
-clf = dict(snakemake.params.classifiers)  # noqa: F821
-seed = int(snakemake.params.seed)  # noqa: F821
-model_dir = snakemake.output.model  # noqa: F821
-metrics_path = snakemake.output.metrics  # noqa: F821
+labels_path = snakemake.input.get("labels", snakemake.input[0])
+tokenizer_dir = snakemake.input.get("tokenizer")
+task_name = snakemake.params.task
+clf = dict(snakemake.params.classifiers)
+seed = int(snakemake.params.seed)
+model_dir = snakemake.output.model
+metrics_path = snakemake.output.metrics
 
-task = build_tasks({"labels": dict(snakemake.params.labels)})[task_name]  # noqa: F821
-log.info("training %s (%s) on %s; base_model=%s tokenizer=%s threads=%d",
-         task.name, task.kind, labels_path, clf.get("base_model"), tokenizer_dir, snakemake.threads)  # noqa: F821
+task = build_tasks({"labels": dict(snakemake.params.labels)})[task_name]
+log.info(
+    "training %s (%s) on %s; base_model=%s tokenizer=%s threads=%d",
+    task.name,
+    task.kind,
+    labels_path,
+    clf.get("base_model"),
+    tokenizer_dir,
+    snakemake.threads,
+)
 metrics = train_classifier(
     task,
     labels_path,
@@ -39,9 +46,16 @@ metrics = train_classifier(
     compile_model=bool(clf["compile"]),
     model_dir=model_dir,
     metrics_path=metrics_path,
-    threads=snakemake.threads,  # noqa: F821
+    threads=snakemake.threads,
 )
 headline = {k: metrics[k] for k in ("micro_f1", "macro_f1", "accuracy", "spearman", "mse") if k in metrics}
-log.info("n_train=%d n_validation=%d n_test=%d; best epoch %d of %d run; test: %s", metrics["n_train"],
-         metrics["n_validation"], metrics["n_test"], metrics["best_epoch"], metrics["epochs_run"], json.dumps(headline))
+log.info(
+    "n_train=%d n_validation=%d n_test=%d; best epoch %d of %d run; test: %s",
+    metrics["n_train"],
+    metrics["n_validation"],
+    metrics["n_test"],
+    metrics["best_epoch"],
+    metrics["epochs_run"],
+    json.dumps(headline),
+)
 log.info("wrote %s and %s in %.1fs", model_dir, metrics_path, time.monotonic() - start)

@@ -15,8 +15,15 @@ log = setup_logging(snakemake.log[0])
 start = time.monotonic()
 p = snakemake.params
 shard_dir = Path(snakemake.input.manifest).parent
-record = upload_shards(shard_dir, p.repo, path_in_repo=snakemake.wildcards.arm, revision=p.revision,
-                       private=bool(p.private))
+record = upload_shards(
+    shard_dir, p.repo, path_in_repo=snakemake.wildcards.arm, revision=p.revision, private=bool(p.private)
+)
 write_json(snakemake.output[0], record)
-log.info("uploaded %d files of %s to %s (commit %s) in %.1fs", len(record["files"]), shard_dir,
-         record["repo"], record["commit"], time.monotonic() - start)
+log.info(
+    "uploaded %d files of %s to %s (commit %s) in %.1fs",
+    len(record["files"]),
+    shard_dir,
+    record["repo"],
+    record["commit"],
+    time.monotonic() - start,
+)

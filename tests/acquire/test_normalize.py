@@ -13,7 +13,6 @@ import pytest
 import yaml
 
 from trellis.acquire.download import read_manifest, write_demo_source
-from trellis.core.io import doc_id
 from trellis.acquire.normalize import (
     MIN_ANSWER_SCORE,
     MissingColumnError,
@@ -27,6 +26,7 @@ from trellis.acquire.normalize import (
     serialize_structured_wikipedia,
     serialize_text_to_sql,
 )
+from trellis.core.io import doc_id
 
 CONFIG = yaml.safe_load((Path(__file__).resolve().parents[2] / "config" / "config.yaml").read_text())
 
@@ -142,7 +142,8 @@ def test_structured_wikipedia_without_body_is_empty():
 def test_stackexchange_keeps_accepted_and_high_score_answers_only():
     row = {
         "qid": 1,
-        "question": "<p>How do I parse <code>JSON</code> in Python?</p>\n<pre><code>data = '{\"a\": 1}'\n  indented()\n</code></pre>",
+        "question": "<p>How do I parse <code>JSON</code> in Python?</p>\n<pre><code>data = '{\"a\": 1}'\n  "
+        "indented()\n</code></pre>",
         "answers": [
             {"answer_id": 10, "author": "a", "pm_score": 1, "selected": False, "text": "<p>LOW SCORE</p>"},
             {
@@ -331,7 +332,14 @@ def test_pes2o_json_gz_lines(tmp_path):
 def _pes2o_file(path: Path, texts: list[str]) -> Path:
     with gzip.open(path, "wt") as fh:
         for i, text in enumerate(texts):
-            row = {"added": "a", "created": "c", "id": str(100 + i), "source": "s2ag/train", "text": text, "version": "v2"}
+            row = {
+                "added": "a",
+                "created": "c",
+                "id": str(100 + i),
+                "source": "s2ag/train",
+                "text": text,
+                "version": "v2",
+            }
             fh.write(json.dumps(row) + "\n")
     return path
 
@@ -352,7 +360,8 @@ def test_pes2o_subject_filter_keeps_cs_math_ml_papers_and_counts_the_rest(tmp_pa
         # One CS word only (min_terms 3 in the study): dropped
         "Hospital Staffing\n\nA scheduling survey of nurses in rural clinics.",
         # Enough terms, but only past the head (the body of a biology paper): dropped
-        "Leaf Colour\n\nChlorophyll content was measured." + " x" * 1200
+        "Leaf Colour\n\nChlorophyll content was measured."
+        + " x" * 1200
         + " algorithm database compiler software",
         # Case and word boundaries: 'Theorem', 'PROOF' and 'Lemma' count; 'algorithmic' is not 'algorithm'
         "On Ramsey Numbers\n\nTheorem 1 and its PROOF rest on a Lemma; algorithmic aspects are left open.",
@@ -364,7 +373,10 @@ def test_pes2o_subject_filter_keeps_cs_math_ml_papers_and_counts_the_rest(tmp_pa
     assert kept == ["100", "101", "106"]
     assert stats["dropped"] == {"off_subject": 4} and stats["unaccounted"] == 0
     assert stats["subject_filter"]["kept_matching_subject"] == {
-        "computer_science": 1, "mathematics": 2, "machine_learning_ai": 1}
+        "computer_science": 1,
+        "mathematics": 2,
+        "machine_learning_ai": 1,
+    }
     # Without the filter every paper is kept.
     assert normalize_part("pes2o", [path], tmp_path / "all.parquet")["docs_out"] == len(texts)
 

@@ -13,19 +13,33 @@ import pytest
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
-from trellis.classifiers.train import train_classifier
-from trellis.labels.label import label_schema
 from trellis.classifiers.score import score_part
+from trellis.classifiers.train import train_classifier
 from trellis.core.tasks import build_tasks
+from trellis.labels.label import label_schema
 
-WORDS = ("the of and to in is was for on with as by at from that this it be are an which or one "
-         "apple river planet violin carbon engine castle harbor garden silver").split()
+WORDS = (
+    "the of and to in is was for on with as by at from that this it be are an which or one "
+    "apple river planet violin carbon engine castle harbor garden silver"
+).split()
 LABELS_CONFIG = {
     "backend": "offline",
     "model": "test",
     "topics": [{"name": f"topic_{i}", "keywords": [f"kw{i}"]} for i in range(17)],
-    "content_types": [{"name": n} for n in ("library", "application", "script", "test", "configuration",
-                                             "schema", "data", "documentation", "generated")],
+    "content_types": [
+        {"name": n}
+        for n in (
+            "library",
+            "application",
+            "script",
+            "test",
+            "configuration",
+            "schema",
+            "data",
+            "documentation",
+            "generated",
+        )
+    ],
 }
 TASKS = build_tasks({"labels": LABELS_CONFIG})
 TINY = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64}
@@ -51,21 +65,55 @@ def classifiers(tmp_path_factory) -> dict[str, Path]:
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator([_text(rng) for _ in range(300)], trainers.BpeTrainer(
-        vocab_size=400, special_tokens=["<|endoftext|>", "<|padding|>", "[CLS]", "[SEP]", "[MASK]"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
-    PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|padding|>",
-                            cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]").save_pretrained(root / "tok")
+    tok.train_from_iterator(
+        [_text(rng) for _ in range(300)],
+        trainers.BpeTrainer(
+            vocab_size=400,
+            special_tokens=["<|endoftext|>", "<|padding|>", "[CLS]", "[SEP]", "[MASK]"],
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            show_progress=False,
+        ),
+    )
+    PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token="<|endoftext|>",
+        pad_token="<|padding|>",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    ).save_pretrained(root / "tok")
     dirs = {}
     for name in ("topic", "complexity", "content_type"):
         task = TASKS[name]
-        rows = [{"id": f"{name}-{i}", "text": _text(rng), "source": task.source, "label": lab,
-                 "backend": "offline", "model": "test", "prompt_version": "t"}
-                for i, lab in enumerate(_labels(name, 60, rng))]
+        rows = [
+            {
+                "id": f"{name}-{i}",
+                "text": _text(rng),
+                "source": task.source,
+                "label": lab,
+                "backend": "offline",
+                "model": "test",
+                "prompt_version": "t",
+            }
+            for i, lab in enumerate(_labels(name, 60, rng))
+        ]
         path = root / f"{name}.parquet"
         pq.write_table(pa.Table.from_pylist(rows, schema=label_schema(task)), path)
-        train_classifier(task, path, root / name, root / "tok", None, TINY, max_length=64, epochs=1,
-                         batch_size=16, learning_rate=1e-3, validation_fraction=0.25, seed=3, threads=1)
+        train_classifier(
+            task,
+            path,
+            root / name,
+            root / "tok",
+            None,
+            TINY,
+            max_length=64,
+            epochs=1,
+            batch_size=16,
+            learning_rate=1e-3,
+            validation_fraction=0.25,
+            seed=3,
+            threads=1,
+        )
         dirs[name] = root / name / "model"
     return dirs
 
@@ -75,15 +123,26 @@ def _part(path: Path, n: int, seed: int = 5) -> list[str]:
     # Lengths vary widely (and exceed max_length) so the length sort really reorders rows.
     ids = [f"fineweb_edu-{i:05d}" for i in range(n)]
     texts = [_text(rng, 1, 200) for _ in range(n)]
-    pq.write_table(pa.table({"id": ids, "text": texts, "source": ["fineweb_edu"] * n,
-                             "url": ["u"] * n}), path, row_group_size=64)
+    pq.write_table(
+        pa.table({"id": ids, "text": texts, "source": ["fineweb_edu"] * n, "url": ["u"] * n}),
+        path,
+        row_group_size=64,
+    )
     return ids
 
 
 def test_scores_one_row_per_id_in_order(tmp_path, classifiers):
     ids = _part(tmp_path / "part-0.parquet", 300)
-    stats = score_part(tmp_path / "part-0.parquet", classifiers, tmp_path / "scores.parquet",
-                       batch_size=16, max_length=64, tasks=TASKS, threads=1, window_rows=128)
+    stats = score_part(
+        tmp_path / "part-0.parquet",
+        classifiers,
+        tmp_path / "scores.parquet",
+        batch_size=16,
+        max_length=64,
+        tasks=TASKS,
+        threads=1,
+        window_rows=128,
+    )
     table = pq.read_table(tmp_path / "scores.parquet")
     assert table.column("id").to_pylist() == ids
     assert "text" not in table.column_names
@@ -104,8 +163,17 @@ def test_scores_one_row_per_id_in_order(tmp_path, classifiers):
 def test_scores_do_not_depend_on_window_or_batch(tmp_path, classifiers):
     _part(tmp_path / "part-0.parquet", 90)
     only = {"topic": classifiers["topic"]}
-    score_part(tmp_path / "part-0.parquet", only, tmp_path / "a.parquet", batch_size=7, max_length=64, window_rows=20)
-    score_part(tmp_path / "part-0.parquet", only, tmp_path / "b.parquet", batch_size=64, max_length=64, window_rows=1000)
+    score_part(
+        tmp_path / "part-0.parquet", only, tmp_path / "a.parquet", batch_size=7, max_length=64, window_rows=20
+    )
+    score_part(
+        tmp_path / "part-0.parquet",
+        only,
+        tmp_path / "b.parquet",
+        batch_size=64,
+        max_length=64,
+        window_rows=1000,
+    )
     a = np.array(pq.read_table(tmp_path / "a.parquet").column("topic").to_pylist())
     b = np.array(pq.read_table(tmp_path / "b.parquet").column("topic").to_pylist())
     assert pq.read_table(tmp_path / "a.parquet").column_names == ["id", "topic"]
@@ -116,17 +184,30 @@ def test_changed_taxonomy_is_refused(tmp_path, classifiers):
     _part(tmp_path / "part-0.parquet", 5)
     cfg = dict(LABELS_CONFIG, topics=LABELS_CONFIG["topics"][:16])
     with pytest.raises(ValueError, match="trained with"):
-        score_part(tmp_path / "part-0.parquet", {"topic": classifiers["topic"]}, tmp_path / "s.parquet",
-                   batch_size=8, max_length=64, tasks=build_tasks({"labels": cfg}))
+        score_part(
+            tmp_path / "part-0.parquet",
+            {"topic": classifiers["topic"]},
+            tmp_path / "s.parquet",
+            batch_size=8,
+            max_length=64,
+            tasks=build_tasks({"labels": cfg}),
+        )
     assert not (tmp_path / "s.parquet").exists()
 
 
 def test_null_text_names_row(tmp_path, classifiers):
-    pq.write_table(pa.table({"id": ["a", "b"], "text": ["fine", None], "source": ["fineweb_edu"] * 2}),
-                   tmp_path / "part-1.parquet")
+    pq.write_table(
+        pa.table({"id": ["a", "b"], "text": ["fine", None], "source": ["fineweb_edu"] * 2}),
+        tmp_path / "part-1.parquet",
+    )
     with pytest.raises(ValueError, match=r"part-1\.parquet: row 1 \(id b\): column 'text'"):
-        score_part(tmp_path / "part-1.parquet", {"complexity": classifiers["complexity"]},
-                   tmp_path / "s.parquet", batch_size=8, max_length=64)
+        score_part(
+            tmp_path / "part-1.parquet",
+            {"complexity": classifiers["complexity"]},
+            tmp_path / "s.parquet",
+            batch_size=8,
+            max_length=64,
+        )
     assert not (tmp_path / "s.parquet").exists()
 
 
@@ -138,14 +219,25 @@ def test_score_script(tmp_path, classifiers):
 
     ids = _part(tmp_path / "part-0.parquet", 20)
     job = Job()
-    job.input = Namedlist(fromdict={"part": str(tmp_path / "part-0.parquet"),
-                                    "classifiers": [str(classifiers["topic"]), str(classifiers["complexity"])]})
+    job.input = Namedlist(
+        fromdict={
+            "part": str(tmp_path / "part-0.parquet"),
+            "classifiers": [str(classifiers["topic"]), str(classifiers["complexity"])],
+        }
+    )
     job.output = Namedlist(fromdict={"scores": str(tmp_path / "scores" / "part-0.parquet")})
-    job.params = Namedlist(fromdict={"tasks": ["topic", "complexity"], "labels": LABELS_CONFIG,
-                                     "batch_size": 8, "max_length": 64})
+    job.params = Namedlist(
+        fromdict={
+            "tasks": ["topic", "complexity"],
+            "labels": LABELS_CONFIG,
+            "batch_size": 8,
+            "max_length": 64,
+        }
+    )
     job.log, job.threads = Namedlist(fromdict={"log": str(tmp_path / "score.log")}), 1
-    runpy.run_path(str(Path(__file__).resolve().parents[2] / "scripts" / "score.py"),
-                   init_globals={"snakemake": job})
+    runpy.run_path(
+        str(Path(__file__).resolve().parents[2] / "scripts" / "score.py"), init_globals={"snakemake": job}
+    )
     table = pq.read_table(tmp_path / "scores" / "part-0.parquet")
     assert table.column_names == ["id", "topic", "complexity"] and table.column("id").to_pylist() == ids
     assert "scored 20 documents" in (tmp_path / "score.log").read_text()
@@ -156,11 +248,19 @@ def test_compression_prefilter_skips_inference_and_stores_the_ratio(tmp_path, cl
     rng = random.Random(9)
     texts = [_text(rng, 20, 60), boilerplate, _text(rng, 20, 60), "", boilerplate + "-- end\n"]
     ids = [f"starcoderdata-{i}" for i in range(len(texts))]
-    pq.write_table(pa.table({"id": ids, "text": texts, "source": ["starcoderdata"] * len(texts)}),
-                   tmp_path / "part-0.parquet")
+    pq.write_table(
+        pa.table({"id": ids, "text": texts, "source": ["starcoderdata"] * len(texts)}),
+        tmp_path / "part-0.parquet",
+    )
     only = {"content_type": classifiers["content_type"]}
-    stats = score_part(tmp_path / "part-0.parquet", only, tmp_path / "s.parquet", batch_size=8, max_length=64,
-                       skip_below_compression_ratio=0.10)
+    stats = score_part(
+        tmp_path / "part-0.parquet",
+        only,
+        tmp_path / "s.parquet",
+        batch_size=8,
+        max_length=64,
+        skip_below_compression_ratio=0.10,
+    )
     table = pq.read_table(tmp_path / "s.parquet")
     assert table.column_names == ["id", "compression_ratio", "content_type", "content_type_probs"]
     ratios = table.column("compression_ratio").to_pylist()

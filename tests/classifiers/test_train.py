@@ -17,25 +17,56 @@ from transformers import AutoModelForSequenceClassification, PreTrainedTokenizer
 from trellis.classifiers.metrics import metrics_rows
 from trellis.classifiers.model import encode_texts, load_classifier, outputs_from_logits, predict_logits
 from trellis.classifiers.train import split_of, train_classifier, tune_thresholds
-from trellis.labels.label import label_schema
 from trellis.core.tasks import build_tasks
+from trellis.labels.label import label_schema
 
 TINY = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64}
-FILLER = ("the of and to in is was for on with as by at from that this it be are an "
-          "which or one have not but had they all were when there can more some time").split()
+FILLER = (
+    "the of and to in is was for on with as by at from that this it be are an "
+    "which or one have not but had they all were when there can more some time"
+).split()
 SPECIAL = ["<|endoftext|>", "<|padding|>", "[CLS]", "[SEP]", "[MASK]"]
 
 LABELS_CONFIG = {
     "backend": "offline",
     "model": "keyword-heuristic-v1",
     "topics": [{"name": f"topic_{i}", "keywords": [f"kw{i}"]} for i in range(17)],
-    "content_types": [{"name": n} for n in ("library", "application", "script", "test", "configuration",
-                                             "schema", "data", "documentation", "generated")],
+    "content_types": [
+        {"name": n}
+        for n in (
+            "library",
+            "application",
+            "script",
+            "test",
+            "configuration",
+            "schema",
+            "data",
+            "documentation",
+            "generated",
+        )
+    ],
 }
 TASKS = build_tasks({"labels": LABELS_CONFIG})
 # Each class or topic is planted by a marker word that the byte-level BPE learns as one token.
-MARKERS = ["apple", "river", "planet", "violin", "carbon", "engine", "castle", "harbor", "garden",
-           "silver", "thunder", "pencil", "meadow", "falcon", "lantern", "quartz", "velvet"]
+MARKERS = [
+    "apple",
+    "river",
+    "planet",
+    "violin",
+    "carbon",
+    "engine",
+    "castle",
+    "harbor",
+    "garden",
+    "silver",
+    "thunder",
+    "pencil",
+    "meadow",
+    "falcon",
+    "lantern",
+    "quartz",
+    "velvet",
+]
 
 
 def build_tokenizer(out_dir: Path) -> Path:
@@ -45,12 +76,22 @@ def build_tokenizer(out_dir: Path) -> Path:
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(texts, trainers.BpeTrainer(
-        vocab_size=500, special_tokens=SPECIAL, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False))
+    tok.train_from_iterator(
+        texts,
+        trainers.BpeTrainer(
+            vocab_size=500,
+            special_tokens=SPECIAL,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            show_progress=False,
+        ),
+    )
     PreTrainedTokenizerFast(
-        tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|padding|>",
-        cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]",
+        tokenizer_object=tok,
+        eos_token="<|endoftext|>",
+        pad_token="<|padding|>",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
     ).save_pretrained(out_dir)
     return out_dir
 
@@ -77,14 +118,24 @@ def planted_rows(task_name: str, n: int, seed: int = 0) -> list[dict]:
             label = float(level)
             for _ in range(3 * (level - int(task.low))):
                 words[rng.randrange(len(words))] = MARKERS[0]
-        rows.append({"id": f"doc-{task_name}-{seed}-{i}", "text": " ".join(words),
-                     "source": task.source, "label": label, "backend": "offline",
-                     "model": "planted", "prompt_version": "test"})
+        rows.append(
+            {
+                "id": f"doc-{task_name}-{seed}-{i}",
+                "text": " ".join(words),
+                "source": task.source,
+                "label": label,
+                "backend": "offline",
+                "model": "planted",
+                "prompt_version": "test",
+            }
+        )
     return rows
 
 
 def write_labels(path: Path, task_name: str, n: int, seed: int = 0) -> Path:
-    pq.write_table(pa.Table.from_pylist(planted_rows(task_name, n, seed), schema=label_schema(TASKS[task_name])), path)
+    pq.write_table(
+        pa.Table.from_pylist(planted_rows(task_name, n, seed), schema=label_schema(TASKS[task_name])), path
+    )
     return path
 
 
@@ -94,8 +145,19 @@ def tokenizer_dir(tmp_path_factory) -> Path:
 
 
 def _train(task_name, labels, out, tokenizer_dir, epochs=6, **kw):
-    args = dict(tokenizer_dir=tokenizer_dir, base_model=None, tiny=TINY, max_length=64, epochs=epochs,
-                batch_size=16, learning_rate=3e-3, validation_fraction=0.2, test_fraction=0.2, seed=7, threads=1)
+    args = dict(
+        tokenizer_dir=tokenizer_dir,
+        base_model=None,
+        tiny=TINY,
+        max_length=64,
+        epochs=epochs,
+        batch_size=16,
+        learning_rate=3e-3,
+        validation_fraction=0.2,
+        test_fraction=0.2,
+        seed=7,
+        threads=1,
+    )
     args.update(kw)
     return train_classifier(TASKS[task_name], labels, out, **args)
 
@@ -148,7 +210,9 @@ def test_content_type_learns_planted_classes(tmp_path, tokenizer_dir):
     assert task == TASKS["content_type"]
     texts = [r["text"] for r in planted_rows("content_type", 40, seed=99)]
     truth = [r["label"] for r in planted_rows("content_type", 40, seed=99)]
-    probs = outputs_from_logits(task, predict_logits(model, encode_texts(tok, texts, 64), tok.pad_token_id, 8))
+    probs = outputs_from_logits(
+        task, predict_logits(model, encode_texts(tok, texts, 64), tok.pad_token_id, 8)
+    )
     assert probs.shape == (40, 9) and np.allclose(probs.sum(axis=1), 1, atol=1e-5)
     assert np.mean([task.labels[k] == t for k, t in zip(probs.argmax(axis=1), truth)]) > 0.6
 
@@ -168,8 +232,14 @@ def test_topic_multilabel_metrics(tmp_path, tokenizer_dir):
 
 def test_regression_metrics_and_ordering(tmp_path, tokenizer_dir):
     labels = write_labels(tmp_path / "cq.parquet", "code_quality", 400)
-    m = _train("code_quality", labels, tmp_path / "cq", tokenizer_dir,
-               model_dir=tmp_path / "m" / "model", metrics_path=tmp_path / "m.json")
+    m = _train(
+        "code_quality",
+        labels,
+        tmp_path / "cq",
+        tokenizer_dir,
+        model_dir=tmp_path / "m" / "model",
+        metrics_path=tmp_path / "m.json",
+    )
     assert {"spearman", "mse", "per_level_f1"} <= m.keys()
     assert set(m["per_level_f1"]) == {"1", "2", "3", "4", "5"}
     assert m["spearman"] > 0.5
@@ -183,7 +253,9 @@ def test_regression_metrics_and_ordering(tmp_path, tokenizer_dir):
 def test_early_stopping_keeps_the_best_epoch(tmp_path, tokenizer_dir):
     # A learning rate far too high makes the validation loss climb after the first epochs.
     labels = write_labels(tmp_path / "cq.parquet", "code_quality", 200)
-    m = _train("code_quality", labels, tmp_path / "cq", tokenizer_dir, epochs=12, patience=1, learning_rate=0.05)
+    m = _train(
+        "code_quality", labels, tmp_path / "cq", tokenizer_dir, epochs=12, patience=1, learning_rate=0.05
+    )
     losses = m["validation_loss_per_epoch"]
     assert m["epochs_run"] == len(losses) < 12
     assert m["best_epoch"] == int(np.argmin(losses)) + 1
@@ -210,8 +282,14 @@ def test_fine_tunes_a_local_base_model(tmp_path, tokenizer_dir):
     labels = write_labels(tmp_path / "sr.parquet", "structured_relevance", 120)
     _train("structured_relevance", labels, tmp_path / "base", tokenizer_dir, epochs=1)
     ct_labels = write_labels(tmp_path / "ct.parquet", "content_type", 120)
-    m = _train("content_type", ct_labels, tmp_path / "ft", None, epochs=1,
-               base_model=str(tmp_path / "base" / "model"))
+    m = _train(
+        "content_type",
+        ct_labels,
+        tmp_path / "ft",
+        None,
+        epochs=1,
+        base_model=str(tmp_path / "base" / "model"),
+    )
     assert m["base_model"] == str(tmp_path / "base" / "model")
     model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "ft" / "model")
     assert model.config.num_labels == 9 and model.config.trellis_task["name"] == "content_type"

@@ -11,22 +11,39 @@ from trellis.core.stats import StepStats
 
 def test_tokens_per_reason_and_exact_keys():
     s = StepStats("filter/x", unit="tokens", reasons=("no_topic", "complexity", "empty_text"))
-    for tokens, reason in [(10, None), (7, "no_topic"), (5, None), (3, "complexity"), (0, "empty_text"),
-                           (4, "no_topic")]:
+    for tokens, reason in [
+        (10, None),
+        (7, "no_topic"),
+        (5, None),
+        (3, "complexity"),
+        (0, "empty_text"),
+        (4, "no_topic"),
+    ]:
         s.seen(tokens)
         if reason is None:
             s.kept(tokens)
         else:
             s.drop(reason, tokens)
     d = s.to_dict()
-    assert list(d) == ["step", "docs_in", "docs_out", "tokens_in", "tokens_out", "dropped", "dropped_tokens",
-                       "unaccounted", "unaccounted_tokens"]  # the curation stats' keys, no seconds
+    assert list(d) == [
+        "step",
+        "docs_in",
+        "docs_out",
+        "tokens_in",
+        "tokens_out",
+        "dropped",
+        "dropped_tokens",
+        "unaccounted",
+        "unaccounted_tokens",
+    ]  # the curation stats' keys, no seconds
     assert (d["docs_in"], d["docs_out"], d["tokens_in"], d["tokens_out"]) == (6, 2, 29, 15)
     assert d["dropped"] == {"complexity": 1, "empty_text": 1, "no_topic": 2}
     assert d["dropped_tokens"] == {"complexity": 3, "empty_text": 0, "no_topic": 11}
     assert d["unaccounted"] == 0 and d["unaccounted_tokens"] == 0
-    assert s.summary() == ("filter/x: 6 docs / 29 tokens in, 2 docs / 15 tokens out; "
-                           "dropped complexity=1, empty_text=1, no_topic=2")
+    assert s.summary() == (
+        "filter/x: 6 docs / 29 tokens in, 2 docs / 15 tokens out; "
+        "dropped complexity=1, empty_text=1, no_topic=2"
+    )
 
 
 def test_listed_reasons_appear_at_zero_and_unlisted_only_when_dropped():
@@ -95,8 +112,17 @@ def test_chars_measure_texts_and_write_no_unmeasured_keys():
     d = s.to_dict()
     # The keys normalize, tokenize and labeling have always written: seconds after unaccounted, the
     # step's extras last. Nobody measured the characters dropped, so no dropped_chars/unaccounted_chars.
-    assert list(d) == ["step", "docs_in", "docs_out", "chars_in", "chars_out", "dropped", "unaccounted",
-                       "seconds", "source"]
+    assert list(d) == [
+        "step",
+        "docs_in",
+        "docs_out",
+        "chars_in",
+        "chars_out",
+        "dropped",
+        "unaccounted",
+        "seconds",
+        "source",
+    ]
     assert (d["docs_in"], d["docs_out"], d["chars_in"], d["chars_out"]) == (3, 1, 8, 5)
     assert d["dropped"] == {"off_subject": 1, "skipped_empty": 1} and d["unaccounted"] == 0
     assert isinstance(d["seconds"], float) and d["seconds"] >= 0

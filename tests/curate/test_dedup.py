@@ -9,8 +9,10 @@ from trellis.curate.dedup import dedup_source, lsh_bands
 from trellis.curate.signatures import compute_signatures
 
 NUM_PERM = 64
-WORDS = ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma tau "
-         "upsilon phi chi psi omega river stone cloud forest ember harbor lantern meadow quartz summit").split()
+WORDS = (
+    "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma tau "
+    "upsilon phi chi psi omega river stone cloud forest ember harbor lantern meadow quartz summit"
+).split()
 
 
 def _doc(seed, n=120):
@@ -40,8 +42,11 @@ def _source(tmp_path, parts_rows, filtered_out=(), priority=None):
             r.setdefault("source", "s")
         raw = tmp_path / f"raw/s/part-{k}.parquet"
         _part(raw, rows)
-        kept = [dict(r, n_tokens=len(r["text"].split()), priority=(priority or {}).get(r["id"], 1.0))
-                for r in rows if r["id"] not in filtered_out]
+        kept = [
+            dict(r, n_tokens=len(r["text"].split()), priority=(priority or {}).get(r["id"], 1.0))
+            for r in rows
+            if r["id"] not in filtered_out
+        ]
         filt = tmp_path / f"filtered/s/part-{k}.parquet"
         _part(filt, kept)
         sig = tmp_path / f"minhash/s/part-{k}.npy"
@@ -85,8 +90,13 @@ def test_dedup_removes_exact_and_near_duplicates_across_parts(tmp_path):
     kept = {r["id"] for r in d0 + d1 if r["keep"]}
     assert kept == {"a", "b", "c", "d", "e", "f", "only-filtered-copy"}
     reasons = {r["id"]: r["reason"] for r in d0 + d1 if not r["keep"]}
-    assert reasons == {"a-exact-same-part": "exact_duplicate", "c-exact": "exact_duplicate",
-                       "b-near": "near_duplicate", "e-near": "near_duplicate", "b-near-exact": "near_duplicate"}
+    assert reasons == {
+        "a-exact-same-part": "exact_duplicate",
+        "c-exact": "exact_duplicate",
+        "b-near": "near_duplicate",
+        "e-near": "near_duplicate",
+        "b-near-exact": "near_duplicate",
+    }
     # Every dropped document points at its cluster's kept document (part << 40 | raw row).
     code = {("a", 0): 0, ("b", 0): 1, ("c", 0): 3, ("e", 1): (1 << 40) | 1}
     clusters = {r["id"]: r["cluster"] for r in d0 + d1 if not r["keep"]}
@@ -138,7 +148,9 @@ def test_dedup_errors_name_the_file(tmp_path):
     _part(filt, rows + [{"id": "stranger", "text": "not in raw", "source": "s"}])
     out = [tmp_path / "o/part-0.parquet"]
     with pytest.raises(ValueError, match="filtered/s/part-0.parquet: id 'stranger' is not in the raw part"):
-        dedup_source([filt], [raw], [sig], [exact], out, NUM_PERM, 0.7, priority_column=None, tokens_column=None)
+        dedup_source(
+            [filt], [raw], [sig], [exact], out, NUM_PERM, 0.7, priority_column=None, tokens_column=None
+        )
     with pytest.raises(ValueError, match=r"part-0.npy: shape \(3, 64\) does not match .*num_perm=128"):
         dedup_source([filt], [raw], [sig], [exact], out, 128, 0.7, priority_column=None, tokens_column=None)
     with pytest.raises(ValueError, match="out of order"):

@@ -36,10 +36,21 @@ class Client:
 BOILERPLATE = "INSERT INTO migrations (id, name) VALUES (1, 'init');\n" * 400
 GENERATED_CONFIG = "".join(f'  "key_{i % 3}": "value",\n' for i in range(2000))
 TOPICS = [f"topic_{i}" for i in range(17)]
-FINEWEB = {"topic_threshold": 0.5, "topic_thresholds": {}, "min_complexity": 1.8, "multilabel_bonus": 0.5,
-           "target_topic_shares": {}}
-STARCODER = {"min_compression_ratio": 0.10, "min_code_quality": 1.5, "min_structured_relevance": 0.5,
-             "quality_boost_at": 3.5, "quality_boost": 0.5, "target_language_shares": {}}
+FINEWEB = {
+    "topic_threshold": 0.5,
+    "topic_thresholds": {},
+    "min_complexity": 1.8,
+    "multilabel_bonus": 0.5,
+    "target_topic_shares": {},
+}
+STARCODER = {
+    "min_compression_ratio": 0.10,
+    "min_code_quality": 1.5,
+    "min_structured_relevance": 0.5,
+    "quality_boost_at": 3.5,
+    "quality_boost": 0.5,
+    "target_language_shares": {},
+}
 
 
 def _write(path, rows, schema=None, row_group_size=3):
@@ -49,8 +60,11 @@ def _write(path, rows, schema=None, row_group_size=3):
 
 def _tokens(path, raw_rows):
     """The token part tokenize writes: id and n_tokens of every document with text."""
-    _write(path, [{"id": r["id"], "n_tokens": len(r["text"].split())} for r in raw_rows if r["text"]],
-           pa.schema([("id", pa.string()), ("n_tokens", pa.int32())]))
+    _write(
+        path,
+        [{"id": r["id"], "n_tokens": len(r["text"].split())} for r in raw_rows if r["text"]],
+        pa.schema([("id", pa.string()), ("n_tokens", pa.int32())]),
+    )
 
 
 def test_compression_ratio_separates_boilerplate_from_code():
@@ -80,17 +94,33 @@ def test_fineweb_policy_keeps_drops_and_ranks(tmp_path):
         ("missing", None, 2.5, "missing_score"),
         ("empty", _topic((4, 0.9)), 3.0, "empty_text"),
     ]
-    raw = [{"id": i, "text": "" if i == "empty" else f"document {i} with some words",
-            "source": "fineweb_edu", "url": f"u/{i}"} for i, *_ in planted]
+    raw = [
+        {
+            "id": i,
+            "text": "" if i == "empty" else f"document {i} with some words",
+            "source": "fineweb_edu",
+            "url": f"u/{i}",
+        }
+        for i, *_ in planted
+    ]
     scores = [{"id": i, "topic": t, "complexity": c} for i, t, c, _ in planted]
-    score_schema = pa.schema([("id", pa.string()), ("topic", pa.list_(pa.float32())), ("complexity", pa.float32())])
+    score_schema = pa.schema(
+        [("id", pa.string()), ("topic", pa.list_(pa.float32())), ("complexity", pa.float32())]
+    )
     _write(tmp_path / "raw.parquet", raw)
     _write(tmp_path / "scores.parquet", scores, score_schema)
     _tokens(tmp_path / "tokens.parquet", raw)
     out = tmp_path / "out" / "part-0.parquet"
     policy = dict(FINEWEB, topic_thresholds={"topic_9": 0.3})
-    stats = filter_part("fineweb_edu", tmp_path / "raw.parquet", tmp_path / "scores.parquet",
-                        tmp_path / "tokens.parquet", policy, out, topics=TOPICS)
+    stats = filter_part(
+        "fineweb_edu",
+        tmp_path / "raw.parquet",
+        tmp_path / "scores.parquet",
+        tmp_path / "tokens.parquet",
+        policy,
+        out,
+        topics=TOPICS,
+    )
 
     kept = pq.read_table(out)
     # The raw columns unchanged, then what selection needs.
@@ -115,9 +145,18 @@ def test_fineweb_unknown_topic_threshold_is_a_config_error(tmp_path):
     _write(tmp_path / "raw.parquet", raw)
     _write(tmp_path / "scores.parquet", [{"id": "a", "topic": [0.9] * 17, "complexity": 3.0}])
     _tokens(tmp_path / "tokens.parquet", raw)
-    with pytest.raises(ValueError, match=r"curation.fineweb_edu.topic_thresholds names unknown topics \['nope'\]"):
-        filter_part("fineweb_edu", tmp_path / "raw.parquet", tmp_path / "scores.parquet", tmp_path / "tokens.parquet",
-                    dict(FINEWEB, topic_thresholds={"nope": 0.2}), tmp_path / "o.parquet", topics=TOPICS)
+    with pytest.raises(
+        ValueError, match=r"curation.fineweb_edu.topic_thresholds names unknown topics \['nope'\]"
+    ):
+        filter_part(
+            "fineweb_edu",
+            tmp_path / "raw.parquet",
+            tmp_path / "scores.parquet",
+            tmp_path / "tokens.parquet",
+            dict(FINEWEB, topic_thresholds={"nope": 0.2}),
+            tmp_path / "o.parquet",
+            topics=TOPICS,
+        )
 
 
 def test_starcoder_policy_order_reasons_boost_and_language(tmp_path):
@@ -128,21 +167,53 @@ def test_starcoder_policy_order_reasons_boost_and_language(tmp_path):
         ("lowq", REAL_CODE + "\n# v2\n", "python", "b.py", 1.5, 2.5, "code_quality"),  # at the floor
         ("lowrel", REAL_CODE + "\n# v3\n", "python", "c.py", 2.0, 0.4, "structured_relevance"),
         ("boosted", REAL_CODE.replace("Client", "Api"), "python", "d.py", 4.2, 1.0, None),
-        ("json-in-js", '{"name": "pkg", "version": "1.0.0", "private": true}', "javascript", "package.json",
-         2.5, 2.5, None),
+        (
+            "json-in-js",
+            '{"name": "pkg", "version": "1.0.0", "private": true}',
+            "javascript",
+            "package.json",
+            2.5,
+            2.5,
+            None,
+        ),
         ("empty", "", "python", "e.py", 3.0, 2.0, "empty_text"),
     ]
-    raw = [{"id": i, "text": t, "source": "starcoderdata", "language": lang, "path": path,
-            "repo": "r/r", "stars": 3} for i, t, lang, path, *_ in planted]
-    scores = [{"id": i, "compression_ratio": compression_ratio(t) if t else None, "code_quality": q,
-               "structured_relevance": r, "content_type": "library", "content_type_probs": [1.0] + [0.0] * 8}
-              for i, t, _, _, q, r, _ in planted]
+    raw = [
+        {
+            "id": i,
+            "text": t,
+            "source": "starcoderdata",
+            "language": lang,
+            "path": path,
+            "repo": "r/r",
+            "stars": 3,
+        }
+        for i, t, lang, path, *_ in planted
+    ]
+    scores = [
+        {
+            "id": i,
+            "compression_ratio": compression_ratio(t) if t else None,
+            "code_quality": q,
+            "structured_relevance": r,
+            "content_type": "library",
+            "content_type_probs": [1.0] + [0.0] * 8,
+        }
+        for i, t, _, _, q, r, _ in planted
+    ]
     _write(tmp_path / "raw.parquet", raw)
     _write(tmp_path / "scores.parquet", scores)
     _tokens(tmp_path / "tokens.parquet", raw)
     out = tmp_path / "f.parquet"
-    stats = filter_part("starcoderdata", tmp_path / "raw.parquet", tmp_path / "scores.parquet",
-                        tmp_path / "tokens.parquet", STARCODER, out, skip_below_compression_ratio=0.10)
+    stats = filter_part(
+        "starcoderdata",
+        tmp_path / "raw.parquet",
+        tmp_path / "scores.parquet",
+        tmp_path / "tokens.parquet",
+        STARCODER,
+        out,
+        skip_below_compression_ratio=0.10,
+    )
     kept = {r["id"]: r for r in pq.read_table(out).to_pylist()}
     assert list(kept) == ["good", "boosted", "json-in-js"]
     assert kept["good"]["priority"] == pytest.approx(2.0)
@@ -163,20 +234,37 @@ def test_filter_threshold_below_the_scoring_prefilter_is_refused(tmp_path):
     _write(tmp_path / "raw.parquet", raw)
     _write(tmp_path / "scores.parquet", [{"id": "a", "code_quality": 3.0, "structured_relevance": 2.0}])
     _tokens(tmp_path / "tokens.parquet", raw)
-    with pytest.raises(ValueError, match="min_compression_ratio .* below scoring.skip_below_compression_ratio"):
-        filter_part("starcoderdata", tmp_path / "raw.parquet", tmp_path / "scores.parquet", tmp_path / "tokens.parquet",
-                    dict(STARCODER, min_compression_ratio=0.05), tmp_path / "o.parquet", skip_below_compression_ratio=0.1)
+    with pytest.raises(
+        ValueError, match="min_compression_ratio .* below scoring.skip_below_compression_ratio"
+    ):
+        filter_part(
+            "starcoderdata",
+            tmp_path / "raw.parquet",
+            tmp_path / "scores.parquet",
+            tmp_path / "tokens.parquet",
+            dict(STARCODER, min_compression_ratio=0.05),
+            tmp_path / "o.parquet",
+            skip_below_compression_ratio=0.1,
+        )
 
 
-@pytest.mark.parametrize("tag, path, text, expected", [
-    ("python", "a.py", REAL_CODE, ("python", "consistent")),
-    ("python", "notes.txt", REAL_CODE, ("python", "consistent")),  # unknown extension says nothing
-    ("javascript", "package.json", '{"a": [1, 2]}', ("json", "repaired")),
-    ("javascript", "app.json", "const x = require('y');\nmodule.exports = x;", ("javascript", "kept")),
-    ("yaml", "compose.json", "services:\n  web:\n    image: nginx\n", ("yaml", "kept")),  # not JSON: tag stays
-    ("sql", "schema.py", "CREATE TABLE t (id INT);\n", ("sql", "kept")),
-    ("json", "build.sql", "SELECT 1;\nINSERT INTO t VALUES (1);", ("sql", "repaired")),
-])
+@pytest.mark.parametrize(
+    "tag, path, text, expected",
+    [
+        ("python", "a.py", REAL_CODE, ("python", "consistent")),
+        ("python", "notes.txt", REAL_CODE, ("python", "consistent")),  # unknown extension says nothing
+        ("javascript", "package.json", '{"a": [1, 2]}', ("json", "repaired")),
+        ("javascript", "app.json", "const x = require('y');\nmodule.exports = x;", ("javascript", "kept")),
+        (
+            "yaml",
+            "compose.json",
+            "services:\n  web:\n    image: nginx\n",
+            ("yaml", "kept"),
+        ),  # not JSON: tag stays
+        ("sql", "schema.py", "CREATE TABLE t (id INT);\n", ("sql", "kept")),
+        ("json", "build.sql", "SELECT 1;\nINSERT INTO t VALUES (1);", ("sql", "repaired")),
+    ],
+)
 def test_language_repair(tag, path, text, expected):
     assert repair_language(tag, path, text) == expected
 
@@ -193,15 +281,29 @@ def test_filter_refuses_misaligned_inputs(tmp_path):
     assert not (tmp_path / "o.parquet").exists()  # nothing half-written
     _write(tmp_path / "scores.parquet", [dict(s, id=f"d{k}") for k, s in enumerate(scores)])
     _write(tmp_path / "tokens.parquet", [{"id": "d0", "n_tokens": 2}, {"id": "d2", "n_tokens": 2}])
-    with pytest.raises(ValueError, match=r"raw.parquet: row 1 \(id 'd1'\) has text but no entry in the token part"):
+    with pytest.raises(
+        ValueError, match=r"raw.parquet: row 1 \(id 'd1'\) has text but no entry in the token part"
+    ):
         filter_part("fineweb_edu", *args, tmp_path / "o.parquet", topics=TOPICS)
     _write(tmp_path / "short.parquet", scores[:4])
     with pytest.raises(ValueError, match="short.parquet has 4 rows but raw part .*raw.parquet has 5"):
-        filter_part("fineweb_edu", tmp_path / "raw.parquet", tmp_path / "short.parquet", tmp_path / "tokens.parquet",
-                    FINEWEB, tmp_path / "o.parquet", topics=TOPICS)
+        filter_part(
+            "fineweb_edu",
+            tmp_path / "raw.parquet",
+            tmp_path / "short.parquet",
+            tmp_path / "tokens.parquet",
+            FINEWEB,
+            tmp_path / "o.parquet",
+            topics=TOPICS,
+        )
     with pytest.raises(KeyError, match="curation.fineweb_edu.min_complexity"):
-        filter_part("fineweb_edu", *args[:3], {k: v for k, v in FINEWEB.items() if k != "min_complexity"},
-                    tmp_path / "o.parquet", topics=TOPICS)
+        filter_part(
+            "fineweb_edu",
+            *args[:3],
+            {k: v for k, v in FINEWEB.items() if k != "min_complexity"},
+            tmp_path / "o.parquet",
+            topics=TOPICS,
+        )
 
 
 def test_filter_handles_row_groups_of_different_sizes(tmp_path):
@@ -213,9 +315,15 @@ def test_filter_handles_row_groups_of_different_sizes(tmp_path):
     _write(tmp_path / "raw.parquet", raw, row_group_size=7)
     _write(tmp_path / "scores.parquet", scores, row_group_size=11)
     _tokens(tmp_path / "tokens.parquet", raw)
-    stats = filter_part("fineweb_edu", tmp_path / "raw.parquet", tmp_path / "scores.parquet",
-                        tmp_path / "tokens.parquet", dict(FINEWEB, min_complexity=1.0), tmp_path / "o.parquet",
-                        topics=TOPICS)
+    stats = filter_part(
+        "fineweb_edu",
+        tmp_path / "raw.parquet",
+        tmp_path / "scores.parquet",
+        tmp_path / "tokens.parquet",
+        dict(FINEWEB, min_complexity=1.0),
+        tmp_path / "o.parquet",
+        topics=TOPICS,
+    )
     kept = pq.read_table(tmp_path / "o.parquet").column("id").to_pylist()
     assert kept == [f"d{i}" for i in range(n) if np.float32(peaks[i]) >= 0.5]
     assert stats["docs_out"] == len(kept) and stats["tokens_out"] == 2 * len(kept)

@@ -35,14 +35,37 @@ def _write_source(tmp_path, parts):
         d = tmp_path / f"dedup/s/part-{k}.parquet"
         f.parent.mkdir(parents=True, exist_ok=True)
         d.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(pa.Table.from_pylist([dict(r, text=f"text of {r['id']}") for r in rows],
-                                            schema=pa.schema([("id", pa.string()), ("n_tokens", pa.int64()),
-                                                              ("priority", pa.float32()), ("group", pa.string()),
-                                                              ("text", pa.string())])), f, row_group_size=16)
-        pq.write_table(pa.Table.from_pylist(
-            [{"id": r["id"], "keep": not r["id"].startswith("dup-"),
-              "reason": "near_duplicate" if r["id"].startswith("dup-") else None, "cluster": None} for r in rows],
-            schema=DEDUP_SCHEMA), d)
+        pq.write_table(
+            pa.Table.from_pylist(
+                [dict(r, text=f"text of {r['id']}") for r in rows],
+                schema=pa.schema(
+                    [
+                        ("id", pa.string()),
+                        ("n_tokens", pa.int64()),
+                        ("priority", pa.float32()),
+                        ("group", pa.string()),
+                        ("text", pa.string()),
+                    ]
+                ),
+            ),
+            f,
+            row_group_size=16,
+        )
+        pq.write_table(
+            pa.Table.from_pylist(
+                [
+                    {
+                        "id": r["id"],
+                        "keep": not r["id"].startswith("dup-"),
+                        "reason": "near_duplicate" if r["id"].startswith("dup-") else None,
+                        "cluster": None,
+                    }
+                    for r in rows
+                ],
+                schema=DEDUP_SCHEMA,
+            ),
+            d,
+        )
         filtered.append(f), dedup.append(d), out.append(tmp_path / f"curated/s/part-{k}.parquet")
     return filtered, dedup, out
 
@@ -56,8 +79,14 @@ def test_rebalancing_moves_topic_shares_toward_the_targets(tmp_path):
         rows = []
         for i in range(400):
             group = rng.choice(list(natural), p=list(natural.values()))
-            rows.append({"id": f"p{k}-{i}", "n_tokens": int(rng.integers(50, 150)),
-                         "priority": float(np.round(rng.uniform(1, 4), 3)), "group": str(group)})
+            rows.append(
+                {
+                    "id": f"p{k}-{i}",
+                    "n_tokens": int(rng.integers(50, 150)),
+                    "priority": float(np.round(rng.uniform(1, 4), 3)),
+                    "group": str(group),
+                }
+            )
         parts.append(rows)
     total = sum(r["n_tokens"] for rows in parts for r in rows)
     targets = {"computer_science": 0.15, "mathematics": 0.15}
@@ -73,15 +102,19 @@ def test_rebalancing_moves_topic_shares_toward_the_targets(tmp_path):
     # less: all of it is taken, and what it lacks went to the other groups.
     cs, math = groups["computer_science"], groups["mathematics"]
     assert cs["available_tokens"] > 0.15 * (total // 3) and abs(cs["selected_share"] - 0.15) < 0.01
-    assert math["available_tokens"] < 0.15 * (total // 3) and math["selected_tokens"] == math["available_tokens"]
+    assert (
+        math["available_tokens"] < 0.15 * (total // 3) and math["selected_tokens"] == math["available_tokens"]
+    )
     # The token target is met to within one document per group.
     assert total // 3 <= stats["tokens_out"] <= total // 3 + 4 * 150
     assert stats["unaccounted"] == 0 and stats["unaccounted_tokens"] == 0
 
 
 def test_within_a_group_the_highest_priority_is_taken(tmp_path):
-    rows = [{"id": f"d{i}", "n_tokens": 10, "priority": float(p), "group": "g"}
-            for i, p in enumerate([1.0, 3.5, 2.0, 3.9, 1.5, 3.0])]
+    rows = [
+        {"id": f"d{i}", "n_tokens": 10, "priority": float(p), "group": "g"}
+        for i, p in enumerate([1.0, 3.5, 2.0, 3.9, 1.5, 3.0])
+    ]
     rows.append({"id": "dup-1", "n_tokens": 10, "priority": 4.0, "group": "g"})  # dropped by dedup
     filtered, dedup, out = _write_source(tmp_path, [rows[:3], rows[3:]])
     stats = select_source(filtered, dedup, out, target_tokens=30, target_shares={})
@@ -93,8 +126,15 @@ def test_within_a_group_the_highest_priority_is_taken(tmp_path):
 
 
 def test_select_refuses_decisions_of_another_part(tmp_path):
-    filtered, dedup, out = _write_source(tmp_path, [[{"id": "a", "n_tokens": 1, "priority": 1.0, "group": "g"}],
-                                                    [{"id": "b", "n_tokens": 1, "priority": 1.0, "group": "g"}]])
-    with pytest.raises(ValueError, match=r"dedup/s/part-1.parquet: ids differ from .*filtered/s/part-0.parquet"):
+    filtered, dedup, out = _write_source(
+        tmp_path,
+        [
+            [{"id": "a", "n_tokens": 1, "priority": 1.0, "group": "g"}],
+            [{"id": "b", "n_tokens": 1, "priority": 1.0, "group": "g"}],
+        ],
+    )
+    with pytest.raises(
+        ValueError, match=r"dedup/s/part-1.parquet: ids differ from .*filtered/s/part-0.parquet"
+    ):
         select_source(filtered, dedup[::-1], out, 1, {})
     assert not out[0].exists()

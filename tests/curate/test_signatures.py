@@ -16,8 +16,10 @@ from trellis.curate.signatures import (
 )
 
 NUM_PERM = 64
-WORDS = ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma tau "
-         "upsilon phi chi psi omega river stone cloud forest ember harbor lantern meadow quartz summit").split()
+WORDS = (
+    "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma tau "
+    "upsilon phi chi psi omega river stone cloud forest ember harbor lantern meadow quartz summit"
+).split()
 
 
 def _doc(seed, n=120):
@@ -71,8 +73,15 @@ def test_signatures_shape_dtype_and_determinism(tmp_path):
     rows = [{"id": f"d{i}", "text": _doc(i), "source": "s"} for i in range(10)]
     rows.append({"id": "empty", "text": "", "source": "s"})
     _part(tmp_path / "raw/s/part-0.parquet", rows)
-    stats = compute_signatures(tmp_path / "raw/s/part-0.parquet", tmp_path / "a.npy", NUM_PERM, 5, 7,
-                               exact_npy=tmp_path / "a.exact.npy", batch_size=3)
+    stats = compute_signatures(
+        tmp_path / "raw/s/part-0.parquet",
+        tmp_path / "a.npy",
+        NUM_PERM,
+        5,
+        7,
+        exact_npy=tmp_path / "a.exact.npy",
+        batch_size=3,
+    )
     compute_signatures(tmp_path / "raw/s/part-0.parquet", tmp_path / "b.npy", NUM_PERM, 5, 7)
     a, b = np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy")
     assert a.dtype == np.uint64 and a.shape == (11, NUM_PERM)
@@ -81,4 +90,3 @@ def test_signatures_shape_dtype_and_determinism(tmp_path):
     assert np.load(tmp_path / "a.exact.npy").shape == (11,)
     assert stats["rows"] == 11 and stats["empty_documents"] == 1 and stats["docs_per_second"] > 0
     assert not list(tmp_path.glob(".*tmp*"))  # the temporary files were renamed away
-

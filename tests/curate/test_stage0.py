@@ -14,25 +14,62 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoModelForSequenceClassification, PreTrainedTokenizerFast
 
 from trellis.classifiers.train import train_classifier
-from trellis.labels.label import label_schema
-from trellis.curate.stage0 import Stage0GateError, check_names, evaluate_sample, gate, run_stage0
 from trellis.core.tasks import build_tasks
+from trellis.curate.stage0 import Stage0GateError, check_names, evaluate_sample, gate, run_stage0
+from trellis.labels.label import label_schema
 
 LABELS_CONFIG = {
     "topics": [{"name": f"topic_{i}"} for i in range(17)],
-    "content_types": [{"name": n} for n in ("library", "application", "script", "test", "configuration",
-                                             "schema", "data", "documentation", "generated")],
+    "content_types": [
+        {"name": n}
+        for n in (
+            "library",
+            "application",
+            "script",
+            "test",
+            "configuration",
+            "schema",
+            "data",
+            "documentation",
+            "generated",
+        )
+    ],
 }
 TASKS = build_tasks({"labels": LABELS_CONFIG})
 SETTINGS = {
-    "sample_docs": 120, "candidate_thresholds": [0.3, 0.5, 0.7], "min_positive_rate": 0.005,
-    "max_positive_rate": 0.9, "min_multilabel_rate": 0.01, "max_multilabel_rate": 0.8, "max_no_topic_rate": 0.5,
-    "min_regression_std": 0.1, "min_class_share": 0.005, "max_class_share": 0.9, "accept": {},
+    "sample_docs": 120,
+    "candidate_thresholds": [0.3, 0.5, 0.7],
+    "min_positive_rate": 0.005,
+    "max_positive_rate": 0.9,
+    "min_multilabel_rate": 0.01,
+    "max_multilabel_rate": 0.8,
+    "max_no_topic_rate": 0.5,
+    "min_regression_std": 0.1,
+    "min_class_share": 0.005,
+    "max_class_share": 0.9,
+    "accept": {},
 }
 FILLER = "the of and to in is was for on with as by at from that this it be are an".split()
 # One marker word per topic: a document's topics are the markers it contains.
-MARKERS = ["apple", "river", "planet", "violin", "carbon", "engine", "castle", "harbor", "garden", "silver",
-           "thunder", "pencil", "meadow", "falcon", "lantern", "quartz", "velvet"]
+MARKERS = [
+    "apple",
+    "river",
+    "planet",
+    "violin",
+    "carbon",
+    "engine",
+    "castle",
+    "harbor",
+    "garden",
+    "silver",
+    "thunder",
+    "pencil",
+    "meadow",
+    "falcon",
+    "lantern",
+    "quartz",
+    "velvet",
+]
 
 
 def _planted_text(rng: random.Random) -> tuple[str, list[int]]:
@@ -72,7 +109,9 @@ def _failed(checks):
 def test_healthy_classifiers_pass_every_check():
     stats, checks = _evaluate(healthy_outputs())
     assert _failed(checks) == []
-    assert len(checks) == len(check_names([TASKS[k] for k in ("topic", "complexity", "code_quality", "content_type")]))
+    assert len(checks) == len(
+        check_names([TASKS[k] for k in ("topic", "complexity", "code_quality", "content_type")])
+    )
     assert 0.15 < stats["topic"]["multilabel_rate"] < 0.25
     assert set(stats["topic"]["positive_rate_at"]) == {"0.30", "0.50", "0.70"}
     assert sum(stats["complexity"]["histogram"]["counts"]) == 500
@@ -106,7 +145,9 @@ def test_gate_accepts_only_what_the_config_names():
     assert not summary["passed"] and summary["failed"] == ["topic:never_on:topic_5"]
     summary = gate("fineweb_edu", checks, {"topic:never_on:topic_5": "rare in this crawl"}, tasks)
     assert summary["passed"] and summary["accepted"] == {"topic:never_on:topic_5": "rare in this crawl"}
-    with pytest.raises(ValueError, match=r"curation.stage0.accept.fineweb_edu names \['topic:never_on:topic_99'\]"):
+    with pytest.raises(
+        ValueError, match=r"curation.stage0.accept.fineweb_edu names \['topic:never_on:topic_99'\]"
+    ):
         gate("fineweb_edu", checks, {"topic:never_on:topic_99": "typo"}, tasks)
 
 
@@ -123,31 +164,81 @@ def topic_classifier(tmp_path_factory):
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator([t for t, _ in planted], trainers.BpeTrainer(
-        vocab_size=300, special_tokens=["<|endoftext|>", "<|padding|>", "[CLS]", "[SEP]", "[MASK]"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
-    PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>", pad_token="<|padding|>",
-                            cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]").save_pretrained(root / "tok")
+    tok.train_from_iterator(
+        [t for t, _ in planted],
+        trainers.BpeTrainer(
+            vocab_size=300,
+            special_tokens=["<|endoftext|>", "<|padding|>", "[CLS]", "[SEP]", "[MASK]"],
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            show_progress=False,
+        ),
+    )
+    PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token="<|endoftext|>",
+        pad_token="<|padding|>",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    ).save_pretrained(root / "tok")
     task = TASKS["topic"]
-    rows = [{"id": f"doc-{i}", "text": text, "source": "fineweb_edu", "label": [task.labels[k] for k in topics],
-             "backend": "offline", "model": "t", "prompt_version": "t"} for i, (text, topics) in enumerate(planted)]
+    rows = [
+        {
+            "id": f"doc-{i}",
+            "text": text,
+            "source": "fineweb_edu",
+            "label": [task.labels[k] for k in topics],
+            "backend": "offline",
+            "model": "t",
+            "prompt_version": "t",
+        }
+        for i, (text, topics) in enumerate(planted)
+    ]
     pq.write_table(pa.Table.from_pylist(rows, schema=label_schema(task)), root / "labels.parquet")
-    train_classifier(task, root / "labels.parquet", root / "topic", root / "tok", None,
-                     {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64},
-                     max_length=48, epochs=6, batch_size=16, learning_rate=3e-3, validation_fraction=0.2, seed=1,
-                     threads=1)
+    train_classifier(
+        task,
+        root / "labels.parquet",
+        root / "topic",
+        root / "tok",
+        None,
+        {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64},
+        max_length=48,
+        epochs=6,
+        batch_size=16,
+        learning_rate=3e-3,
+        validation_fraction=0.2,
+        seed=1,
+        threads=1,
+    )
     raw = root / "raw/fineweb_edu/part-0.parquet"
     raw.parent.mkdir(parents=True)
-    pq.write_table(pa.table({"id": [f"r{i}" for i in range(200)],
-                             "text": [_planted_text(rng)[0] for _ in range(200)],
-                             "source": ["fineweb_edu"] * 200}), raw)
+    pq.write_table(
+        pa.table(
+            {
+                "id": [f"r{i}" for i in range(200)],
+                "text": [_planted_text(rng)[0] for _ in range(200)],
+                "source": ["fineweb_edu"] * 200,
+            }
+        ),
+        raw,
+    )
     return root
 
 
 def _run(root, model_dir, out, settings):
-    return run_stage0("fineweb_edu", [root / "raw/fineweb_edu/part-0.parquet"], {"topic": model_dir},
-                      {"topic": TASKS["topic"]}, settings, out / "report.json", out / "stage0.png",
-                      seed=3, batch_size=32, max_length=48, threads=1)
+    return run_stage0(
+        "fineweb_edu",
+        [root / "raw/fineweb_edu/part-0.parquet"],
+        {"topic": model_dir},
+        {"topic": TASKS["topic"]},
+        settings,
+        out / "report.json",
+        out / "stage0.png",
+        seed=3,
+        batch_size=32,
+        max_length=48,
+        threads=1,
+    )
 
 
 def test_gate_stops_on_a_planted_degenerate_classifier(topic_classifier, tmp_path):
@@ -157,13 +248,20 @@ def test_gate_stops_on_a_planted_degenerate_classifier(topic_classifier, tmp_pat
     with torch.no_grad():
         model.classifier.bias[7] = 30.0
     model.save_pretrained(tmp_path / "degenerate")
-    (tmp_path / "degenerate").joinpath("tokenizer.json").write_bytes((root / "topic/model/tokenizer.json").read_bytes())
+    (tmp_path / "degenerate").joinpath("tokenizer.json").write_bytes(
+        (root / "topic/model/tokenizer.json").read_bytes()
+    )
     for name in ("tokenizer_config.json", "special_tokens_map.json"):
         if (root / "topic/model" / name).exists():
             (tmp_path / "degenerate" / name).write_bytes((root / "topic/model" / name).read_bytes())
     # The healthy classifier's run tells which checks the planted fault alone adds.
-    lenient = {**SETTINGS, "min_positive_rate": 0.0, "min_multilabel_rate": 0.0, "max_no_topic_rate": 1.0,
-               "max_multilabel_rate": 1.0}
+    lenient = {
+        **SETTINGS,
+        "min_positive_rate": 0.0,
+        "min_multilabel_rate": 0.0,
+        "max_no_topic_rate": 1.0,
+        "max_multilabel_rate": 1.0,
+    }
     report = _run(root, root / "topic/model", tmp_path / "healthy", lenient)
     assert report["passed"] and (tmp_path / "healthy/report.json").exists()
     assert (tmp_path / "healthy/stage0.png").read_bytes()[:4] == b"\x89PNG"

@@ -11,14 +11,31 @@ from trellis.curate.yields import funnel_plot, source_yield, write_yield_csv
 
 
 def test_yield_rows_add_up_and_plot(tmp_path):
-    filt = {"docs_in": 100, "docs_out": 60, "tokens_in": 10000, "tokens_out": 7000,
-            "dropped": {"no_topic": 30, "complexity": 10}, "dropped_tokens": {"no_topic": 2000, "complexity": 1000}}
+    filt = {
+        "docs_in": 100,
+        "docs_out": 60,
+        "tokens_in": 10000,
+        "tokens_out": 7000,
+        "dropped": {"no_topic": 30, "complexity": 10},
+        "dropped_tokens": {"no_topic": 2000, "complexity": 1000},
+    }
     half = {k: (v // 2 if isinstance(v, int) else {r: n // 2 for r, n in v.items()}) for k, v in filt.items()}
-    dedup = {"docs_in": 60, "docs_out": 55, "tokens_in": 7000, "tokens_out": 6500,
-             "dropped": {"exact_duplicate": 2, "near_duplicate": 3}, "dropped_tokens": {"exact_duplicate": 200,
-                                                                                     "near_duplicate": 300}}
-    select = {"docs_in": 55, "docs_out": 40, "tokens_in": 6500, "tokens_out": 5000,
-              "dropped": {"not_selected": 15}, "dropped_tokens": {"not_selected": 1500}}
+    dedup = {
+        "docs_in": 60,
+        "docs_out": 55,
+        "tokens_in": 7000,
+        "tokens_out": 6500,
+        "dropped": {"exact_duplicate": 2, "near_duplicate": 3},
+        "dropped_tokens": {"exact_duplicate": 200, "near_duplicate": 300},
+    }
+    select = {
+        "docs_in": 55,
+        "docs_out": 40,
+        "tokens_in": 6500,
+        "tokens_out": 5000,
+        "dropped": {"not_selected": 15},
+        "dropped_tokens": {"not_selected": 1500},
+    }
     paths = {}
     for name, st in {"f0": half, "f1": half, "dedup": dedup, "select": select}.items():
         paths[name] = tmp_path / f"{name}.json"
@@ -28,7 +45,9 @@ def test_yield_rows_add_up_and_plot(tmp_path):
     assert out[("filter", "in")]["tokens"] == 10000 and out[("select", "out")]["tokens"] == 5000
     assert out[("select", "out")]["tokens_share"] == 0.5
     for step in ("filter", "dedup", "select"):
-        dropped = sum(r["tokens"] for (s, reason), r in out.items() if s == step and reason.startswith("dropped:"))
+        dropped = sum(
+            r["tokens"] for (s, reason), r in out.items() if s == step and reason.startswith("dropped:")
+        )
         assert out[(step, "in")]["tokens"] == out[(step, "out")]["tokens"] + dropped
     write_yield_csv(rows, tmp_path / "yield.csv")
     funnel_plot(rows, tmp_path / "yield.png")
@@ -52,8 +71,16 @@ def test_filter_parts_sum_and_an_unaccounted_step_is_refused(tmp_path):
             s.drop(reason, t)
         paths.append(tmp_path / f"filter-{k}.json")
         paths[-1].write_text(json.dumps(s.to_dict()))
-    nothing_dropped = {"docs_in": 3, "docs_out": 3, "tokens_in": 90, "tokens_out": 90, "dropped": {},
-                       "dropped_tokens": {}, "unaccounted": 0, "unaccounted_tokens": 0}
+    nothing_dropped = {
+        "docs_in": 3,
+        "docs_out": 3,
+        "tokens_in": 90,
+        "tokens_out": 90,
+        "dropped": {},
+        "dropped_tokens": {},
+        "unaccounted": 0,
+        "unaccounted_tokens": 0,
+    }
     (tmp_path / "dedup.json").write_text(json.dumps(nothing_dropped))
     (tmp_path / "select.json").write_text(json.dumps(nothing_dropped))
     rows = source_yield("fineweb_edu", paths, tmp_path / "dedup.json", tmp_path / "select.json")
@@ -67,6 +94,8 @@ def test_filter_parts_sum_and_an_unaccounted_step_is_refused(tmp_path):
 
 def test_counting_steps_do_not_import_matplotlib():
     # funnel_plot imports matplotlib lazily: the stats and the rows must not pay for it.
-    code = ("import sys, trellis.curate.yields, trellis.curate.filter, trellis.curate.select; "
-            "assert 'matplotlib' not in sys.modules, 'matplotlib imported'")
+    code = (
+        "import sys, trellis.curate.yields, trellis.curate.filter, trellis.curate.select; "
+        "assert 'matplotlib' not in sys.modules, 'matplotlib imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

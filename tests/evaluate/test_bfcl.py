@@ -6,11 +6,10 @@ import copy
 import json
 
 import pytest
+from test_json_schema import ScriptedGenerator, make_tiny_model
 
 from trellis.evaluate import bfcl
 from trellis.evaluate.dispatch import evaluate
-
-from test_json_schema import ScriptedGenerator, make_tiny_model  # noqa: E402 (tests dir on sys.path)
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +22,9 @@ def test_data_comes_from_the_package(simple):
     assert "bfcl_eval" in str(questions) and questions.name.endswith("_simple_python.json")
     assert answers.parent.name == "possible_answer" and answers.name == questions.name
     assert len(simple) == sum(1 for line in open(questions) if line.strip())
-    assert bfcl.resolve_category("BFCL_v3_simple") == bfcl.resolve_category("simple_python") == "simple_python"
+    assert (
+        bfcl.resolve_category("BFCL_v3_simple") == bfcl.resolve_category("simple_python") == "simple_python"
+    )
     with pytest.raises(ValueError, match="unsupported BFCL category"):
         bfcl.resolve_category("simple_java")
     first = bfcl.load_category("simple", limit=5)
@@ -64,7 +65,12 @@ def test_wrong_answers_fail(simple):
 
     e = simple[0]
     unparsable = bfcl.score_example(e, "calculate_triangle_area(base=10, height=5)")
-    assert unparsable == {"parsed": False, "correct": False, "error_type": "decode_failed", "error": unparsable["error"]}
+    assert unparsable == {
+        "parsed": False,
+        "correct": False,
+        "error_type": "decode_failed",
+        "error": unparsable["error"],
+    }
     assert bfcl.score_example(e, '[{"name": "calculate_triangle_area"}, 3]')["parsed"] is False
     # One call without the list brackets is still read as that call.
     assert bfcl.score_example(e, json.dumps(bfcl.reference_calls(e)[0]))["correct"]
@@ -96,7 +102,11 @@ def test_evaluate_bfcl(tmp_path):
     boot = {"resamples": 200, "confidence": 0.95}
     gen = ScriptedGenerator(tok, perfect)
     result = evaluate("bfcl_simple", model, "sft", "curated", None, cfg, boot, 0, generator=gen)
-    assert result["n"] == 24 and result["metrics"]["accuracy"] == {"value": 1.0, "ci_low": 1.0, "ci_high": 1.0}
+    assert result["n"] == 24 and result["metrics"]["accuracy"] == {
+        "value": 1.0,
+        "ci_low": 1.0,
+        "ci_high": 1.0,
+    }
     assert result["data"]["category"] == "simple_python"
 
     gen = ScriptedGenerator(tok, perfect)
@@ -105,7 +115,9 @@ def test_evaluate_bfcl(tmp_path):
     assert len(result["generation"]["shots"]) == 2 and gen.prompts[0].count("Output:\n") == 3
 
     # The real tiny model: random text, every example scored (parse failures count as wrong).
-    result = evaluate("bfcl_simple", model, "sft", "curated", None, {**cfg, "limit": 8, "max_new_tokens": 8}, boot, 0)
+    result = evaluate(
+        "bfcl_simple", model, "sft", "curated", None, {**cfg, "limit": 8, "max_new_tokens": 8}, boot, 0
+    )
     assert result["n"] == 8 and len(result["examples"]) == 8
     assert result["metrics"]["accuracy"]["value"] == 0.0
     assert all(ex["scores"] == {"accuracy": 0.0} for ex in result["examples"])
@@ -116,13 +128,20 @@ def test_relevance_categories_judge_whether_a_call_is_made(category):
     entries = bfcl.load_category(category)
     assert entries and all(e["possible_answer"] is None for e in entries)
     # (Some live_irrelevance questions come with no functions at all.)
-    a_call = lambda e: json.dumps([{"name": e["functions"][0]["name"] if e["functions"] else "lookup", "arguments": {}}])  # noqa: E731
+
+    def a_call(e):
+        return json.dumps(
+            [{"name": e["functions"][0]["name"] if e["functions"] else "lookup", "arguments": {}}]
+        )
+
     for e in entries:
         assert bfcl.score_example(e, bfcl.reference_answer(e))["correct"], e["id"]
         wrong = "[]" if category == "live_relevance" else a_call(e)
         assert not bfcl.score_example(e, wrong)["correct"], e["id"]
     # Prose (no JSON) is "no call": right for irrelevance, wrong for relevance.
-    assert bfcl.score_example(entries[0], "I cannot help with that.")["correct"] == (category != "live_relevance")
+    assert bfcl.score_example(entries[0], "I cannot help with that.")["correct"] == (
+        category != "live_relevance"
+    )
 
 
 def _records(category, accuracies):
@@ -147,8 +166,12 @@ def test_summary_is_bfcl_evals_aggregate_with_matching_weights():
     scores = {r["id"]: r["scores"]["accuracy"] for rs in per_category.values() for r in rs}
     weighted = sum(scores[i] * w[i] for i in w) / sum(w.values())
     assert weighted == pytest.approx(out["non_live_ast"]["value"])
-    per_category.update({"live_parallel": _records("live_parallel", [1]),
-                         "live_parallel_multiple": _records("live_parallel_multiple", [0, 0])})
+    per_category.update(
+        {
+            "live_parallel": _records("live_parallel", [1]),
+            "live_parallel_multiple": _records("live_parallel_multiple", [0, 0]),
+        }
+    )
     # Live AST is weighted by size: 3 right of 7.
     assert bfcl.summary(per_category)["live_ast"]["value"] == pytest.approx(3 / 7)
 
@@ -156,10 +179,10 @@ def test_summary_is_bfcl_evals_aggregate_with_matching_weights():
 def test_evaluate_bfcl_runs_categories_on_one_model_and_summarizes(tmp_path):
     from transformers import AutoTokenizer
 
-    from trellis.structured import prompts
+    from trellis.core.io import write_json
     from trellis.evaluate.dispatch import evaluate_bfcl
     from trellis.report.tables import headline_table
-    from trellis.core.io import write_json
+    from trellis.structured import prompts
 
     model = make_tiny_model(tmp_path / "model", chat=True)
     tok = AutoTokenizer.from_pretrained(model)
@@ -170,14 +193,28 @@ def test_evaluate_bfcl_runs_categories_on_one_model_and_summarizes(tmp_path):
             answers[prompts.build_prompt("sft", tok, bfcl.messages(e), [])] = (c, bfcl.reference_answer(e))
     cfg = {"categories": categories, "limit": 4, "max_new_tokens": 16}
     boot = {"resamples": 200, "confidence": 0.95}
-    perfect = evaluate_bfcl(model, "sft", "curated", cfg, boot, 0,
-                            generator=ScriptedGenerator(tok, lambda p: answers[p][1]))
+    perfect = evaluate_bfcl(
+        model, "sft", "curated", cfg, boot, 0, generator=ScriptedGenerator(tok, lambda p: answers[p][1])
+    )
     assert set(perfect) == {f"bfcl_{c}" for c in categories} | {"bfcl_summary"}
     assert perfect["bfcl_summary"]["metrics"]["non_live_ast"]["value"] == 1.0
     # A control arm that always calls: "parallel" and "irrelevance" fail, the rest pass.
-    control = evaluate_bfcl(model, "sft", "uncurated", cfg, boot, 0, generator=ScriptedGenerator(
-        tok, lambda p: "[]" if answers[p][0] == "parallel" else (
-            '[{"name": "f", "arguments": {}}]' if answers[p][0] == "irrelevance" else answers[p][1])))
+    control = evaluate_bfcl(
+        model,
+        "sft",
+        "uncurated",
+        cfg,
+        boot,
+        0,
+        generator=ScriptedGenerator(
+            tok,
+            lambda p: (
+                "[]"
+                if answers[p][0] == "parallel"
+                else ('[{"name": "f", "arguments": {}}]' if answers[p][0] == "irrelevance" else answers[p][1])
+            ),
+        ),
+    )
     summary = control["bfcl_summary"]
     assert summary["metrics"]["non_live_ast"]["value"] == pytest.approx(0.75)
     assert summary["metrics"]["irrelevance"]["value"] == 0.0
@@ -213,8 +250,9 @@ def test_evaluate_model_runs_every_benchmark_on_one_generator(tmp_path):
         "humaneval": {"limit": 2, "max_new_tokens": 8, "timeout_s": 5},
         "bfcl": {"categories": ["simple", "irrelevance"], "limit": 3, "max_new_tokens": 8},
     }
-    results = evaluate_model(model, "sft", "curated", benchmarks, {"resamples": 100, "confidence": 0.95}, 0,
-                             generator=gen)
+    results = evaluate_model(
+        model, "sft", "curated", benchmarks, {"resamples": 100, "confidence": 0.95}, 0, generator=gen
+    )
     assert set(results) == {"classification", "humaneval", "bfcl_simple", "bfcl_irrelevance", "bfcl_summary"}
     assert calls == [6, 2, 3, 3]  # one generator, every benchmark's prompts
     # "[]" is no call: right on irrelevance, wrong on simple.

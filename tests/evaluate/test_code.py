@@ -5,11 +5,11 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from test_json_schema import ScriptedGenerator, make_tiny_model
 
-from test_json_schema import ScriptedGenerator, make_tiny_model  # noqa: E402 (tests dir on sys.path)
-from trellis.structured import prompts
 from trellis.evaluate import code, execution
 from trellis.evaluate.dispatch import evaluate
+from trellis.structured import prompts
 
 BOOT = {"resamples": 200, "confidence": 0.95}
 
@@ -82,7 +82,9 @@ def test_humaneval_is_the_packaged_set(humaneval):
 def test_canonical_humaneval_solutions_pass_in_both_formats(humaneval):
     # Base: the body continuing the prompt; chat: the whole function in a code block.
     for stage in ("base", "sft"):
-        scores = code.score_examples(humaneval, [code.reference_answer(e, stage) for e in humaneval], {"workers": 2})
+        scores = code.score_examples(
+            humaneval, [code.reference_answer(e, stage) for e in humaneval], {"workers": 2}
+        )
         failed = [(e["id"], s["detail"][-200:]) for e, s in zip(humaneval, scores) if not s["passed"]]
         assert not failed, failed
 
@@ -117,22 +119,38 @@ def test_code_prompts_per_stage(humaneval, tiny_model):
 # ---- MBPP ----------------------------------------------------------------------------------------
 
 MBPP_TASKS = [
-    (2, "Write a function to find the shared elements from the given two lists.",
-     "def similar_elements(a, b):\n    return tuple(set(a) & set(b))",
-     ["assert set(similar_elements((3, 4, 5, 6), (5, 7, 4, 10))) == set((4, 5))"]),
-    (3, "Write a python function to identify non-prime numbers.",
-     "import math\ndef is_not_prime(n):\n    if n < 2:\n        return True\n"
-     "    return any(n % i == 0 for i in range(2, int(math.sqrt(n)) + 1))",
-     ["assert is_not_prime(2) == False", "assert is_not_prime(10) == True"]),
-    (11, "Write a python function to remove first and last occurrence of a given character.",
-     "def remove_Occ(s, ch):\n    s = s.replace(ch, '', 1)\n    i = s.rfind(ch)\n    return s if i < 0 else s[:i] + s[i + 1:]",
-     ["assert remove_Occ('hello', 'l') == 'heo'", "assert remove_Occ('abcda', 'a') == 'bcd'"]),
-    (12, "Write a function to sort a matrix by the sum of its rows.",
-     "def sort_matrix(m):\n    return sorted(m, key=sum)",
-     ["assert sort_matrix([[1, 2, 3], [2, 4, 5], [1, 1, 1]]) == [[1, 1, 1], [1, 2, 3], [2, 4, 5]]"]),
-    (13, "Write a function that uses a helper module imported in the test setup.",
-     "def first_sorted(xs):\n    return heapq.nsmallest(1, xs)[0]",
-     ["assert first_sorted([5, 2, 9]) == 2"]),
+    (
+        2,
+        "Write a function to find the shared elements from the given two lists.",
+        "def similar_elements(a, b):\n    return tuple(set(a) & set(b))",
+        ["assert set(similar_elements((3, 4, 5, 6), (5, 7, 4, 10))) == set((4, 5))"],
+    ),
+    (
+        3,
+        "Write a python function to identify non-prime numbers.",
+        "import math\ndef is_not_prime(n):\n    if n < 2:\n        return True\n"
+        "    return any(n % i == 0 for i in range(2, int(math.sqrt(n)) + 1))",
+        ["assert is_not_prime(2) == False", "assert is_not_prime(10) == True"],
+    ),
+    (
+        11,
+        "Write a python function to remove first and last occurrence of a given character.",
+        "def remove_Occ(s, ch):\n    s = s.replace(ch, '', 1)\n    i = s.rfind(ch)\n    return s if i < 0 "
+        "else s[:i] + s[i + 1:]",
+        ["assert remove_Occ('hello', 'l') == 'heo'", "assert remove_Occ('abcda', 'a') == 'bcd'"],
+    ),
+    (
+        12,
+        "Write a function to sort a matrix by the sum of its rows.",
+        "def sort_matrix(m):\n    return sorted(m, key=sum)",
+        ["assert sort_matrix([[1, 2, 3], [2, 4, 5], [1, 1, 1]]) == [[1, 1, 1], [1, 2, 3], [2, 4, 5]]"],
+    ),
+    (
+        13,
+        "Write a function that uses a helper module imported in the test setup.",
+        "def first_sorted(xs):\n    return heapq.nsmallest(1, xs)[0]",
+        ["assert first_sorted([5, 2, 9]) == 2"],
+    ),
 ]
 
 
@@ -144,11 +162,27 @@ def write_mbpp(tmp_path, sanitized: bool = False):
         for task_id, text, solution, tests in rows:
             setup = "import heapq" if task_id == 13 else ""
             if sanitized:
-                records.append({"source_file": "x.jsonl", "task_id": task_id, "prompt": text, "code": solution,
-                                "test_imports": [setup] if setup else [], "test_list": tests})
+                records.append(
+                    {
+                        "source_file": "x.jsonl",
+                        "task_id": task_id,
+                        "prompt": text,
+                        "code": solution,
+                        "test_imports": [setup] if setup else [],
+                        "test_list": tests,
+                    }
+                )
             else:
-                records.append({"task_id": task_id, "text": text, "code": solution, "test_list": tests,
-                                "test_setup_code": setup, "challenge_test_list": []})
+                records.append(
+                    {
+                        "task_id": task_id,
+                        "text": text,
+                        "code": solution,
+                        "test_list": tests,
+                        "test_setup_code": setup,
+                        "challenge_test_list": [],
+                    }
+                )
         path = tmp_path / f"{split}-00000-of-00001.parquet"
         pq.write_table(pa.Table.from_pylist(records), path)
         files.append(str(path))
@@ -170,7 +204,9 @@ def test_mbpp_reference_code_passes_and_wrong_code_fails(tmp_path, sanitized):
 
 def test_mbpp_bad_rows_and_missing_splits_are_named(tmp_path):
     path = tmp_path / "test-00000-of-00001.parquet"
-    pq.write_table(pa.Table.from_pylist([{"task_id": 7, "text": "t", "code": "", "test_list": ["assert 1"]}]), path)
+    pq.write_table(
+        pa.Table.from_pylist([{"task_id": 7, "text": "t", "code": "", "test_list": ["assert 1"]}]), path
+    )
     with pytest.raises(ValueError, match=r"test-00000-of-00001.parquet row 0: MBPP task 7"):
         code.load_mbpp([str(path)], "test")
     with pytest.raises(FileNotFoundError, match="no MBPP 'prompt' parquet file"):
@@ -190,8 +226,17 @@ def test_evaluate_humaneval_perfect_and_broken(tiny_model, humaneval, stage):
         p = prompts.build_prompt(stage, tok, code.messages(e), [], code.completion_prefix(e))
         by_prompt[p] = code.reference_answer(e, stage)
     cfg = {"limit": 6, "max_new_tokens": 64, "timeout_s": 5, "workers": 2}
-    perfect = evaluate("humaneval", tiny_model, stage, "curated", None, cfg, BOOT, 0,
-                       generator=ScriptedGenerator(tok, by_prompt.__getitem__))
+    perfect = evaluate(
+        "humaneval",
+        tiny_model,
+        stage,
+        "curated",
+        None,
+        cfg,
+        BOOT,
+        0,
+        generator=ScriptedGenerator(tok, by_prompt.__getitem__),
+    )
     assert perfect["n"] == 6 and perfect["metrics"]["pass@1"]["value"] == 1.0
     assert perfect["data"]["execution"]["timeout_s"] == 5
     gen = ScriptedGenerator(tok, lambda p: "    return None\n")
@@ -207,10 +252,18 @@ def test_evaluate_mbpp_uses_prompt_split_shots_for_base(tmp_path, tiny_model):
 
     tok = AutoTokenizer.from_pretrained(tiny_model)
     tests = {e["text"]: e for e in code.load_mbpp(files)}
-    gen = ScriptedGenerator(tok, lambda p: next(code.reference_answer(e, "base") for t, e in tests.items()
-                                                if p.rstrip().endswith("Output:") and t in p.split("Input:")[-1]))
+    gen = ScriptedGenerator(
+        tok,
+        lambda p: next(
+            code.reference_answer(e, "base")
+            for t, e in tests.items()
+            if p.rstrip().endswith("Output:") and t in p.split("Input:")[-1]
+        ),
+    )
     cfg = {"limit": None, "max_new_tokens": 64, "shots": 2}
-    result = evaluate("mbpp", tiny_model, "base", "curated", None, cfg, BOOT, 0, generator=gen, data_files=files)
+    result = evaluate(
+        "mbpp", tiny_model, "base", "curated", None, cfg, BOOT, 0, generator=gen, data_files=files
+    )
     assert result["n"] == 3 and result["metrics"]["pass@1"]["value"] == 1.0
     assert result["generation"]["shots"] == ["mbpp/2", "mbpp/3"]
     assert "similar_elements" in gen.prompts[0]
@@ -220,7 +273,15 @@ def test_evaluate_mbpp_uses_prompt_split_shots_for_base(tmp_path, tiny_model):
 
 def test_evaluate_humaneval_real_tiny_model(tiny_model):
     # The real generator end to end: a random model's code fails, and nothing crashes.
-    result = evaluate("humaneval", tiny_model, "base", "curated", None,
-                      {"limit": 3, "max_new_tokens": 16, "timeout_s": 5}, BOOT, 0)
+    result = evaluate(
+        "humaneval",
+        tiny_model,
+        "base",
+        "curated",
+        None,
+        {"limit": 3, "max_new_tokens": 16, "timeout_s": 5},
+        BOOT,
+        0,
+    )
     assert result["n"] == 3 and result["metrics"]["pass@1"]["value"] == 0.0
     assert result["timing"]["examples_per_s"] > 0

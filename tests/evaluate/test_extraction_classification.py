@@ -42,9 +42,14 @@ def test_examples_are_deterministic_nested_and_unseen():
 
 def test_reference_answers_score_perfectly():
     for e in ex.build(60, 3):
-        assert ex.example_scores(ex.score_example(e, ex.reference_answer(e))) == {"field_accuracy": 1.0, "schema_valid_rate": 1.0}
+        assert ex.example_scores(ex.score_example(e, ex.reference_answer(e))) == {
+            "field_accuracy": 1.0,
+            "schema_valid_rate": 1.0,
+        }
     assert ex.metrics([ex.score_example(e, ex.reference_answer(e)) for e in ex.build(60, 3)]) == {
-        "field_accuracy": 1.0, "schema_valid_rate": 1.0}
+        "field_accuracy": 1.0,
+        "schema_valid_rate": 1.0,
+    }
     examples = cl.build(33, 3)
     for e in examples:
         for text in (cl.reference_answer(e), f"Sure:\n```json\n{cl.reference_answer(e)}\n```"):
@@ -57,13 +62,23 @@ def test_wrong_answers_fail():
         missing = {k: v for k, v in e["instance"].items() if k != required}
         score = ex.score_example(e, json.dumps(missing))
         assert not score["valid"] and score["field_accuracy"] < 1.0, e["id"]
-        assert ex.example_scores(ex.score_example(e, "not json")) == {"field_accuracy": 0.0, "schema_valid_rate": 0.0}
+        assert ex.example_scores(ex.score_example(e, "not json")) == {
+            "field_accuracy": 0.0,
+            "schema_valid_rate": 0.0,
+        }
     for e in cl.build(22, 3):
         wrong = next(label for label in e["schema"]["properties"]["label"]["enum"] if label != e["label"])
-        assert cl.example_scores(cl.score_example(e, json.dumps({"label": wrong}))) == {"label_accuracy": 0.0, "parse_rate": 1.0}
+        assert cl.example_scores(cl.score_example(e, json.dumps({"label": wrong}))) == {
+            "label_accuracy": 0.0,
+            "parse_rate": 1.0,
+        }
         assert cl.score_example(e, json.dumps({"category": e["label"]}))["correct"] is False
-        assert cl.score_example(e, e["label"]) == {"parsed": False, "correct": False, "predicted": None,
-                                                    "error": "no JSON object or array found"}
+        assert cl.score_example(e, e["label"]) == {
+            "parsed": False,
+            "correct": False,
+            "predicted": None,
+            "error": "no JSON object or array found",
+        }
         assert cl.score_example(e, json.dumps([{"label": e["label"]}]))["parsed"] is False
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from test_json_schema import make_tiny_model
 
-from test_json_schema import make_tiny_model  # noqa: E402 (tests dir on sys.path)
 from trellis.evaluate import harness
 from trellis.evaluate.results import model_info
 
@@ -43,7 +43,9 @@ def test_demo_tasks_are_deterministic_lm_eval_task_files(tmp_path, demo_tasks):
     topics = yaml.safe_load(open("config/config.yaml"))["labels"]["topics"]
     harness.write_demo_tasks(tmp_path, topics, seed=5, docs=12)
     for task in harness.DEMO_TASKS:
-        assert (tmp_path / f"{task}.test.jsonl").read_text() == (demo_tasks / f"{task}.test.jsonl").read_text()
+        assert (tmp_path / f"{task}.test.jsonl").read_text() == (
+            demo_tasks / f"{task}.test.jsonl"
+        ).read_text()
         spec = yaml.safe_load((tmp_path / f"{task}.yaml").read_text())
         assert spec["task"] == task and spec["dataset_path"] == "json"
     with pytest.raises(ValueError, match="labels.topics"):
@@ -79,16 +81,34 @@ def test_chat_stages_use_the_chat_template(base_raw, tiny_model, demo_tasks):
 def test_group_tasks_pool_subtask_documents_and_filters_name_metrics():
     raw = {
         "group_subtasks": {"grp": ["a", "b"]},
-        "configs": {"a": {"metric_list": [{"metric": "acc", "aggregation": "mean"}]},
-                    "b": {"metric_list": [{"metric": "acc", "aggregation": "mean"},
-                                          {"metric": "perplexity", "aggregation": "perplexity"}]},
-                    "g": {"metric_list": [{"metric": "exact_match", "aggregation": "mean"}]}},
+        "configs": {
+            "a": {"metric_list": [{"metric": "acc", "aggregation": "mean"}]},
+            "b": {
+                "metric_list": [
+                    {"metric": "acc", "aggregation": "mean"},
+                    {"metric": "perplexity", "aggregation": "perplexity"},
+                ]
+            },
+            "g": {"metric_list": [{"metric": "exact_match", "aggregation": "mean"}]},
+        },
         "samples": {
-            "a": [{"doc_id": 0, "metrics": ["acc"], "acc": 1.0, "filter": "none"},
-                  {"doc_id": 1, "metrics": ["acc"], "acc": 0.0, "filter": "none"}],
-            "b": [{"doc_id": 0, "metrics": ["acc", "perplexity"], "acc": 1.0, "perplexity": -3.2, "filter": "none"}],
-            "g": [{"doc_id": 0, "metrics": ["exact_match"], "exact_match": 1.0, "filter": "strict"},
-                  {"doc_id": 0, "metrics": ["exact_match"], "exact_match": 0.0, "filter": "flexible"}],
+            "a": [
+                {"doc_id": 0, "metrics": ["acc"], "acc": 1.0, "filter": "none"},
+                {"doc_id": 1, "metrics": ["acc"], "acc": 0.0, "filter": "none"},
+            ],
+            "b": [
+                {
+                    "doc_id": 0,
+                    "metrics": ["acc", "perplexity"],
+                    "acc": 1.0,
+                    "perplexity": -3.2,
+                    "filter": "none",
+                }
+            ],
+            "g": [
+                {"doc_id": 0, "metrics": ["exact_match"], "exact_match": 1.0, "filter": "strict"},
+                {"doc_id": 0, "metrics": ["exact_match"], "exact_match": 0.0, "filter": "flexible"},
+            ],
         },
         "results": {"grp": {"acc,none": 2 / 3}, "g": {}},
         "n-shot": {"grp": 0, "g": 5},
@@ -99,7 +119,10 @@ def test_group_tasks_pool_subtask_documents_and_filters_name_metrics():
     assert grp["metrics"]["acc"]["value"] == pytest.approx(2 / 3)
     assert grp["data"]["subtasks"] == ["a", "b"]
     g = out["lm_g"]
-    assert g["n"] == 1 and g["examples"][0]["scores"] == {"exact_match/strict": 1.0, "exact_match/flexible": 0.0}
+    assert g["n"] == 1 and g["examples"][0]["scores"] == {
+        "exact_match/strict": 1.0,
+        "exact_match/flexible": 0.0,
+    }
     with pytest.raises(KeyError, match="no samples for task 'c'"):
         harness.to_results({**raw, "group_subtasks": {"grp": ["a", "c"]}}, ["grp"], "x", "base", {}, BOOT, 0)
 
@@ -136,4 +159,10 @@ def test_published_comparison():
     assert not by_task["sciq"]["ok"]
     assert not by_task["arc_easy"]["ok"] and by_task["arc_easy"]["measured"] is None
     assert set(harness.PYTHIA_410M_DEDUPED_ZERO_SHOT) == {
-        "lambada_openai", "piqa", "winogrande", "arc_easy", "arc_challenge", "sciq"}
+        "lambada_openai",
+        "piqa",
+        "winogrande",
+        "arc_easy",
+        "arc_challenge",
+        "sciq",
+    }

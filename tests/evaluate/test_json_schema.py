@@ -35,9 +35,16 @@ def make_tiny_model(path: Path, chat: bool = False) -> Path:
         fast.chat_template = prompts.CHAT_TEMPLATE
     torch.manual_seed(0)
     config = LlamaConfig(
-        vocab_size=tok.get_vocab_size(), hidden_size=64, intermediate_size=128, num_hidden_layers=1,
-        num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=4096,
-        eos_token_id=fast.eos_token_id, pad_token_id=fast.pad_token_id, bos_token_id=None,
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=4096,
+        eos_token_id=fast.eos_token_id,
+        pad_token_id=fast.pad_token_id,
+        bos_token_id=None,
     )
     model = LlamaForCausalLM(config)
     model.save_pretrained(path)
@@ -93,7 +100,14 @@ def test_locked_suite_shape(locked):
     counts = {}
     for ex in locked:
         counts[ex["category"]] = counts.get(ex["category"], 0) + 1
-    assert counts == {"adversarial": 84, "arrays_enums": 84, "conditional": 83, "flat": 83, "nested": 83, "real_world": 83}
+    assert counts == {
+        "adversarial": 84,
+        "arrays_enums": 84,
+        "conditional": 83,
+        "flat": 83,
+        "nested": 83,
+        "real_world": 83,
+    }
     assert [ex["id"] for ex in locked] == [f"json-{i:04d}" for i in range(500)]
     assert len({ex["name"] for ex in locked}) == 500
     assert len({schema_hash(ex["schema"]) for ex in locked}) == 500
@@ -103,7 +117,10 @@ def test_locked_suite_shape(locked):
         Draft202012Validator.check_schema(ex["schema"])
         assert ex["instruction"] and ex["content"] and ex["instance"], ex["id"]
         if ex["category"] != "real_world":
-            assert ex["source"] == {"generator": "trellis.structured_pool", "pool": "eval"}  # its name when locked
+            assert ex["source"] == {
+                "generator": "trellis.structured_pool",
+                "pool": "eval",
+            }  # its name when locked
     # Every eval-pool schema is unseen: no train schema name or hash equals one of them.
     train = structured_pool.schemas("train", js.LOCKED_SEED, 300)
     check_disjoint({s["name"] for s in train}, {ex["name"] for ex in locked})
@@ -215,7 +232,14 @@ def test_field_accuracy_counts_leaf_paths():
         "schema": {"type": "object"},
         "instance": {"a": 1, "b": {"c": "x", "d": [True, 2.5]}, "e/f": [], "g": None},
     }
-    assert js.leaf_fields(ex["instance"]) == {"/a": 1, "/b/c": "x", "/b/d/0": True, "/b/d/1": 2.5, "/e~1f": [], "/g": None}
+    assert js.leaf_fields(ex["instance"]) == {
+        "/a": 1,
+        "/b/c": "x",
+        "/b/d/0": True,
+        "/b/d/1": 2.5,
+        "/e~1f": [],
+        "/g": None,
+    }
     # 3 of 6 leaves right; True is not 1 and 1 is not "1" (JSON equality, not Python's).
     out = {"a": 1.0, "b": {"c": "x", "d": [1, 2.5]}, "e/f": [0], "g": "null"}
     assert js.score_example(ex, json.dumps(out))["field_accuracy"] == pytest.approx(3 / 6)
@@ -226,7 +250,7 @@ def test_generation_is_deterministic_and_returns_new_text(tiny_model):
 
     from trellis.evaluate.generation import Generator, generate
 
-    prompts_ = ["Input:\n{\"a\": 1}\nOutput:\n", "hello", "Create a JSON object describing this pet patient."]
+    prompts_ = ['Input:\n{"a": 1}\nOutput:\n', "hello", "Create a JSON object describing this pet patient."]
     gen = Generator(tiny_model, device="cpu")
     out1 = gen.generate(prompts_, max_new_tokens=12, batch_size=2)
     out2 = generate(tiny_model, prompts_, max_new_tokens=12, batch_size=3)
@@ -308,7 +332,10 @@ def test_evaluate_scripted_perfect_and_broken_model(tiny_model, tmp_path):
     broken = ScriptedGenerator(tok, lambda p: "{not json")
     result = evaluate("json_schema", tiny_model, "sft", "uncurated", path, cfg, boot, 3, generator=broken)
     assert result["metrics"]["parse_rate"]["value"] == 0.0
-    assert all(ex["scores"] == {"parse_rate": 0.0, "schema_valid_rate": 0.0, "field_accuracy": 0.0} for ex in result["examples"])
+    assert all(
+        ex["scores"] == {"parse_rate": 0.0, "schema_valid_rate": 0.0, "field_accuracy": 0.0}
+        for ex in result["examples"]
+    )
     assert broken.prompts[0].startswith("### System:")  # chat template, no shots
 
 
@@ -316,7 +343,9 @@ def test_evaluate_real_tiny_model(tiny_model, tmp_path):
     from trellis.core.io import read_json, write_json
 
     cfg = {"examples": 6, "max_new_tokens": 16}
-    result = evaluate("json_schema", tiny_model, "base", "curated", None, cfg, {"resamples": 100, "confidence": 0.95}, 5)
+    result = evaluate(
+        "json_schema", tiny_model, "base", "curated", None, cfg, {"resamples": 100, "confidence": 0.95}, 5
+    )
     assert result["n"] == 6 and len(result["examples"]) == 6
     assert result["data"]["locked_sha256"] == js.sidecar_path(js.LOCKED_SUITE).read_text().split()[0]
     for ex in result["examples"]:
@@ -329,8 +358,35 @@ def test_evaluate_real_tiny_model(tiny_model, tmp_path):
 
 def test_evaluate_errors_name_the_problem(tiny_model):
     with pytest.raises(ValueError, match="unknown benchmark"):
-        evaluate("mmlu", tiny_model, "base", "a", None, {"max_new_tokens": 4}, {"resamples": 10, "confidence": 0.9}, 0)
+        evaluate(
+            "mmlu",
+            tiny_model,
+            "base",
+            "a",
+            None,
+            {"max_new_tokens": 4},
+            {"resamples": 10, "confidence": 0.9},
+            0,
+        )
     with pytest.raises(KeyError, match="max_new_tokens"):
-        evaluate("json_schema", tiny_model, "base", "a", None, {"examples": 2}, {"resamples": 10, "confidence": 0.9}, 0)
+        evaluate(
+            "json_schema",
+            tiny_model,
+            "base",
+            "a",
+            None,
+            {"examples": 2},
+            {"resamples": 10, "confidence": 0.9},
+            0,
+        )
     with pytest.raises(ValueError, match="unknown stage"):
-        evaluate("json_schema", tiny_model, "rlhf", "a", None, {"examples": 2, "max_new_tokens": 4}, {"resamples": 10, "confidence": 0.9}, 0)
+        evaluate(
+            "json_schema",
+            tiny_model,
+            "rlhf",
+            "a",
+            None,
+            {"examples": 2, "max_new_tokens": 4},
+            {"resamples": 10, "confidence": 0.9},
+            0,
+        )

@@ -267,7 +267,7 @@ class OpenAIStub:
         self._timer = threading.Timer(lifetime, self.server.shutdown)
         self._timer.daemon = True
 
-    def __enter__(self) -> "OpenAIStub":
+    def __enter__(self) -> OpenAIStub:
         self._thread.start()
         self._timer.start()
         return self

@@ -26,12 +26,10 @@ def labeler() -> OfflineLabeler:
     return OfflineLabeler(LABELS_CONFIG)
 
 
-
 def test_unknown_backend_is_refused():
     with pytest.raises(ValueError, match="labels.backend"):
         make_labeler(dict(LABELS_CONFIG, backend="claude-batch"))
     assert isinstance(make_labeler(LABELS_CONFIG), OfflineLabeler)
-
 
 
 def test_validate_label_names_the_reason():
@@ -41,7 +39,10 @@ def test_validate_label_names_the_reason():
     assert validate_label(topic, ["no_such_topic"]) == "unknown_class"
     assert validate_label(cx, float(cx.low)) is None
     assert validate_label(cx, True) == "not_a_number" and validate_label(cx, float("nan")) == "not_a_number"
-    assert validate_label(cx, cx.high + 1) == "out_of_scale" and validate_label(cx, cx.low + 0.5) == "out_of_scale"
+    assert (
+        validate_label(cx, cx.high + 1) == "out_of_scale"
+        and validate_label(cx, cx.low + 0.5) == "out_of_scale"
+    )
     assert validate_label(ct, ct.labels[0]) is None and validate_label(ct, "poetry") == "unknown_class"
 
 
@@ -50,9 +51,27 @@ def test_validate_label_names_the_reason():
 
 def _sample(tmp_path: Path) -> Path:
     rows = [
-        {"id": "c1", "text": JSON_SCHEMA, "source": "starcoderdata", "language": "json", "path": "schemas/o.json"},
-        {"id": "c2", "text": TEST_FILE, "source": "starcoderdata", "language": "python", "path": "tests/test_c.py"},
-        {"id": "c3", "text": BOILERPLATE, "source": "starcoderdata", "language": "python", "path": "gen/v.py"},
+        {
+            "id": "c1",
+            "text": JSON_SCHEMA,
+            "source": "starcoderdata",
+            "language": "json",
+            "path": "schemas/o.json",
+        },
+        {
+            "id": "c2",
+            "text": TEST_FILE,
+            "source": "starcoderdata",
+            "language": "python",
+            "path": "tests/test_c.py",
+        },
+        {
+            "id": "c3",
+            "text": BOILERPLATE,
+            "source": "starcoderdata",
+            "language": "python",
+            "path": "gen/v.py",
+        },
         {"id": "c4", "text": "", "source": "starcoderdata", "language": "python", "path": "empty.py"},
     ]
     path = tmp_path / "sample_code.parquet"
@@ -65,8 +84,16 @@ def test_label_task_outputs_and_report(tmp_path, labeler):
     out = tmp_path / "labels" / "content_type.parquet"
     report = label_task(TASKS["content_type"], sample, out, labeler)
     table = pq.read_table(out)
-    assert table.column_names == ["id", "text", "source", "label", "backend", "model", "prompt_version",
-                                  "prompt_hash"]
+    assert table.column_names == [
+        "id",
+        "text",
+        "source",
+        "label",
+        "backend",
+        "model",
+        "prompt_version",
+        "prompt_hash",
+    ]
     assert set(table.column("prompt_hash").to_pylist()) == {labeler.prompt_hash}
     assert table.column("id").to_pylist() == ["c1", "c2", "c3"]
     assert table.column("label").to_pylist()[:2] == ["schema", "test"]
@@ -75,7 +102,9 @@ def test_label_task_outputs_and_report(tmp_path, labeler):
     assert report["n_in"] == 4 and report["n_labeled"] == 3
     assert report["invalid"] == 1 and report["invalid_reasons"] == {"empty_text": 1}
     assert report["invalid_records"] == [{"id": "c4", "reason": "empty_text", "detail": None, "attempts": 0}]
-    assert sum(report["distribution"].values()) == 3 and list(report["distribution"]) == list(TASKS["content_type"].labels)
+    assert sum(report["distribution"].values()) == 3 and list(report["distribution"]) == list(
+        TASKS["content_type"].labels
+    )
 
     report = label_task(TASKS["structured_relevance"], sample, tmp_path / "sr.parquet", labeler)
     t = pq.read_table(tmp_path / "sr.parquet")
@@ -86,8 +115,13 @@ def test_label_task_outputs_and_report(tmp_path, labeler):
 
 def test_label_task_topic_is_a_list_and_wrong_source_fails(tmp_path, labeler):
     path = tmp_path / "sample_web.parquet"
-    write_sample([{"id": "w1", "text": CS_MATH, "source": "fineweb_edu"},
-                  {"id": "w2", "text": SIMPLE, "source": "fineweb_edu"}], path)
+    write_sample(
+        [
+            {"id": "w1", "text": CS_MATH, "source": "fineweb_edu"},
+            {"id": "w2", "text": SIMPLE, "source": "fineweb_edu"},
+        ],
+        path,
+    )
     report = label_task(TASKS["topic"], path, tmp_path / "topic.parquet", labeler)
     t = pq.read_table(tmp_path / "topic.parquet")
     assert t.schema.field("label").type == pa.list_(pa.string())
@@ -119,15 +153,31 @@ def test_label_scripts_end_to_end(tmp_path):
     for p in parts:
         write_part(p, "starcoderdata", 30, code=True)
     sample = tmp_path / "samples" / "code.parquet"
-    runpy.run_path(str(scripts / "label_sample.py"), init_globals={"snakemake": _snakemake(
-        {"parts": [str(p) for p in parts]}, {"sample": str(sample)}, {"n": 20, "seed": 3},
-        tmp_path / "logs" / "sample.log")})
+    runpy.run_path(
+        str(scripts / "label_sample.py"),
+        init_globals={
+            "snakemake": _snakemake(
+                {"parts": [str(p) for p in parts]},
+                {"sample": str(sample)},
+                {"n": 20, "seed": 3},
+                tmp_path / "logs" / "sample.log",
+            )
+        },
+    )
     assert pq.read_table(sample).num_rows == 20
     assert "wrote 20 rows" in (tmp_path / "logs" / "sample.log").read_text()
     out = tmp_path / "labels" / "content_type.parquet"
     report = tmp_path / "labels" / "content_type.json"
-    runpy.run_path(str(scripts / "label.py"), init_globals={"snakemake": _snakemake(
-        {"sample": str(sample)}, {"labels": str(out), "report": str(report)},
-        {"task": "content_type", "labels": LABELS_CONFIG}, tmp_path / "logs" / "label.log")})
+    runpy.run_path(
+        str(scripts / "label.py"),
+        init_globals={
+            "snakemake": _snakemake(
+                {"sample": str(sample)},
+                {"labels": str(out), "report": str(report)},
+                {"task": "content_type", "labels": LABELS_CONFIG},
+                tmp_path / "logs" / "label.log",
+            )
+        },
+    )
     assert pq.read_table(out).num_rows == 20
     assert json.loads(report.read_text())["n_labeled"] == 20

@@ -13,15 +13,19 @@ from trellis.labels.sample import sample_for_labeling, sample_stats, write_sampl
 
 def write_part(path: Path, source: str, n: int, code: bool = False, start: int = 0) -> list[str]:
     ids = [f"{source}-{path.stem}-{i}" for i in range(start, start + n)]
-    cols = {"id": ids, "text": [f"document {i} about things" for i in range(n)], "source": [source] * n,
-            "url": ["http://x"] * n}
+    cols = {
+        "id": ids,
+        "text": [f"document {i} about things" for i in range(n)],
+        "source": [source] * n,
+        "url": ["http://x"] * n,
+    }
     if code:
-        cols.update(language=["python"] * n, path=[f"src/m{i}.py" for i in range(n)],
-                    repo=["r"] * n, stars=[1] * n)
+        cols.update(
+            language=["python"] * n, path=[f"src/m{i}.py" for i in range(n)], repo=["r"] * n, stars=[1] * n
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.table(cols), path, row_group_size=37)
     return ids
-
 
 
 def test_sample_is_stratified_and_deterministic(tmp_path):
@@ -54,8 +58,18 @@ def test_sample_spreads_short_parts_shortfall(tmp_path):
     assert d["chars_in"] == sum(len(f"document {i} about things") for n in (10, 300) for i in range(n))
     assert d["chars_out"] == sum(len(r["text"]) for r in rows)
     # Characters in and out, timed; drops are counted but not measured, so no dropped_chars.
-    assert set(d) == {"step", "docs_in", "docs_out", "chars_in", "chars_out", "dropped", "unaccounted",
-                      "seconds", "parts", "quotas"}
+    assert set(d) == {
+        "step",
+        "docs_in",
+        "docs_out",
+        "chars_in",
+        "chars_out",
+        "dropped",
+        "unaccounted",
+        "seconds",
+        "parts",
+        "quotas",
+    }
     assert d["parts"] == 2 and list(d["quotas"].values()) == [10, 90]
 
 
@@ -80,4 +94,3 @@ def test_sample_missing_id_names_file_and_row(tmp_path):
     pq.write_table(pa.table({"id": ["a", None], "text": ["x", "y"], "source": ["s", "s"]}), part)
     with pytest.raises(ValueError, match=r"part-0\.parquet: row 1: column 'id'"):
         sample_for_labeling([part], 2, seed=0)
-

@@ -16,8 +16,22 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ["README.md", "config/README.md", "docs/architecture.md", "docs/tkds.md"]
-TOP_LEVEL = ("trellis/", "tests/", "scripts/", "rules/", "config/", "envs/", "profiles/", "perf/", "docs/",
-             "report/", ".ci/", "Snakefile", "pyproject.toml", "requirements.txt")
+TOP_LEVEL = (
+    "trellis/",
+    "tests/",
+    "scripts/",
+    "rules/",
+    "config/",
+    "envs/",
+    "profiles/",
+    "perf/",
+    "docs/",
+    "report/",
+    ".ci/",
+    "Snakefile",
+    "pyproject.toml",
+    "requirements.txt",
+)
 CODE_SPAN = re.compile(r"`([^`\n]+)`")
 
 

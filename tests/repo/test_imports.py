@@ -58,7 +58,8 @@ def _ancestors(name: str) -> list[str]:
 
 def _is_type_checking(test: ast.expr) -> bool:
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _literal_prefix(node: ast.expr) -> str | None:
@@ -262,15 +263,21 @@ def test_no_module_level_import_cycle():
 def test_no_cycle_between_packages():
     cycles = package_cycles(ROOT, PACKAGE)
     edges = sorted(package_edges(ROOT, PACKAGE))
-    assert not cycles, ("import cycles between packages (function bodies included):\n" + "\n".join(cycles)
-                        + "\nall package edges: " + ", ".join(f"{a}->{b}" for a, b in edges))
+    assert not cycles, (
+        "import cycles between packages (function bodies included):\n"
+        + "\n".join(cycles)
+        + "\nall package edges: "
+        + ", ".join(f"{a}->{b}" for a, b in edges)
+    )
 
 
 def test_training_and_evaluation_share_structured_and_evaluation_does_not_import_training():
     edges = package_edges(ROOT, PACKAGE)
     assert ("trellis.train", "trellis.structured") in edges
     assert ("trellis.evaluate", "trellis.structured") in edges
-    assert ("trellis.evaluate", "trellis.train") not in edges, edges.get(("trellis.evaluate", "trellis.train"))
+    assert ("trellis.evaluate", "trellis.train") not in edges, edges.get(
+        ("trellis.evaluate", "trellis.train")
+    )
     # structured sits under both: it imports neither (nor anything but core).
     assert {b for a, b in edges if a == "trellis.structured"} <= {"trellis.core"}
 
@@ -282,13 +289,22 @@ def _init_offences(path: Path, root: Path = ROOT) -> list[str]:
     tree = ast.parse(path.read_text(), filename=str(path))
     bad = []
     for i, node in enumerate(tree.body):
-        if i == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) \
-                and isinstance(node.value.value, str):
+        if (
+            i == 0
+            and isinstance(node, ast.Expr)
+            and isinstance(node.value, ast.Constant)
+            and isinstance(node.value.value, str)
+        ):
             continue  # the docstring
         if isinstance(node, ALLOWED_IN_INIT):
             continue
-        targets = (node.targets if isinstance(node, ast.Assign)
-                   else [node.target] if isinstance(node, (ast.AnnAssign, ast.AugAssign)) else [])
+        targets = (
+            node.targets
+            if isinstance(node, ast.Assign)
+            else [node.target]
+            if isinstance(node, (ast.AnnAssign, ast.AugAssign))
+            else []
+        )
         if targets and all(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
             continue
         bad.append(f"{path.relative_to(root)}:{node.lineno}: {type(node).__name__}")
@@ -314,15 +330,19 @@ def _write(root: Path, files: dict[str, str]) -> Path:
 
 
 def test_the_checker_finds_a_package_cycle_hidden_in_a_function_body(tmp_path):
-    root = _write(tmp_path, {
-        "pkg/__init__.py": '"""A planted package."""\n',
-        "pkg/a/__init__.py": "",
-        "pkg/a/m.py": "from pkg.b import n\n",
-        "pkg/b/__init__.py": "",
-        "pkg/b/n.py": "def later():\n    from pkg.a import m  # hidden: runs only when called\n    return m\n",
-        "pkg/c/__init__.py": "",
-        "pkg/c/x.py": "import pkg.a.m\n",
-    })
+    root = _write(
+        tmp_path,
+        {
+            "pkg/__init__.py": '"""A planted package."""\n',
+            "pkg/a/__init__.py": "",
+            "pkg/a/m.py": "from pkg.b import n\n",
+            "pkg/b/__init__.py": "",
+            "pkg/b/n.py": "def later():\n    from pkg.a import m  # hidden: runs only when called\n    "
+            "return m\n",
+            "pkg/c/__init__.py": "",
+            "pkg/c/x.py": "import pkg.a.m\n",
+        },
+    )
     assert module_cycles(root, "pkg") == []  # the import inside later() does not run at import time
     (cycle,) = package_cycles(root, "pkg")
     assert cycle.splitlines()[0] == "pkg.a -> pkg.b -> pkg.a"
@@ -330,30 +350,36 @@ def test_the_checker_finds_a_package_cycle_hidden_in_a_function_body(tmp_path):
 
 
 def test_the_checker_finds_a_module_cycle_through_relative_and_dynamic_imports(tmp_path):
-    root = _write(tmp_path, {
-        "pkg/__init__.py": "",
-        "pkg/c/__init__.py": "",
-        "pkg/c/x.py": "from . import y\n",  # `from package import submodule`
-        "pkg/c/y.py": "import importlib\nz = importlib.import_module('pkg.c.z')\n",
-        "pkg/c/z.py": "from pkg.c.x import something\n",
-    })
+    root = _write(
+        tmp_path,
+        {
+            "pkg/__init__.py": "",
+            "pkg/c/__init__.py": "",
+            "pkg/c/x.py": "from . import y\n",  # `from package import submodule`
+            "pkg/c/y.py": "import importlib\nz = importlib.import_module('pkg.c.z')\n",
+            "pkg/c/z.py": "from pkg.c.x import something\n",
+        },
+    )
     (cycle,) = module_cycles(root, "pkg")
     assert cycle.splitlines()[0] == "pkg.c.x -> pkg.c.y -> pkg.c.z -> pkg.c.x"
     assert package_cycles(root, "pkg") == []  # all inside one package
 
 
 def test_the_checker_counts_package_inits_and_f_string_prefixes(tmp_path):
-    root = _write(tmp_path, {
-        "pkg/__init__.py": "",
-        # Importing pkg.d.deep runs pkg/d/__init__.py, which imports pkg.e: an edge pkg.f -> pkg.e.
-        "pkg/d/__init__.py": "from pkg.e import tool\n",
-        "pkg/d/deep.py": "",
-        "pkg/e/__init__.py": "",
-        "pkg/e/tool.py": "from importlib import import_module\n\ndef load(kind):\n"
-                         "    return import_module(f'pkg.f.{kind}')\n",
-        "pkg/f/__init__.py": "",
-        "pkg/f/user.py": "import pkg.d.deep\n",
-    })
+    root = _write(
+        tmp_path,
+        {
+            "pkg/__init__.py": "",
+            # Importing pkg.d.deep runs pkg/d/__init__.py, which imports pkg.e: an edge pkg.f -> pkg.e.
+            "pkg/d/__init__.py": "from pkg.e import tool\n",
+            "pkg/d/deep.py": "",
+            "pkg/e/__init__.py": "",
+            "pkg/e/tool.py": "from importlib import import_module\n\ndef load(kind):\n"
+            "    return import_module(f'pkg.f.{kind}')\n",
+            "pkg/f/__init__.py": "",
+            "pkg/f/user.py": "import pkg.d.deep\n",
+        },
+    )
     edges = package_edges(root, "pkg")
     assert ("pkg.f", "pkg.d") in edges and ("pkg.d", "pkg.e") in edges and ("pkg.e", "pkg.f") in edges
     (cycle,) = package_cycles(root, "pkg")
@@ -363,23 +389,29 @@ def test_the_checker_counts_package_inits_and_f_string_prefixes(tmp_path):
 def test_a_package_reexporting_its_submodules_is_no_cycle(tmp_path):
     # The __init__ imports a submodule that imports a sibling by its absolute name: Python has the
     # package in sys.modules by then, so this is the ordinary re-export pattern, not a cycle.
-    root = _write(tmp_path, {
-        "pkg/__init__.py": "",
-        "pkg/g/__init__.py": '"""Re-exports."""\nfrom pkg.g.api import run\n\n__all__ = ["run"]\n',
-        "pkg/g/api.py": "from pkg.g.util import helper\n\ndef run():\n    return helper()\n",
-        "pkg/g/util.py": "def helper():\n    return 1\n",
-    })
+    root = _write(
+        tmp_path,
+        {
+            "pkg/__init__.py": "",
+            "pkg/g/__init__.py": '"""Re-exports."""\nfrom pkg.g.api import run\n\n__all__ = ["run"]\n',
+            "pkg/g/api.py": "from pkg.g.util import helper\n\ndef run():\n    return helper()\n",
+            "pkg/g/util.py": "def helper():\n    return 1\n",
+        },
+    )
     assert module_cycles(root, "pkg") == [] and package_cycles(root, "pkg") == []
 
 
-@pytest.mark.parametrize("text, ok", [
-    ('"""Doc."""\nfrom a import b\n\n__all__ = ["b"]\n', True),
-    ('"""Doc."""\nimport a\n__all__: list[str] = []\n__all__ += ["x"]\n', True),
-    ('"""Doc."""\ndef f():\n    pass\n', False),
-    ('"""Doc."""\nclass C:\n    pass\n', False),
-    ('"""Doc."""\nX = 1\n', False),
-    ('"""Doc."""\nprint("side effect")\n', False),
-])
+@pytest.mark.parametrize(
+    "text, ok",
+    [
+        ('"""Doc."""\nfrom a import b\n\n__all__ = ["b"]\n', True),
+        ('"""Doc."""\nimport a\n__all__: list[str] = []\n__all__ += ["x"]\n', True),
+        ('"""Doc."""\ndef f():\n    pass\n', False),
+        ('"""Doc."""\nclass C:\n    pass\n', False),
+        ('"""Doc."""\nX = 1\n', False),
+        ('"""Doc."""\nprint("side effect")\n', False),
+    ],
+)
 def test_the_init_check(tmp_path, text, ok):
     path = tmp_path / "__init__.py"
     path.write_text(text)

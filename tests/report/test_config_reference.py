@@ -13,10 +13,39 @@ ROOT = Path(__file__).resolve().parents[2]
 # JSON Schema keywords the project's schema uses; anything else in a node is a typo or an
 # unquoted comma in a YAML flow mapping ("{description: a, b}" makes "b" a key).
 KEYWORDS = {
-    "$schema", "$defs", "$ref", "type", "description", "properties", "required", "additionalProperties",
-    "items", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "enum", "minItems", "maxItems",
-    "uniqueItems", "minProperties", "pattern", "oneOf", "anyOf", "allOf", "const", "if", "then", "else",
-    "not", "minLength", "maxLength", "patternProperties", "propertyNames", "format", "default",
+    "$schema",
+    "$defs",
+    "$ref",
+    "type",
+    "description",
+    "properties",
+    "required",
+    "additionalProperties",
+    "items",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "enum",
+    "minItems",
+    "maxItems",
+    "uniqueItems",
+    "minProperties",
+    "pattern",
+    "oneOf",
+    "anyOf",
+    "allOf",
+    "const",
+    "if",
+    "then",
+    "else",
+    "not",
+    "minLength",
+    "maxLength",
+    "patternProperties",
+    "propertyNames",
+    "format",
+    "default",
 }
 
 
@@ -44,7 +73,8 @@ def test_readme_config_reference_is_in_sync():
     readme = (ROOT / "README.md").read_text()
     expected = cr.splice(readme, cr.render(ROOT))
     assert readme == expected, (
-        "README's config reference is stale: run `python -m trellis.report.config_reference --write README.md`"
+        "README's config reference is stale: run `python -m trellis.report.config_reference --write "
+        "README.md`"
     )
 
 
@@ -71,7 +101,9 @@ def test_every_key_of_both_configs_has_a_row():
 def test_reference_expands_refs_and_shows_ranges():
     schema = {
         "$defs": {"n": {"type": "integer", "minimum": 1}},
-        "properties": {"a": {"type": "object", "properties": {"b": {"$ref": "#/$defs/n", "description": "x | y"}}}},
+        "properties": {
+            "a": {"type": "object", "properties": {"b": {"$ref": "#/$defs/n", "description": "x | y"}}}
+        },
     }
     table = cr.reference(schema, {"a": {"b": 3}}, {"a": {"b": 7}})
     assert "| `a.b` | integer (≥ 1) | x \\| y | `3` | `7` |" in table
@@ -88,7 +120,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark)
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 

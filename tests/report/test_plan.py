@@ -7,9 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from trellis.train import compute
-
 from trellis.report import plan
+from trellis.train import compute
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,7 +28,8 @@ def test_study_plan_matches_the_model_card():
     # 6·N·D dominates: the pretraining FLOPs are 6 × matmul weights × tokens plus attention.
     tokens = arms["curated"]["pretrain_tokens"]
     assert arms["curated"]["pretrain_flops"] == pytest.approx(
-        tokens * compute.training_flops_per_token(p["model"]["matmul_parameters"], 24, 1280, 2047))
+        tokens * compute.training_flops_per_token(p["model"]["matmul_parameters"], 24, 1280, 2047)
+    )
     assert arms["pythia-410m-matched"]["pretrain_flops"] == 0  # pretrained elsewhere
     what = {d["what"]: d for d in p["downloads"]}
     assert {f"source {s}" for s in load("study.yaml")["sources"]} <= set(what)

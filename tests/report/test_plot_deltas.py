@@ -16,17 +16,29 @@ def headline(tmp_path, rows):
 
 
 def row(kind, arm, stage, benchmark, value, low, high):
-    return {"kind": kind, "arm": arm, "control": "uncurated" if kind == "delta" else None, "stage": stage,
-            "benchmark": benchmark, "metric": "accuracy", "value": value, "ci_low": low, "ci_high": high, "n": 10}
+    return {
+        "kind": kind,
+        "arm": arm,
+        "control": "uncurated" if kind == "delta" else None,
+        "stage": stage,
+        "benchmark": benchmark,
+        "metric": "accuracy",
+        "value": value,
+        "ci_low": low,
+        "ci_high": high,
+        "n": 10,
+    }
 
 
 def test_plots_every_delta_row_and_nothing_else(tmp_path):
     from PIL import Image
 
-    rows = [row("result", "curated", "sft", "bfcl_simple", 0.5, 0.4, 0.6),
-            row("delta", "curated", "base", "bfcl_simple", 0.1, 0.05, 0.15),
-            row("delta", "curated", "sft", "bfcl_simple", -0.1, -0.2, 0.01),
-            row("delta", "curated", "dpo", "humaneval", 0.0, 0.0, 0.0)]
+    rows = [
+        row("result", "curated", "sft", "bfcl_simple", 0.5, 0.4, 0.6),
+        row("delta", "curated", "base", "bfcl_simple", 0.1, 0.05, 0.15),
+        row("delta", "curated", "sft", "bfcl_simple", -0.1, -0.2, 0.01),
+        row("delta", "curated", "dpo", "humaneval", 0.0, 0.0, 0.0),
+    ]
     out = tmp_path / "deltas.png"
     assert plot_deltas(headline(tmp_path, rows), out) == 3
     image = Image.open(out)

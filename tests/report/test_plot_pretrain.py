@@ -16,28 +16,42 @@ def write_metrics(path, rows):
 
 
 def test_series_place_validation_at_the_last_logged_tokens(tmp_path):
-    path = write_metrics(tmp_path / "a" / "metrics.csv", [
-        (2, 1, 5.0, 1.0, 1000, "", 1000.0, ""),
-        (4, 3, 4.0, 2.0, 2000, "", 1000.0, ""),
-        ("", 3, "", "", "", 4.5, "", ""),  # LitGPT's validation row after step 3
-        (6, 5, 3.0, 4.0, 3000, "", 500.0, ""),
-    ])
+    path = write_metrics(
+        tmp_path / "a" / "metrics.csv",
+        [
+            (2, 1, 5.0, 1.0, 1000, "", 1000.0, ""),
+            (4, 3, 4.0, 2.0, 2000, "", 1000.0, ""),
+            ("", 3, "", "", "", 4.5, "", ""),  # LitGPT's validation row after step 3
+            (6, 5, 3.0, 4.0, 3000, "", 500.0, ""),
+        ],
+    )
     series = read_curve(path)
     assert series["loss"] == [(1000, 5.0), (2000, 4.0), (3000, 3.0)]
     assert series["val_loss"] == [(2000, 4.5)]
-    assert summarize(series) == {"tokens": 3000, "final_loss": 3.0, "final_val_loss": 4.5,
-                                 "median_tokens_per_sec": 1000.0, "median_mfu": None}
+    assert summarize(series) == {
+        "tokens": 3000,
+        "final_loss": 3.0,
+        "final_val_loss": 4.5,
+        "median_tokens_per_sec": 1000.0,
+        "median_mfu": None,
+    }
 
 
 def test_plot_writes_a_png_for_every_arm(tmp_path):
-    metrics = {arm: write_metrics(tmp_path / arm / "metrics.csv", [(2, 1, 5.0 + k, 1.0, 1000, "", 900.0, 0.41),
-                                                                   (4, 3, 4.0 + k, 2.0, 2000, 4.2, 950.0, 0.43)])
-               for k, arm in enumerate(["curated", "uncurated"])}
+    metrics = {
+        arm: write_metrics(
+            tmp_path / arm / "metrics.csv",
+            [(2, 1, 5.0 + k, 1.0, 1000, "", 900.0, 0.41), (4, 3, 4.0 + k, 2.0, 2000, 4.2, 950.0, 0.43)],
+        )
+        for k, arm in enumerate(["curated", "uncurated"])
+    }
     out = tmp_path / "plots" / "pretrain_loss.png"
     summary = plot_pretraining(metrics, out)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert list(summary) == ["curated", "uncurated"]
-    assert summary["uncurated"]["final_loss"] == 5.0 and summary["curated"]["median_mfu"] == pytest.approx(0.42)
+    assert summary["uncurated"]["final_loss"] == 5.0 and summary["curated"]["median_mfu"] == pytest.approx(
+        0.42
+    )
     assert not list(out.parent.glob(".*tmp*"))
 
 

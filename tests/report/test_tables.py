@@ -17,13 +17,26 @@ def fabricate(path, arm, stage, benchmark, per_metric: dict[str, list[float]], s
     rng = np.random.default_rng(seed)
     n = len(next(iter(per_metric.values())))
     metrics = {
-        m: {"value": round(float(rng.uniform(0, 1)), 6), "ci_low": round(float(rng.uniform(0, 0.1)), 6),
-            "ci_high": round(float(rng.uniform(0.9, 1)), 6)}
+        m: {
+            "value": round(float(rng.uniform(0, 1)), 6),
+            "ci_low": round(float(rng.uniform(0, 0.1)), 6),
+            "ci_high": round(float(rng.uniform(0.9, 1)), 6),
+        }
         for m in per_metric
     }
-    examples = [{"id": f"ex-{i}", "output": "", "scores": {m: v[i] for m, v in per_metric.items()}} for i in range(n)]
-    result = {"format": "trellis-eval-v1", "arm": arm, "stage": stage, "benchmark": benchmark, "n": n,
-              "metrics": metrics, "examples": examples, "bootstrap": {"resamples": 300, "confidence": 0.9, "seed": 5}}
+    examples = [
+        {"id": f"ex-{i}", "output": "", "scores": {m: v[i] for m, v in per_metric.items()}} for i in range(n)
+    ]
+    result = {
+        "format": "trellis-eval-v1",
+        "arm": arm,
+        "stage": stage,
+        "benchmark": benchmark,
+        "n": n,
+        "metrics": metrics,
+        "examples": examples,
+        "bootstrap": {"resamples": 300, "confidence": 0.9, "seed": 5},
+    }
     write_json(path, result)
     return result
 
@@ -34,7 +47,10 @@ def results(tmp_path):
     files, data = [], {}
     for arm in ("curated", "uncurated"):
         for stage in ("base", "sft"):
-            for bench, metrics in (("json_schema", ("parse_rate", "field_accuracy")), ("bfcl_simple", ("accuracy",))):
+            for bench, metrics in (
+                ("json_schema", ("parse_rate", "field_accuracy")),
+                ("bfcl_simple", ("accuracy",)),
+            ):
                 if arm == "curated" and stage == "base" and bench == "bfcl_simple":
                     continue  # a missing cell: no delta row for it
                 per = {m: rng.integers(0, 2, size=30).astype(float).tolist() for m in metrics}
@@ -65,9 +81,11 @@ def test_delta_rows_pair_examples(results):
     deltas = df[df["kind"] == "delta"]
     # curated minus uncurated wherever both exist: json_schema at base and sft (2 metrics), bfcl at sft.
     assert sorted(zip(deltas["stage"], deltas["benchmark"], deltas["metric"])) == [
-        ("base", "json_schema", "field_accuracy"), ("base", "json_schema", "parse_rate"),
+        ("base", "json_schema", "field_accuracy"),
+        ("base", "json_schema", "parse_rate"),
         ("sft", "bfcl_simple", "accuracy"),
-        ("sft", "json_schema", "field_accuracy"), ("sft", "json_schema", "parse_rate"),
+        ("sft", "json_schema", "field_accuracy"),
+        ("sft", "json_schema", "parse_rate"),
     ]
     assert set(deltas["arm"]) == {"curated"} and set(deltas["control"]) == {"uncurated"}
     for _, row in deltas.iterrows():

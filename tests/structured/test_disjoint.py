@@ -47,9 +47,13 @@ def train(tmp_path_factory):
     """Identities used by the demo's post-training data: (schema names, schema hashes, function names)."""
     d = tmp_path_factory.mktemp("posttrain")
     pt = CONFIG["posttrain"]
-    manifest = posttrain_data.write_posttrain_data(d / "sft.jsonl", d / "dpo.jsonl", pt["sft_examples"],
-                                                   pt["dpo_pairs"], CONFIG["seed"])
-    hashes, functions = set(manifest["train_pool"]["schema_hashes"]), set(manifest["train_pool"]["function_names"])
+    manifest = posttrain_data.write_posttrain_data(
+        d / "sft.jsonl", d / "dpo.jsonl", pt["sft_examples"], pt["dpo_pairs"], CONFIG["seed"]
+    )
+    hashes, functions = (
+        set(manifest["train_pool"]["schema_hashes"]),
+        set(manifest["train_pool"]["function_names"]),
+    )
     functions |= set(manifest["train_pool_all_function_names"])
     names = set(manifest["train_pool"]["schema_names"])
     n_rows = 0
@@ -109,8 +113,12 @@ def test_post_training_data_is_disjoint_from_every_evaluation(train, evaluation)
 def test_classification_tasks_differ_from_the_trained_ones():
     trained = {r["item"] for r in build_sft(200, 1) if r["task"] == "classification"}
     assert trained and not trained & {f"classify_{t}" for t in cl.TASKS}
-    trained_labels = {label for r in build_sft(200, 1) if r["task"] == "classification"
-                      for label in _schema_in(r["prompt"][1]["content"])["properties"]["label"]["enum"]}
+    trained_labels = {
+        label
+        for r in build_sft(200, 1)
+        if r["task"] == "classification"
+        for label in _schema_in(r["prompt"][1]["content"])["properties"]["label"]["enum"]
+    }
     assert not trained_labels & {label for t in cl.TASKS.values() for label in t["cues"]}
 
 

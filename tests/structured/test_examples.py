@@ -23,8 +23,12 @@ def dpo():
 
 def test_sft_rows_are_prompt_completion_conversations(sft):
     assert len(sft) == 120
-    assert Counter(r["task"] for r in sft) == {"json_schema": 48, "function_call": 36, "extraction": 18,
-                                               "classification": 18}
+    assert Counter(r["task"] for r in sft) == {
+        "json_schema": 48,
+        "function_call": 36,
+        "extraction": 18,
+        "classification": 18,
+    }
     for r in sft:
         assert [m["role"] for m in r["prompt"]] == ["system", "user"]
         assert [m["role"] for m in r["completion"]] == ["assistant"]
@@ -41,7 +45,9 @@ def test_sft_uses_only_train_pool(sft):
             shown = {json.loads(line)["name"] for line in r["prompt"][0]["content"].splitlines()[1:-1]}
             assert shown and not shown & eval_names
         elif r["task"] != "classification":
-            schema = json.loads(r["prompt"][1]["content"].split("JSON Schema:\n", 1)[1].split("\n\nContent:", 1)[0])
+            schema = json.loads(
+                r["prompt"][1]["content"].split("JSON Schema:\n", 1)[1].split("\n\nContent:", 1)[0]
+            )
             assert schema["title"] in train_titles and schema["title"] not in eval_titles
 
 
@@ -73,5 +79,10 @@ def test_answer_checks():
     assert "not pure JSON" in check_json_answer('Here: {"a": 1}', schema)
     assert check_json_answer('{"a": "1"}', schema) is not None
     fns = [{"name": "f", "parameters": schema}]
-    assert check_call_answer('[{"name": "f", "arguments": {"a": 1}}]', fns, [{"name": "f", "arguments": {"a": 1}}]) is None
+    assert (
+        check_call_answer(
+            '[{"name": "f", "arguments": {"a": 1}}]', fns, [{"name": "f", "arguments": {"a": 1}}]
+        )
+        is None
+    )
     assert "unknown function" in check_call_answer('[{"name": "g", "arguments": {"a": 1}}]', fns, [])

@@ -24,7 +24,7 @@ def test_schemas_are_deterministic_and_prefix_stable(pools):
 
 
 def test_schemas_shape_categories_and_distinctness(pools):
-    for pool, items in pools.items():
+    for items in pools.values():
         assert len({schema_hash(s["schema"]) for s in items}) == len(items)  # hundreds of distinct schemas
         assert len({s["name"] for s in items}) == len(items)
         assert set(Counter(s["category"] for s in items)) == set(sp.CATEGORIES)
@@ -39,13 +39,27 @@ def test_every_instance_validates_with_formats(pools):
     for items in pools.values():
         for s in items:
             Draft202012Validator.check_schema(s["schema"])
-            Draft202012Validator(s["schema"], format_checker=Draft202012Validator.FORMAT_CHECKER).validate(s["instance"])
+            Draft202012Validator(s["schema"], format_checker=Draft202012Validator.FORMAT_CHECKER).validate(
+                s["instance"]
+            )
 
 
 def test_schema_building_blocks_are_used(pools):
     text = json.dumps([s["schema"] for s in pools["train"]])
-    for needle in ('"format": "date"', '"format": "email"', '"format": "uri"', '"minimum"', '"enum"', '"oneOf"',
-                   '"anyOf"', '"type": "array"', '"required"', '"const"', '"pattern"', '"exclusiveMinimum"'):
+    for needle in (
+        '"format": "date"',
+        '"format": "email"',
+        '"format": "uri"',
+        '"minimum"',
+        '"enum"',
+        '"oneOf"',
+        '"anyOf"',
+        '"type": "array"',
+        '"required"',
+        '"const"',
+        '"pattern"',
+        '"exclusiveMinimum"',
+    ):
         assert needle in text, needle
 
 

@@ -26,16 +26,24 @@ def tokenizer():
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
-    texts = ["### System:\nReply with JSON.\n\n### User:\nhello world\n\n### Assistant:\n{\"a\": 1}"] * 20
-    bpe.train_from_iterator(texts, trainers.BpeTrainer(
-        vocab_size=400, special_tokens=["<|endoftext|>", "<|padding|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    texts = ['### System:\nReply with JSON.\n\n### User:\nhello world\n\n### Assistant:\n{"a": 1}'] * 20
+    bpe.train_from_iterator(
+        texts,
+        trainers.BpeTrainer(
+            vocab_size=400,
+            special_tokens=["<|endoftext|>", "<|padding|>"],
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        ),
+    )
     return PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>", pad_token="<|padding|>")
 
 
 def test_chat_template_renders_roles_and_eos(tokenizer):
-    msgs = [{"role": "system", "content": "S"}, {"role": "user", "content": "U"},
-            {"role": "assistant", "content": "A"}]
+    msgs = [
+        {"role": "system", "content": "S"},
+        {"role": "user", "content": "U"},
+        {"role": "assistant", "content": "A"},
+    ]
     text = tokenizer.apply_chat_template(msgs, chat_template=CHAT_TEMPLATE, tokenize=False)
     assert text == "### System:\nS\n\n### User:\nU\n\n### Assistant:\nA<|endoftext|>"
 
@@ -44,15 +52,19 @@ def test_chat_prompt_ends_with_generation_prompt_and_uses_fallback_template(toke
     assert tokenizer.chat_template is None  # the fallback: CHAT_TEMPLATE
     p = chat_prompt(tokenizer, [{"role": "system", "content": "S"}, {"role": "user", "content": "U"}])
     assert p == "### System:\nS\n\n### User:\nU\n\n### Assistant:\n"
-    assert build_prompt("sft", tokenizer, [{"role": "user", "content": "U"}], []) == "### User:\nU\n\n### Assistant:\n"
+    assert (
+        build_prompt("sft", tokenizer, [{"role": "user", "content": "U"}], [])
+        == "### User:\nU\n\n### Assistant:\n"
+    )
 
 
 def test_prompt_tokens_are_a_prefix_of_prompt_plus_answer(tokenizer):
     # TRL masks the prompt by this prefix; a merge across the boundary would shift the mask.
     msgs = json_schema_messages("Make it.", SCHEMA, "a is 1")
     ids_p = tokenizer(chat_prompt(tokenizer, msgs), add_special_tokens=False).input_ids
-    full = tokenizer.apply_chat_template(msgs + [{"role": "assistant", "content": '{"a": 1}'}],
-                                         chat_template=CHAT_TEMPLATE, tokenize=False)
+    full = tokenizer.apply_chat_template(
+        msgs + [{"role": "assistant", "content": '{"a": 1}'}], chat_template=CHAT_TEMPLATE, tokenize=False
+    )
     ids_f = tokenizer(full, add_special_tokens=False).input_ids
     assert ids_f[: len(ids_p)] == ids_p
     assert ids_f[-1] == tokenizer.eos_token_id  # the eos is one special token, not literal text
@@ -60,7 +72,9 @@ def test_prompt_tokens_are_a_prefix_of_prompt_plus_answer(tokenizer):
 
 def test_unknown_role_is_an_error(tokenizer):
     with pytest.raises(Exception, match="unsupported role"):
-        tokenizer.apply_chat_template([{"role": "tool", "content": "x"}], chat_template=CHAT_TEMPLATE, tokenize=False)
+        tokenizer.apply_chat_template(
+            [{"role": "tool", "content": "x"}], chat_template=CHAT_TEMPLATE, tokenize=False
+        )
 
 
 def test_message_builders():
@@ -78,8 +92,10 @@ def test_message_builders():
 
 
 def test_completion_prompt_has_shots_then_query():
-    shots = [(json_schema_messages("I1", SCHEMA, "shot one"), '{"a": 1}'),
-             (json_schema_messages("I2", SCHEMA, "shot two"), '{"a": 2}')]
+    shots = [
+        (json_schema_messages("I1", SCHEMA, "shot one"), '{"a": 1}'),
+        (json_schema_messages("I2", SCHEMA, "shot two"), '{"a": 2}'),
+    ]
     query = json_schema_messages("I3", SCHEMA, "the query")
     p = completion_prompt(query, shots)
     assert p.count(prompts.JSON_SYSTEM) == 1 and p.startswith(prompts.JSON_SYSTEM)
@@ -92,25 +108,31 @@ def test_completion_prompt_has_shots_then_query():
         build_prompt("rlhf", None, query, shots)
 
 
-@pytest.mark.parametrize("text,expected", [
-    ('{"a": 1}', {"a": 1}),
-    ('```json\n{"a": [1, 2]}\n```\nDone.', {"a": [1, 2]}),
-    ('Sure! Here it is: {"a": "}{"} and more {"b": 2}', {"a": "}{"}),
-    ('[{"name": "f", "arguments": {}}]<|endoftext|>', [{"name": "f", "arguments": {}}]),
-    ('see [the docs] then {"a": 1}', {"a": 1}),
-    ('{"a": "esc \\" quote"} tail', {"a": 'esc " quote'}),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ('{"a": 1}', {"a": 1}),
+        ('```json\n{"a": [1, 2]}\n```\nDone.', {"a": [1, 2]}),
+        ('Sure! Here it is: {"a": "}{"} and more {"b": 2}', {"a": "}{"}),
+        ('[{"name": "f", "arguments": {}}]<|endoftext|>', [{"name": "f", "arguments": {}}]),
+        ('see [the docs] then {"a": 1}', {"a": 1}),
+        ('{"a": "esc \\" quote"} tail', {"a": 'esc " quote'}),
+    ],
+)
 def test_extract_json_finds_first_value(text, expected):
     value, err = extract_json(text)
     assert err is None and value == expected
 
 
-@pytest.mark.parametrize("text,fragment", [
-    ("no json here", "no JSON"),
-    ('{"a": 1', "unterminated"),
-    ('{"a": {"b": 1}, "c": }', "invalid JSON"),
-    ("", "no JSON"),
-])
+@pytest.mark.parametrize(
+    "text,fragment",
+    [
+        ("no json here", "no JSON"),
+        ('{"a": 1', "unterminated"),
+        ('{"a": {"b": 1}, "c": }', "invalid JSON"),
+        ("", "no JSON"),
+    ],
+)
 def test_extract_json_reports_garbage(text, fragment):
     value, err = extract_json(text)
     assert value is None and fragment in err

@@ -62,8 +62,16 @@ def corpus(tmp_path):
 
 # 64 KiB of 16-token sequences: 2048 per run, so small corpora fit one run unless a test says so.
 def _mix(root, components, out="shards", seed=7, shard=10, buffer_mb=0.0625):
-    return build_mix(components, root / out, context_length=CTX, eos_id=EOS, vocab_size=VOCAB,
-                     sequences_per_shard=shard, shuffle_buffer_mb=buffer_mb, seed=seed)
+    return build_mix(
+        components,
+        root / out,
+        context_length=CTX,
+        eos_id=EOS,
+        vocab_size=VOCAB,
+        sequences_per_shard=shard,
+        shuffle_buffer_mb=buffer_mb,
+        seed=seed,
+    )
 
 
 SMALL_BUFFER_MB = 7 * CTX * 2 / 2**20  # 7 sequences per run: several runs, shards spanning runs
@@ -204,7 +212,7 @@ def test_upsampling_repeats_whole_epochs_then_samples_the_rest(corpus):
     seen = Counter(doc_id for doc_id, _ in stream.comps[0].selected)
     code_ids = [i for i in docs if i.startswith("code")]
     assert all(seen[i] in (2, 3) for i in code_ids) and set(seen) == set(code_ids)
-    sampled = sum(n for doc_id, n in stream.comps[0].selected[-sum(v == 3 for v in seen.values()):])
+    sampled = sum(n for doc_id, n in stream.comps[0].selected[-sum(v == 3 for v in seen.values()) :])
     assert sampled == 50
     # every token of every code document is in the shards at least twice, EOS once per document
     rows = _shard_rows(root / "up", m)

@@ -23,8 +23,13 @@ def test_round_trip_and_byte_layout(tmp_path):
     assert np.array_equal(np.frombuffer(raw[16:], dtype="<u2").reshape(5, 8), seqs)
     assert digest == hashlib.sha256(raw).hexdigest()
     header, data = read_shard(path)
-    assert (header.magic, header.version, header.context_length, header.sequence_count, header.vocab_size) == (
-        b"TKDS", 1, 8, 5, 100)
+    assert (
+        header.magic,
+        header.version,
+        header.context_length,
+        header.sequence_count,
+        header.vocab_size,
+    ) == (b"TKDS", 1, 8, 5, 100)
     assert data.dtype == np.uint16 and np.array_equal(data, seqs)
     # the documented input/target mapping is a one-token shift within a sequence
     inputs, targets = data[:, :-1], data[:, 1:]
@@ -100,8 +105,15 @@ def test_inspect_and_cli_check_manifest(tmp_path, capsys):
     assert info["sha256"] == digest and info["magic"] == "TKDS"
 
     manifest = tmp_path / "manifest.json"
-    manifest.write_text(json.dumps({"context_length": 4, "vocab_size": 99,
-                                    "shards": [{"file": path.name, "sequences": 3, "sha256": digest}]}))
+    manifest.write_text(
+        json.dumps(
+            {
+                "context_length": 4,
+                "vocab_size": 99,
+                "shards": [{"file": path.name, "sequences": 3, "sha256": digest}],
+            }
+        )
+    )
     assert tkds.main(["inspect", str(path), "--manifest", str(manifest)]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["sha256_matches"] is True

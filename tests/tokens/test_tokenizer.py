@@ -16,17 +16,23 @@ from trellis.tokens.tokenizer import (
     train_bpe,
 )
 
-PROSE = ("The committee reviewed the proposal and found that the budget was balanced. Students wrote "
-         "essays about the river, the harbor and the old stone bridge near the town square. ")
-CODE = 'def add(a, b):\n    """Add two numbers."""\n    return a + b\n\nprint(json.dumps({"key": [1, 2, 3]}))\n'
+PROSE = (
+    "The committee reviewed the proposal and found that the budget was balanced. Students wrote "
+    "essays about the river, the harbor and the old stone bridge near the town square. "
+)
+CODE = (
+    'def add(a, b):\n    """Add two numbers."""\n    return a + b\n\nprint(json.dumps({"key": [1, 2, 3]}))\n'
+)
 
 
 def _corpus(root):
     paths = []
     for source, text, parts in (("web", PROSE, 2), ("code", CODE, 1)):
         for k in range(parts):
-            rows = [{"id": f"{source}-{k}-{i}", "text": f"{text} {i} " * (1 + i % 3), "source": source}
-                    for i in range(40)]
+            rows = [
+                {"id": f"{source}-{k}-{i}", "text": f"{text} {i} " * (1 + i % 3), "source": source}
+                for i in range(40)
+            ]
             p = root / "raw" / source / f"part-{k}.parquet"
             p.parent.mkdir(parents=True, exist_ok=True)
             pq.write_table(pa.Table.from_pylist(rows), p, row_group_size=16)
@@ -38,8 +44,9 @@ def _corpus(root):
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("tok")
     parts = _corpus(root)
-    stats = train_bpe(parts, vocab_size=400, docs_per_source=30, out_dir=root / "tokenizer", seed=3,
-                      model_max_length=256)
+    stats = train_bpe(
+        parts, vocab_size=400, docs_per_source=30, out_dir=root / "tokenizer", seed=3, model_max_length=256
+    )
     return root, parts, stats
 
 
@@ -67,7 +74,7 @@ def test_trained_tokenizer_round_trips_and_has_special_tokens(trained):
         assert t in tok.get_vocab()
     assert (tok.cls_token, tok.sep_token, tok.mask_token) == ("[CLS]", "[SEP]", "[MASK]")
     assert tok.model_max_length == 256
-    for text in (PROSE, CODE, "naïve café — 数据 🙂 {\"a\": null}\n\ttab"):  # unseen bytes too: byte-level
+    for text in (PROSE, CODE, 'naïve café — 数据 🙂 {"a": null}\n\ttab'):  # unseen bytes too: byte-level
         ids = tok.encode(text, add_special_tokens=False)
         assert tok.decode(ids) == text
     # merges were learned: the common prose compresses well below one token per byte
@@ -76,7 +83,9 @@ def test_trained_tokenizer_round_trips_and_has_special_tokens(trained):
 
 def test_training_is_deterministic(trained, tmp_path):
     root, parts, _ = trained
-    train_bpe(parts, vocab_size=400, docs_per_source=30, out_dir=tmp_path / "again", seed=3, model_max_length=256)
+    train_bpe(
+        parts, vocab_size=400, docs_per_source=30, out_dir=tmp_path / "again", seed=3, model_max_length=256
+    )
     a = json.loads((root / "tokenizer" / "tokenizer.json").read_text())
     b = json.loads((tmp_path / "again" / "tokenizer.json").read_text())
     assert a["model"]["vocab"] == b["model"]["vocab"]
@@ -101,8 +110,12 @@ def test_fetch_pretrained_from_local_dir_sets_pad(trained, tmp_path):
 def test_tokenize_part_writes_ids_tokens_counts(trained, tmp_path):
     root, _, _ = trained
     tok = load_tokenizer(root / "tokenizer")
-    rows = [{"id": "x", "text": PROSE, "source": "web"}, {"id": "empty", "text": "", "source": "web"},
-            {"id": "y", "text": CODE, "source": "web"}, {"id": "null", "text": None, "source": "web"}]
+    rows = [
+        {"id": "x", "text": PROSE, "source": "web"},
+        {"id": "empty", "text": "", "source": "web"},
+        {"id": "y", "text": CODE, "source": "web"},
+        {"id": "null", "text": None, "source": "web"},
+    ]
     part = tmp_path / "raw" / "web" / "part-0.parquet"
     part.parent.mkdir(parents=True)
     pq.write_table(pa.Table.from_pylist(rows), part)

@@ -57,8 +57,14 @@ class StandInHub:
                     return self._reply({"url": f"{hub.endpoint}/datasets/{REPO}", "name": REPO})
                 if re.fullmatch(rf"/api/datasets/{re.escape(REPO)}/preupload/main", path):
                     files = json.loads(body)["files"]
-                    return self._reply({"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False}
-                                                  for f in files]})
+                    return self._reply(
+                        {
+                            "files": [
+                                {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False}
+                                for f in files
+                            ]
+                        }
+                    )
                 if re.fullmatch(rf"/api/datasets/{re.escape(REPO)}/commit/main", path):
                     for line in body.decode().splitlines():
                         item = json.loads(line)
@@ -67,8 +73,9 @@ class StandInHub:
                         elif item["key"] == "file":
                             assert item["value"]["encoding"] == "base64"
                             hub.committed[item["value"]["path"]] = base64.b64decode(item["value"]["content"])
-                    return self._reply({"commitUrl": f"{hub.endpoint}/datasets/{REPO}/commit/{COMMIT}",
-                                        "commitOid": COMMIT})
+                    return self._reply(
+                        {"commitUrl": f"{hub.endpoint}/datasets/{REPO}/commit/{COMMIT}", "commitOid": COMMIT}
+                    )
                 self._reply({"error": f"unexpected {path}"}, 404)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -107,8 +114,10 @@ def shard_dir(tmp_path):
         name = f"shard-{k:05d}.tkds"
         digest = write_shard(out / name, rng.integers(0, 500, size=(3, 16), dtype=np.uint16), 512)
         shards.append({"file": name, "sequences": 3, "sha256": digest})
-    write_json(out / "manifest.json", {"context_length": 16, "vocab_size": 512, "total_sequences": 6,
-                                       "shards": shards})
+    write_json(
+        out / "manifest.json",
+        {"context_length": 16, "vocab_size": 512, "total_sequences": 6, "shards": shards},
+    )
     (out / "mix.csv").write_text("component,budget\nweb,90\n")
     (out / "upload.json").write_text("{}")  # not part of the shard set: never uploaded
     return out
@@ -126,7 +135,12 @@ def test_upload_commits_the_shard_set_with_the_token_and_never_logs_it(hub, shar
         assert headers.get("authorization") == f"Bearer {TOKEN}"
 
     assert record["commit"] == COMMIT and record["repo"] == REPO and record["path_in_repo"] == "curated"
-    assert [f["file"] for f in record["files"]] == ["shard-00000.tkds", "shard-00001.tkds", "manifest.json", "mix.csv"]
+    assert [f["file"] for f in record["files"]] == [
+        "shard-00000.tkds",
+        "shard-00001.tkds",
+        "manifest.json",
+        "mix.csv",
+    ]
     assert TOKEN not in json.dumps(record)
     assert TOKEN not in caplog.text and "HF_TOKEN" in caplog.text
 

@@ -15,8 +15,16 @@ from trellis.train.baselines import PYTHIA_ARCHITECTURES, pythia_tokens_seen, re
 ROOT = Path(__file__).resolve().parents[2]
 STUDY = yaml.safe_load((ROOT / "config" / "study.yaml").read_text())
 DEMO = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-TINY = {"n_layer": 2, "n_embd": 64, "n_head": 4, "n_query_groups": 2, "intermediate_size": 160,
-        "rope_base": 10000, "norm_eps": 1e-5, "padded_vocab_size": 512}
+TINY = {
+    "n_layer": 2,
+    "n_embd": 64,
+    "n_head": 4,
+    "n_query_groups": 2,
+    "intermediate_size": 160,
+    "rope_base": 10000,
+    "norm_eps": 1e-5,
+    "padded_vocab_size": 512,
+}
 
 
 def measured_flops_per_token(model_section: dict, seq_len: int) -> float:
@@ -56,10 +64,22 @@ def test_study_figures():
 
 def test_schedule_matches_what_litgpt_ran():
     # tests/train/test_pretrain.py's tiny run: 8 iterations of micro batch 4, accumulation 2, 4 steps.
-    cfg = {"max_tokens": 8 * 4 * 31, "micro_batch_size": 4, "global_batch_size": 8, "devices": 1, "num_nodes": 1}
+    cfg = {
+        "max_tokens": 8 * 4 * 31,
+        "micro_batch_size": 4,
+        "global_batch_size": 8,
+        "devices": 1,
+        "num_nodes": 1,
+    }
     assert compute.pretrain_schedule(cfg, 32) == {
-        "world_size": 1, "seq_len": 31, "iterations": 8, "optimizer_steps": 4, "gradient_accumulation": 2,
-        "tokens_per_step": 8 * 31, "tokens": 8 * 4 * 31}
+        "world_size": 1,
+        "seq_len": 31,
+        "iterations": 8,
+        "optimizer_steps": 4,
+        "gradient_accumulation": 2,
+        "tokens_per_step": 8 * 31,
+        "tokens": 8 * 4 * 31,
+    }
     two_gpus = dict(cfg, devices=2, global_batch_size=16, max_tokens=2 * 8 * 4 * 31)
     assert compute.pretrain_schedule(two_gpus, 32)["iterations"] == 8  # per device
 
@@ -93,13 +113,20 @@ def test_pythia_architectures_match_transformers():
 
     for repo in ("EleutherAI/pythia-410m-deduped", "EleutherAI/pythia-1b-deduped"):
         arch = PYTHIA_ARCHITECTURES[repo]
-        config = GPTNeoXConfig(vocab_size=arch["vocab_size"], hidden_size=arch["n_embd"],
-                               num_hidden_layers=arch["n_layer"], num_attention_heads=arch["n_head"],
-                               intermediate_size=4 * arch["n_embd"], tie_word_embeddings=False)
+        config = GPTNeoXConfig(
+            vocab_size=arch["vocab_size"],
+            hidden_size=arch["n_embd"],
+            num_hidden_layers=arch["n_layer"],
+            num_attention_heads=arch["n_head"],
+            intermediate_size=4 * arch["n_embd"],
+            tie_word_embeddings=False,
+        )
         with torch.device("meta"):
             model = GPTNeoXForCausalLM(config)
         assert sum(p.numel() for p in model.parameters()) == arch["parameters"], repo
-        norms = sum(p.numel() for n, p in model.named_parameters() if "layernorm" in n or "final_layer_norm" in n)
+        norms = sum(
+            p.numel() for n, p in model.named_parameters() if "layernorm" in n or "final_layer_norm" in n
+        )
         assert norms == arch["norm_parameters"]
     # the Pythia paper's published counts
     assert PYTHIA_ARCHITECTURES["EleutherAI/pythia-410m-deduped"]["parameters"] == 405_334_016
@@ -124,7 +151,9 @@ def test_compute_plan_of_the_study():
     curated, uncurated = rows["curated"], rows["uncurated"]
     assert curated["parameters"] == 506_328_320
     # the controlled ablation: identical compute
-    assert {k: v for k, v in curated.items() if k != "arm"} == {k: v for k, v in uncurated.items() if k != "arm"}
+    assert {k: v for k, v in curated.items() if k != "arm"} == {
+        k: v for k, v in uncurated.items() if k != "arm"
+    }
     tokens = compute.pretrain_schedule(STUDY["pretrain"], 2048)["tokens"]
     assert curated["pretrain_tokens"] == tokens
     assert curated["pretrain_flops"] == tokens * compute.model_flops_per_token(STUDY["model"], 2047)
@@ -144,13 +173,18 @@ def test_compute_plan_of_the_study():
 
 
 def test_compute_plan_uses_measured_posttrain_tokens():
-    manifest = {"sft": {"tokens": 1_000_000, "mean_tokens": 250.0}, "dpo": {"tokens": 400_000, "mean_tokens": 200.0}}
+    manifest = {
+        "sft": {"tokens": 1_000_000, "mean_tokens": 250.0},
+        "dpo": {"tokens": 400_000, "mean_tokens": 200.0},
+    }
     bound = {r["arm"]: r for r in compute.compute_plan(DEMO)}["curated"]
     measured = {r["arm"]: r for r in compute.compute_plan(DEMO, manifest)}["curated"]
     model, epochs = DEMO["model"], DEMO["posttrain"]["sft"]["epochs"]
     assert measured["sft_flops"] == 1_000_000 * epochs * compute.model_flops_per_token(model, 250)
     per_token_dpo = compute.model_flops_per_token(model, 200) * 4 / 3  # policy train + reference forward
-    assert measured["dpo_flops"] == pytest.approx(400_000 * DEMO["posttrain"]["dpo"]["epochs"] * per_token_dpo)
+    assert measured["dpo_flops"] == pytest.approx(
+        400_000 * DEMO["posttrain"]["dpo"]["epochs"] * per_token_dpo
+    )
     assert "measured" in measured["note"] and "upper bound" in bound["note"]
 
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 import torch
-
 from test_pretrain import CTX, TINY, write_tokenizer
+
 from trellis.train.baselines import PYTHIA_SAVED_STEPS, pythia_compute_matched_step
 from trellis.train.convert import convert_to_hf, logit_parity, parity_input
 from trellis.train.pretrain import litgpt_config
@@ -40,13 +40,21 @@ def test_conversion_matches_litgpt_logits(lit_checkpoint, tmp_path):
     out = tmp_path / "models" / "curated" / "base"
     report = convert_to_hf(ckpt, tok_dir, out)
     assert report["max_abs_logit_diff"] <= 1e-4
-    assert json.loads((out / "conversion.json").read_text())["max_abs_logit_diff"] == report["max_abs_logit_diff"]
+    assert (
+        json.loads((out / "conversion.json").read_text())["max_abs_logit_diff"]
+        == report["max_abs_logit_diff"]
+    )
     assert (out / "model.safetensors").is_file() and (out / "tokenizer.json").is_file()
 
     hf = AutoModelForCausalLM.from_pretrained(out)
     cfg = hf.config
     assert cfg.model_type == "llama" and not cfg.tie_word_embeddings
-    assert (cfg.hidden_size, cfg.num_hidden_layers, cfg.num_attention_heads, cfg.num_key_value_heads) == (32, 2, 4, 2)
+    assert (cfg.hidden_size, cfg.num_hidden_layers, cfg.num_attention_heads, cfg.num_key_value_heads) == (
+        32,
+        2,
+        4,
+        2,
+    )
     assert cfg.max_position_embeddings == CTX and cfg.vocab_size == 256
     tok = AutoTokenizer.from_pretrained(out)
     assert tok.eos_token == "<|endoftext|>" and tok.pad_token == "<|padding|>"
@@ -66,7 +74,10 @@ def test_bad_mapping_fails_loudly_and_leaves_no_output(lit_checkpoint, tmp_path,
     def swapped(config, state, lit_weights, **kwargs):  # gate and up projections exchanged
         real(config, state, lit_weights, **kwargs)
         k = "model.layers.0.mlp."
-        state[k + "gate_proj.weight"], state[k + "up_proj.weight"] = state[k + "up_proj.weight"], state[k + "gate_proj.weight"]
+        state[k + "gate_proj.weight"], state[k + "up_proj.weight"] = (
+            state[k + "up_proj.weight"],
+            state[k + "gate_proj.weight"],
+        )
 
     monkeypatch.setattr(conv, "copy_weights_llama", swapped)
     ckpt, tok_dir = lit_checkpoint
@@ -95,6 +106,8 @@ def test_pythia_compute_matched_step():
     assert pythia_compute_matched_step(300 * 2_097_152) == 256
     assert pythia_compute_matched_step(10**15) == 143000  # beyond training: the final step
     assert PYTHIA_SAVED_STEPS[:11] == (0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
-    assert PYTHIA_SAVED_STEPS[11] == 1000 and PYTHIA_SAVED_STEPS[-1] == 143000 and len(PYTHIA_SAVED_STEPS) == 154
+    assert (
+        PYTHIA_SAVED_STEPS[11] == 1000 and PYTHIA_SAVED_STEPS[-1] == 143000 and len(PYTHIA_SAVED_STEPS) == 154
+    )
     with pytest.raises(ValueError):
         pythia_compute_matched_step(-1)

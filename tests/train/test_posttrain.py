@@ -27,13 +27,26 @@ def make_tiny_model(path, texts):
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
-    bpe.train_from_iterator(texts, trainers.BpeTrainer(
-        vocab_size=600, special_tokens=SPECIALS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    bpe.train_from_iterator(
+        texts,
+        trainers.BpeTrainer(
+            vocab_size=600, special_tokens=SPECIALS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        ),
+    )
     tok = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>", pad_token="<|padding|>")
     torch.manual_seed(0)
-    config = LlamaConfig(hidden_size=64, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1,
-                         intermediate_size=128, vocab_size=len(tok), max_position_embeddings=1024,
-                         eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, bos_token_id=None)
+    config = LlamaConfig(
+        hidden_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        intermediate_size=128,
+        vocab_size=len(tok),
+        max_position_embeddings=1024,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=None,
+    )
     LlamaForCausalLM(config).save_pretrained(path)
     tok.save_pretrained(path)
     return path
@@ -62,7 +75,9 @@ def workdir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def sft_model(workdir):
     cfg = {"epochs": 6, "learning_rate": 3e-3, "batch_size": 4}
-    metrics = posttrain.run_sft(workdir / "base", workdir / "sft.jsonl", workdir / "sft", cfg, max_length=512, seed=1)
+    metrics = posttrain.run_sft(
+        workdir / "base", workdir / "sft.jsonl", workdir / "sft", cfg, max_length=512, seed=1
+    )
     return workdir / "sft", metrics
 
 
@@ -89,8 +104,12 @@ def test_sft_trains_and_saves_chat_template(sft_model):
 def test_sft_is_deterministic(workdir, sft_model):
     _, first = sft_model
     cfg = {"epochs": 1, "learning_rate": 3e-3, "batch_size": 4}
-    a = posttrain.run_sft(workdir / "base", workdir / "sft.jsonl", workdir / "sft_a", cfg, max_length=512, seed=1)
-    b = posttrain.run_sft(workdir / "base", workdir / "sft.jsonl", workdir / "sft_b", cfg, max_length=512, seed=1)
+    a = posttrain.run_sft(
+        workdir / "base", workdir / "sft.jsonl", workdir / "sft_a", cfg, max_length=512, seed=1
+    )
+    b = posttrain.run_sft(
+        workdir / "base", workdir / "sft.jsonl", workdir / "sft_b", cfg, max_length=512, seed=1
+    )
     assert a["loss_history"] == b["loss_history"]
     # The first epoch of the 6-epoch run saw the same batches in the same order.
     assert a["loss_history"][0] == first["loss_history"][0]
@@ -108,7 +127,9 @@ def test_sft_refuses_rows_this_tokenizer_makes_too_long(workdir):
     limit = lengths[len(lengths) // 2]
     cfg = {"epochs": 1, "learning_rate": 1e-3, "batch_size": 8}
     with pytest.raises(ValueError, match=rf"{sum(n > limit for n in lengths)} row\(s\) exceed max_length"):
-        posttrain.run_sft(workdir / "base", workdir / "sft.jsonl", workdir / "sft_short", cfg, max_length=limit, seed=1)
+        posttrain.run_sft(
+            workdir / "base", workdir / "sft.jsonl", workdir / "sft_short", cfg, max_length=limit, seed=1
+        )
     assert not (workdir / "sft_short").exists()
 
 
@@ -138,13 +159,22 @@ def test_every_arm_gets_the_same_data_order_and_hyperparameters(workdir, tmp_pat
     cfg = {"epochs": 1.5, "learning_rate": 3e-3, "batch_size": 4}
     records = []
     for name, base in (("a", workdir / "base"), ("b", other)):
-        m = posttrain.run_sft(base, workdir / "sft.jsonl", tmp_path / name, cfg, max_length=512, seed=1,
-                              manifest_path=manifest)
+        m = posttrain.run_sft(
+            base, workdir / "sft.jsonl", tmp_path / name, cfg, max_length=512, seed=1, manifest_path=manifest
+        )
         records.append(json.loads((tmp_path / name / "train_metrics.json").read_text()))
         assert m["examples"] == 16 and m["examples_seen"] == 24 and m["steps"] == 6
     a, b = records
     assert a["base_model"] != b["base_model"]
-    for key in ("data_sha256", "order_sha256", "hyperparameters", "seed", "max_length", "epochs", "examples_seen"):
+    for key in (
+        "data_sha256",
+        "order_sha256",
+        "hyperparameters",
+        "seed",
+        "max_length",
+        "epochs",
+        "examples_seen",
+    ):
         assert a[key] == b[key], key
     assert a["data_sha256"] == digest
     order = posttrain.training_order(16, 1.5, seed=1)
@@ -155,9 +185,15 @@ def test_data_that_differs_from_its_manifest_is_refused(workdir, tmp_path):
     manifest = tmp_path / "manifest.json"
     manifest.write_text(json.dumps({"sft": {"sha256": "0" * 64}}))
     with pytest.raises(ValueError, match="differs from"):
-        posttrain.run_sft(workdir / "base", workdir / "sft.jsonl", tmp_path / "x",
-                          {"epochs": 1, "learning_rate": 1e-3, "batch_size": 4}, max_length=512, seed=1,
-                          manifest_path=manifest)
+        posttrain.run_sft(
+            workdir / "base",
+            workdir / "sft.jsonl",
+            tmp_path / "x",
+            {"epochs": 1, "learning_rate": 1e-3, "batch_size": 4},
+            max_length=512,
+            seed=1,
+            manifest_path=manifest,
+        )
 
 
 def test_dpo_runs_from_sft_model(workdir, sft_model):
@@ -176,20 +212,40 @@ def test_dpo_runs_from_sft_model(workdir, sft_model):
 
 def test_missing_config_key_is_named(workdir):
     with pytest.raises(KeyError, match="batch_size"):
-        posttrain.run_sft(workdir / "base", workdir / "sft.jsonl", workdir / "x", {"epochs": 1, "learning_rate": 1e-3},
-                          max_length=64, seed=1)
+        posttrain.run_sft(
+            workdir / "base",
+            workdir / "sft.jsonl",
+            workdir / "x",
+            {"epochs": 1, "learning_rate": 1e-3},
+            max_length=64,
+            seed=1,
+        )
     with pytest.raises(KeyError, match="beta"):
-        posttrain.run_dpo(workdir / "base", workdir / "dpo.jsonl", workdir / "x",
-                          {"epochs": 1, "learning_rate": 1e-3, "batch_size": 2}, max_length=64, seed=1)
+        posttrain.run_dpo(
+            workdir / "base",
+            workdir / "dpo.jsonl",
+            workdir / "x",
+            {"epochs": 1, "learning_rate": 1e-3, "batch_size": 2},
+            max_length=64,
+            seed=1,
+        )
 
 
 def test_not_a_model_dir_is_named(tmp_path, workdir):
     with pytest.raises(FileNotFoundError, match="config.json"):
-        posttrain.run_sft(tmp_path, workdir / "sft.jsonl", tmp_path / "o",
-                          {"epochs": 1, "learning_rate": 1e-3, "batch_size": 2}, max_length=64, seed=1)
+        posttrain.run_sft(
+            tmp_path,
+            workdir / "sft.jsonl",
+            tmp_path / "o",
+            {"epochs": 1, "learning_rate": 1e-3, "batch_size": 2},
+            max_length=64,
+            seed=1,
+        )
 
 
 def test_extract_json_reads_a_tiny_model_generation_shape():
     # The benchmark pipeline: a generation ending in eos + junk still yields its first value.
-    value, err = extract_json('[{"name": "get_book", "arguments": {"book_id": "BX-0001"}}]<|endoftext|>### User')
+    value, err = extract_json(
+        '[{"name": "get_book", "arguments": {"book_id": "BX-0001"}}]<|endoftext|>### User'
+    )
     assert err is None and value[0]["name"] == "get_book"

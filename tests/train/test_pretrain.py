@@ -19,8 +19,6 @@ import pytest
 import torch
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-
 from trellis.train.compute import parameter_count
 from trellis.train.pretrain import (
     TKDSDataModule,
@@ -28,6 +26,8 @@ from trellis.train.pretrain import (
     litgpt_config,
     run_pretrain,
 )
+
+ROOT = Path(__file__).resolve().parents[2]
 
 TINY = {
     "n_layer": 2,
@@ -77,7 +77,9 @@ def tiny_pretrain(**overrides) -> dict:
     return cfg
 
 
-def write_shards(shard_dir: Path, sequences: int, per_shard: int, ctx: int = CTX, vocab: int = VOCAB) -> np.ndarray:
+def write_shards(
+    shard_dir: Path, sequences: int, per_shard: int, ctx: int = CTX, vocab: int = VOCAB
+) -> np.ndarray:
     """A TKDS shard directory whose sequence i starts with token i % vocab (to identify it)."""
     shard_dir.mkdir(parents=True)
     rng = np.random.default_rng(0)
@@ -89,7 +91,9 @@ def write_shards(shard_dir: Path, sequences: int, per_shard: int, ctx: int = CTX
         path = shard_dir / f"shard-{k:05d}.tkds"
         payload = struct.pack("<4sHHII", b"TKDS", 1, ctx, len(block), vocab) + block.astype("<u2").tobytes()
         path.write_bytes(payload)
-        entries.append({"file": path.name, "sequences": len(block), "sha256": hashlib.sha256(payload).hexdigest()})
+        entries.append(
+            {"file": path.name, "sequences": len(block), "sha256": hashlib.sha256(payload).hexdigest()}
+        )
     manifest = {"context_length": ctx, "vocab_size": vocab, "eos_id": 0, "shards": entries}
     (shard_dir / "manifest.json").write_text(json.dumps(manifest))
     return tokens
@@ -152,9 +156,19 @@ def test_study_config_is_the_model_cards_506m():
     assert model.lm_head.weight is not model.transformer.wte.weight  # untied
     c = model.config
     assert (c.block_size, c.n_layer, c.n_embd, c.n_head, c.n_query_groups, c.intermediate_size) == (
-        2048, 24, 1280, 20, 10, 2816)
+        2048,
+        24,
+        1280,
+        20,
+        10,
+        2816,
+    )
     assert (c.norm_class_name, c.mlp_class_name, c.rope_base, c.padded_vocab_size) == (
-        "RMSNorm", "LLaMAMLP", 10000, 50304)
+        "RMSNorm",
+        "LLaMAMLP",
+        10000,
+        50304,
+    )
 
 
 def test_config_rejects_bad_sections():
@@ -279,7 +293,9 @@ def test_merge_metrics_rates_and_mfu_across_a_resume(tmp_path):
     second = tmp_path / "logs" / "csv" / "version_1"
     first.mkdir(parents=True)
     second.mkdir(parents=True)
-    (first / "metrics.csv").write_text(header + "2,1,5.0,2.0,1000,\n4,3,4.0,4.0,3000,\n,3,,,,4.5\n6,5,3.9,9.0,5000,\n")
+    (first / "metrics.csv").write_text(
+        header + "2,1,5.0,2.0,1000,\n4,3,4.0,4.0,3000,\n,3,,,,4.5\n6,5,3.9,9.0,5000,\n"
+    )
     # killed after iter 6; resumed from the checkpoint at iter 4: iters 6 and 8 are logged again
     (second / "metrics.csv").write_text(header + "6,5,3.8,3.0,5000,\n8,7,3.5,5.0,9000,\n")
     merge_metrics(tmp_path, flops_per_token=100.0, peak_flops=1000.0, world_size=2)
@@ -320,7 +336,9 @@ def test_killed_run_resumes_from_last_checkpoint(corpus, tmp_path, capfd):
         """
     )
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     try:
         _wait_for(out / "step-00000002" / "model_config.yaml", proc, timeout=120)
     finally:
@@ -366,7 +384,9 @@ def test_gradient_checkpointing_recomputes_blocks_inside_litgpt():
         with torch.device("meta"):
             meta = lp.GPT(config)  # what LitGPT builds to count FLOPs: left alone
         # what LitGPT builds for several devices: FSDP checkpoints every Block itself
-        fsdp = lp.FSDPStrategy(auto_wrap_policy={Block}, state_dict_type="full", sharding_strategy="HYBRID_SHARD")
+        fsdp = lp.FSDPStrategy(
+            auto_wrap_policy={Block}, state_dict_type="full", sharding_strategy="HYBRID_SHARD"
+        )
     assert isinstance(fsdp, FSDPStrategy) and fsdp._activation_checkpointing_kwargs
     assert lp.GPT.__name__ == "GPT" and lp.FSDPStrategy is FSDPStrategy  # restored afterwards
     assert all(isinstance(b, CheckpointWrapper) for b in model.transformer.h)
@@ -390,7 +410,9 @@ def test_gradient_checkpointing_changes_nothing_but_memory(corpus, tmp_path):
         run_pretrain(shard_dir, tok_dir, out, TINY, tiny_pretrain(gradient_checkpointing=flag), 7, "curated")
         with open(out / "metrics.csv", newline="") as fh:
             losses = [float(r["loss"]) for r in csv.DictReader(fh) if r.get("loss")]
-        finals.append((losses, torch.load(final_checkpoint(out), map_location="cpu", weights_only=True)["model"]))
+        finals.append(
+            (losses, torch.load(final_checkpoint(out), map_location="cpu", weights_only=True)["model"])
+        )
     (plain_losses, plain), (ckpt_losses, ckpt) = finals
     assert np.allclose(plain_losses, ckpt_losses, rtol=1e-5, atol=1e-6)
     assert list(plain) == list(ckpt)
@@ -405,8 +427,16 @@ def test_several_devices_launch_one_process_per_gpu():
     assert slurm[:4] == ["srun", "--nodes=2", "--ntasks-per-node=4", "--kill-on-bad-exit=1"]
     assert slurm[4:] == [sys.executable, "-m", "trellis.train.pretrain", "/o/launch.json"]
     local = launch_command(2, 1, "/o/launch.json", environ={})
-    assert local == [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
-                     "-m", "trellis.train.pretrain", "/o/launch.json"]
+    assert local == [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node=2",
+        "-m",
+        "trellis.train.pretrain",
+        "/o/launch.json",
+    ]
     with pytest.raises(RuntimeError, match="SLURM"):
         launch_command(2, 2, "/o/launch.json", environ={})
 

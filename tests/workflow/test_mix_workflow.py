@@ -49,19 +49,31 @@ def _planned_after(workdir, pattern, replacement, *targets):
 def test_mix_settings_rerun_the_mix_and_nothing_upstream(touched):
     assert planned_jobs(snakemake(touched, "-n", "--cores", "1", *TARGETS).stdout) == {}
     # a budget, the shuffle buffer, a component's upsample flag: both arms' mix, never tokenize
-    assert _planned_after(touched, r"ultrachat, curated: false, tokens: 5600", "ultrachat, curated: false, "
-                          "tokens: 5700") == {"mix": 2}
+    assert _planned_after(
+        touched, r"ultrachat, curated: false, tokens: 5600", "ultrachat, curated: false, tokens: 5700"
+    ) == {"mix": 2}
     assert _planned_after(touched, r"shuffle_buffer_mb: [0-9.]+", "shuffle_buffer_mb: 0.5") == {"mix": 2}
-    assert _planned_after(touched, r"wikipedia, curated: false, tokens: 7000\}",
-                          "wikipedia, curated: false, tokens: 7000, upsample: true}") == {"mix": 2}
+    assert _planned_after(
+        touched,
+        r"wikipedia, curated: false, tokens: 7000\}",
+        "wikipedia, curated: false, tokens: 7000, upsample: true}",
+    ) == {"mix": 2}
     # the upload settings are no input of the mix
-    assert _planned_after(touched, r"upload: \{enabled: false, repo: null",
-                          "upload: {enabled: false, repo: someone/else") == {}
+    assert (
+        _planned_after(
+            touched, r"upload: \{enabled: false, repo: null", "upload: {enabled: false, repo: someone/else"
+        )
+        == {}
+    )
 
 
 def test_upload_runs_only_when_enabled(touched):
     out = snakemake(touched, "-n", "--cores", "1", "upload", check=False)
     assert out.returncode != 0 and "mix.upload.enabled is false" in out.stdout + out.stderr
-    jobs = _planned_after(touched, r"upload: \{enabled: false, repo: null",
-                          "upload: {enabled: true, repo: trellis/demo-shards", "upload")
+    jobs = _planned_after(
+        touched,
+        r"upload: \{enabled: false, repo: null",
+        "upload: {enabled: true, repo: trellis/demo-shards",
+        "upload",
+    )
     assert jobs.get("upload_shards") == 2 and "mix" not in jobs, jobs

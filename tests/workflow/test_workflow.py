@@ -40,10 +40,16 @@ pytestmark = pytest.mark.workflow
 
 def copy_repo(dest: Path) -> Path:
     """The tracked and untracked-not-ignored files of the repo, as a fresh checkout would have."""
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=ROOT, capture_output=True, check=True,
-    ).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for rel in filter(None, listed):
         src = ROOT / rel
         if not src.exists() and not src.is_symlink():
@@ -59,9 +65,7 @@ def copy_repo(dest: Path) -> Path:
 
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    proc = subprocess.run(
-        SNAKEMAKE + list(args), cwd=workdir, capture_output=True, text=True, env=env
-    )
+    proc = subprocess.run(SNAKEMAKE + list(args), cwd=workdir, capture_output=True, text=True, env=env)
     if check and proc.returncode != 0:
         raise AssertionError(
             f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n"
@@ -103,14 +107,17 @@ def test_demo_headline_table_comes_from_result_files(demo_run):
     # Every tier: structured output (tier 1), lm-eval tasks (tier 2), code (tier 3).
     benchmarks = (
         ["json_schema", "extraction", "classification"]
-        + [f"bfcl_{c}" for c in ev["bfcl"]["categories"]] + ["bfcl_summary"]
+        + [f"bfcl_{c}" for c in ev["bfcl"]["categories"]]
+        + ["bfcl_summary"]
         + [f"lm_{t}" for t in ev["harness"]["tasks"]]
         + [b for b in ("humaneval", "mbpp") if ev[b] is not None]
     )
     assert "humaneval" in benchmarks and any(b.startswith("lm_") for b in benchmarks)
     result_files = {
         (arm, stage, bench): results / "eval" / arm / stage / f"{bench}.json"
-        for arm in arms for stage in stages for bench in benchmarks
+        for arm in arms
+        for stage in stages
+        for bench in benchmarks
     }
     assert all(p.exists() for p in result_files.values())
 
@@ -120,10 +127,7 @@ def test_demo_headline_table_comes_from_result_files(demo_run):
         result = json.loads(path.read_text())
         for metric, value in result["metrics"].items():
             expected[(arm, stage, bench, metric)] = (value, result["n"])
-    table = {
-        (r["arm"], r["stage"], r["benchmark"], r["metric"]): r
-        for r in rows if r["kind"] == "result"
-    }
+    table = {(r["arm"], r["stage"], r["benchmark"], r["metric"]): r for r in rows if r["kind"] == "result"}
     assert set(expected) == set(table), set(expected) ^ set(table)
     for key, (value, n) in expected.items():
         row = table[key]
@@ -134,7 +138,8 @@ def test_demo_headline_table_comes_from_result_files(demo_run):
     # The curated-minus-control delta for every stage, benchmark and metric, with its CI.
     deltas = {
         (r["stage"], r["benchmark"], r["metric"]): r
-        for r in rows if r["kind"] == "delta" and r["arm"] == "curated"
+        for r in rows
+        if r["kind"] == "delta" and r["arm"] == "curated"
     }
     assert set(deltas) == {(s, b, m) for (a, s, b, m) in expected if a == "curated"}
     for (stage, bench, metric), row in deltas.items():
@@ -148,8 +153,11 @@ def test_demo_headline_table_comes_from_result_files(demo_run):
     md = (results / "tables/headline.md").read_text()
     assert "json_schema" in md and "bfcl_simple" in md and "humaneval" in md and "lm_trellis_demo_topic" in md
     # The summary's delta is over the section's examples only, with their weights.
-    summary = [r for r in rows if r["benchmark"] == "bfcl_summary" and r["metric"] == "non_live_ast"
-               and r["kind"] == "delta"]
+    summary = [
+        r
+        for r in rows
+        if r["benchmark"] == "bfcl_summary" and r["metric"] == "non_live_ast" and r["kind"] == "delta"
+    ]
     assert summary and all(int(r["n"]) == 4 * ev["bfcl"]["limit"] for r in summary)
 
 
@@ -186,7 +194,10 @@ def test_demo_run_produced_every_stage(demo_run):
         assert sorted(rows) == sorted(manifest["components"]) and len(rows) == len(set(rows)), arm
         inspect = subprocess.run(
             [sys.executable, "-m", "trellis.tokens.tkds", "inspect", str(results / f"shards/{arm}")],
-            cwd=demo_run, capture_output=True, text=True, check=False,
+            cwd=demo_run,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         assert inspect.returncode == 0 and json.loads(inspect.stdout)["sha256_matches"], inspect.stderr
         assert not (results / f"shards/{arm}/.mix-work").exists()  # work state removed once complete
@@ -205,9 +216,7 @@ def test_threshold_change_reruns_only_filter_and_downstream(demo_run, setting, v
     config_path = demo_run / "config/config.yaml"
     original = config_path.read_text()
     try:
-        config_path.write_text(
-            re.sub(rf"{setting}: [0-9.]+", f"{setting}: {value}", original, count=1)
-        )
+        config_path.write_text(re.sub(rf"{setting}: [0-9.]+", f"{setting}: {value}", original, count=1))
         out = snakemake(demo_run, "-n", "--cores", "2").stdout
     finally:
         config_path.write_text(original)
@@ -216,8 +225,16 @@ def test_threshold_change_reruns_only_filter_and_downstream(demo_run, setting, v
     assert f"dedup_{source}" in jobs and f"dedup_{other}" not in jobs
     assert f"select_{source}" in jobs and f"select_{other}" not in jobs
     assert jobs.get("mix") == 1  # only the curated arm reads curated parts
-    for downstream in ("tokenize", "pretrain", "convert", "sft", "dpo", "evaluate",
-                       "evaluate_harness", "tables"):
+    for downstream in (
+        "tokenize",
+        "pretrain",
+        "convert",
+        "sft",
+        "dpo",
+        "evaluate",
+        "evaluate_harness",
+        "tables",
+    ):
         assert downstream in jobs, (downstream, jobs)
     assert not STAGES_UPSTREAM_OF_FILTER & set(jobs), jobs
 
@@ -243,8 +260,11 @@ def test_curation_yield_and_the_stage0_gate(demo_run, tmp_path):
             dropped = sum(int(r["tokens"]) for r in mine if r["reason"].startswith("dropped:"))
             assert tokens_in == tokens_out + dropped, (source, step)
         # Selection reaches the curated mix budget and passes it by at most one document per group.
-        budget = sum(c["tokens"] for c in config["mix"]["components"].values()
-                     if c["source"] == source and c["curated"])
+        budget = sum(
+            c["tokens"]
+            for c in config["mix"]["components"].values()
+            if c["source"] == source and c["curated"]
+        )
         selected = next(int(r["tokens"]) for r in steps if r["step"] == "select" and r["reason"] == "out")
         groups = json.loads((results / f"curated/{source}/select.stats.json").read_text())["groups"]
         longest = max(
@@ -252,7 +272,9 @@ def test_curation_yield_and_the_stage0_gate(demo_run, tmp_path):
             for p in (results / f"curated/{source}").glob("part-*.parquet")
         )
         assert budget <= selected <= budget + len(groups) * longest, (source, selected, budget)
-    code = {r["reason"]: int(r["docs"]) for r in rows if r["source"] == "starcoderdata" and r["step"] == "filter"}
+    code = {
+        r["reason"]: int(r["docs"]) for r in rows if r["source"] == "starcoderdata" and r["step"] == "filter"
+    }
     assert code["dropped:compression_ratio"] > 0  # the demo's planted boilerplate
     assert (results / "curation/yield_funnel.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -289,11 +311,31 @@ def test_study_config_dry_runs_offline(tmp_path):
     out = snakemake(workdir, "-n", "--cores", "8", "--configfile", "config/study.yaml").stdout
     jobs = planned_jobs(out)
     for rule in [
-        "acquire", "normalize", "label_sample", "label", "train_classifier", "score",
-        "signatures", "filter", "dedup_fineweb_edu", "dedup_starcoderdata", "train_tokenizer",
-        "tokenize", "mix", "pretrain", "convert", "fetch_baseline", "fetch_posttrain_data", "build_posttrain_data",
-        "sft", "dpo", "build_json_suite", "evaluate", "evaluate_harness",
-        "fetch_eval_data", "tables",
+        "acquire",
+        "normalize",
+        "label_sample",
+        "label",
+        "train_classifier",
+        "score",
+        "signatures",
+        "filter",
+        "dedup_fineweb_edu",
+        "dedup_starcoderdata",
+        "train_tokenizer",
+        "tokenize",
+        "mix",
+        "pretrain",
+        "convert",
+        "fetch_baseline",
+        "fetch_posttrain_data",
+        "build_posttrain_data",
+        "sft",
+        "dpo",
+        "build_json_suite",
+        "evaluate",
+        "evaluate_harness",
+        "fetch_eval_data",
+        "tables",
     ]:
         assert rule in jobs, (rule, jobs)
     assert "build_harness_tasks" not in jobs  # the study runs lm-eval's own tasks
@@ -308,9 +350,7 @@ def test_study_config_dry_runs_offline(tmp_path):
 def test_bad_config_value_names_the_key(tmp_path):
     workdir = copy_repo(tmp_path)
     config_path = workdir / "config/config.yaml"
-    config_path.write_text(
-        config_path.read_text().replace("min_complexity: 1.8", "min_complexity: 9")
-    )
+    config_path.write_text(config_path.read_text().replace("min_complexity: 1.8", "min_complexity: 9"))
     proc = snakemake(workdir, "-n", "--cores", "1", check=False)
     assert proc.returncode != 0
     message = proc.stdout + proc.stderr
@@ -337,7 +377,9 @@ def test_report_has_every_declared_section_and_renders(demo_run, tmp_path):
     snakemake(demo_run, "--report", str(report))
     html = report.read_text()
     categories, captions = declared_report_items()
-    assert {"1. Plan", "2. Classifiers", "3. Curation", "4. Pretraining", "5. Benchmarks"} <= categories, categories
+    assert {"1. Plan", "2. Classifiers", "3. Curation", "4. Pretraining", "5. Benchmarks"} <= categories, (
+        categories
+    )
     for category in categories:
         assert category in html, f"report lacks section {category!r}"
     for caption in captions:
@@ -353,11 +395,25 @@ def test_report_has_every_declared_section_and_renders(demo_run, tmp_path):
     assert chromium, "chromium is not installed (.ci/run installs Debian's chromium)"
     png = tmp_path / "report.png"
     subprocess.run(
-        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,1000", "--virtual-time-budget=10000",
-         f"--screenshot={png}", report.as_uri()],
-        check=True, capture_output=True, timeout=180,
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--window-size=1400,1000",
+            "--virtual-time-budget=10000",
+            f"--screenshot={png}",
+            report.as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=180,
     )
     image = Image.open(png).convert("L")
     assert image.size == (1400, 1000)

@@ -1,1 +1,4 @@
-"""Rule family ``acquire``: download a source from the hub (or generate the demo corpus) and normalize it into parts."""
+"""Rule family ``acquire``.
+
+Download a source from the hub (or generate the demo corpus) and normalize it into parts.
+"""

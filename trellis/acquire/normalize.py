@@ -41,10 +41,11 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -273,7 +274,8 @@ def serialize_chat(messages: Sequence[dict] | None, where: str = "") -> tuple[st
         role = _str(message.get("role")).strip().lower()
         if role not in ROLE_NAMES:
             raise ValueError(
-                f"{where}: message {k} has unknown role {message.get('role')!r} (expected one of {sorted(ROLE_NAMES)})"
+                f"{where}: message {k} has unknown role {message.get('role')!r} (expected one of "
+                f"{sorted(ROLE_NAMES)})"
             )
         content = _str(message.get("content")).strip()
         if content:
@@ -484,21 +486,27 @@ class SubjectFilter:
 
     def __init__(self, subjects: dict[str, Sequence[str]], min_terms: int, head_chars: int):
         if not subjects or any(not terms for terms in subjects.values()):
-            raise ValueError(f"subject_filter.subjects needs at least one subject, each with terms (got {subjects!r})")
+            raise ValueError(
+                f"subject_filter.subjects needs at least one subject, each with terms (got {subjects!r})"
+            )
         if int(min_terms) < 1 or int(head_chars) < 1:
-            raise ValueError(f"subject_filter: min_terms ({min_terms}) and head_chars ({head_chars}) must be >= 1")
+            raise ValueError(
+                f"subject_filter: min_terms ({min_terms}) and head_chars ({head_chars}) must be >= 1"
+            )
         self.min_terms, self.head_chars = int(min_terms), int(head_chars)
         # One alternation per subject, longest terms first so a phrase wins over its first word.
         self._patterns = {
             name: re.compile(
-                r"\b(?:" + "|".join(re.escape(t.lower()) for t in sorted(set(terms), key=len, reverse=True)) + r")\b"
+                r"\b(?:"
+                + "|".join(re.escape(t.lower()) for t in sorted(set(terms), key=len, reverse=True))
+                + r")\b"
             )
             for name, terms in subjects.items()
         }
         self.matched: dict[str, int] = {name: 0 for name in subjects}
 
     @classmethod
-    def from_config(cls, cfg: dict | None) -> "SubjectFilter | None":
+    def from_config(cls, cfg: dict | None) -> SubjectFilter | None:
         if not cfg:
             return None
         return cls(cfg["subjects"], cfg["min_terms"], cfg["head_chars"])
@@ -517,7 +525,11 @@ class SubjectFilter:
         return keep
 
     def stats(self) -> dict[str, Any]:
-        return {"min_terms": self.min_terms, "head_chars": self.head_chars, "kept_matching_subject": dict(self.matched)}
+        return {
+            "min_terms": self.min_terms,
+            "head_chars": self.head_chars,
+            "kept_matching_subject": dict(self.matched),
+        }
 
 
 def normalize_part(

@@ -1,1 +1,4 @@
-"""Rule family ``classifiers``: train the document classifiers on the labels, score parts, report their metrics."""
+"""Rule family ``classifiers``.
+
+Train the document classifiers on the labels, score parts, report their metrics.
+"""

@@ -10,13 +10,13 @@ live here.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from trellis.classifiers.model import MULTILABEL_THRESHOLD
 from trellis.core.tasks import Task
-
 
 # --------------------------------------------------------------------------------------------
 # Metrics of one split (metrics.json)
@@ -58,8 +58,11 @@ def compute_metrics(
         return {
             **_multilabel_metrics(task, y, outputs, thresholds),
             "thresholds": dict(zip(task.labels, map(float, thresholds))),
-            "at_0.5": {k: v for k, v in _multilabel_metrics(task, y, outputs, flat).items()
-                       if k in ("micro_f1", "macro_f1")},
+            "at_0.5": {
+                k: v
+                for k, v in _multilabel_metrics(task, y, outputs, flat).items()
+                if k in ("micro_f1", "macro_f1")
+            },
             "per_class_support": {c: int(s) for c, s in zip(task.labels, y.sum(axis=0))},
             "multilabel_rate_true": float((y.sum(axis=1) >= 2).mean()),
         }
@@ -80,8 +83,7 @@ def compute_metrics(
             "level_accuracy": float(accuracy_score(y_lv, p_lv)),
             "per_level_f1": {str(lv): float(f) for lv, f in zip(levels, per)},
             "per_level_support": {str(lv): int((y_lv == lv).sum()) for lv in levels},
-            "confusion": {"levels": levels,
-                          "matrix": confusion_matrix(y_lv, p_lv, labels=levels).tolist()},
+            "confusion": {"levels": levels, "matrix": confusion_matrix(y_lv, p_lv, labels=levels).tolist()},
         }
     y = np.asarray(y_true, dtype=int)
     pred = outputs.argmax(axis=1)
@@ -95,8 +97,10 @@ def compute_metrics(
         "macro_f1": float(per[present].mean()),
         "per_class_f1": {c: float(f) for c, f in zip(task.labels, per)},
         "per_class_support": {c: int(s) for c, s in zip(task.labels, support)},
-        "confusion": {"labels": list(task.labels),
-                      "matrix": confusion_matrix(y, pred, labels=all_classes).tolist()},
+        "confusion": {
+            "labels": list(task.labels),
+            "matrix": confusion_matrix(y, pred, labels=all_classes).tolist(),
+        },
     }
 
 
@@ -105,8 +109,17 @@ def compute_metrics(
 # --------------------------------------------------------------------------------------------
 
 METRICS_COLUMNS = ("task", "kind", "split", "metric", "label", "value", "support")
-_HEADLINE = ("micro_f1", "macro_f1", "exact_match", "accuracy", "majority_baseline", "spearman", "mse",
-             "mse_predict_mean", "level_accuracy")
+_HEADLINE = (
+    "micro_f1",
+    "macro_f1",
+    "exact_match",
+    "accuracy",
+    "majority_baseline",
+    "spearman",
+    "mse",
+    "mse_predict_mean",
+    "level_accuracy",
+)
 
 
 def metrics_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
@@ -120,15 +133,45 @@ def metrics_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     for split, m in (("test", metrics), ("validation", metrics["validation"])):
         for key in _HEADLINE:
             if key in m:
-                rows.append({"task": metrics["task"], "kind": metrics["kind"], "split": split, "metric": key,
-                             "label": "", "value": m[key], "support": ""})
-        per, support = (("per_level_f1", "per_level_support") if "per_level_f1" in m
-                        else ("per_class_f1", "per_class_support"))
+                rows.append(
+                    {
+                        "task": metrics["task"],
+                        "kind": metrics["kind"],
+                        "split": split,
+                        "metric": key,
+                        "label": "",
+                        "value": m[key],
+                        "support": "",
+                    }
+                )
+        per, support = (
+            ("per_level_f1", "per_level_support")
+            if "per_level_f1" in m
+            else ("per_class_f1", "per_class_support")
+        )
         for label, value in m.get(per, {}).items():
-            rows.append({"task": metrics["task"], "kind": metrics["kind"], "split": split, "metric": "f1",
-                         "label": label, "value": value, "support": m.get(support, {}).get(label, "")})
+            rows.append(
+                {
+                    "task": metrics["task"],
+                    "kind": metrics["kind"],
+                    "split": split,
+                    "metric": "f1",
+                    "label": label,
+                    "value": value,
+                    "support": m.get(support, {}).get(label, ""),
+                }
+            )
     # The per-class thresholds of a multilabel head (tuned on validation, used for both splits).
     for label, value in (metrics.get("thresholds") or {}).items():
-        rows.append({"task": metrics["task"], "kind": metrics["kind"], "split": "validation",
-                     "metric": "tuned_threshold", "label": label, "value": value, "support": ""})
+        rows.append(
+            {
+                "task": metrics["task"],
+                "kind": metrics["kind"],
+                "split": "validation",
+                "metric": "tuned_threshold",
+                "label": label,
+                "value": value,
+                "support": "",
+            }
+        )
     return rows

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -41,8 +42,12 @@ MULTILABEL_THRESHOLD = 0.5
 
 def task_to_dict(task: Task) -> dict[str, Any]:
     return {
-        "name": task.name, "domain": task.domain, "kind": task.kind,
-        "low": task.low, "high": task.high, "labels": list(task.labels),
+        "name": task.name,
+        "domain": task.domain,
+        "kind": task.kind,
+        "low": task.low,
+        "high": task.high,
+        "labels": list(task.labels),
     }
 
 
@@ -50,8 +55,14 @@ def task_from_model_config(config: Any, where: str = "model") -> Task:
     info = getattr(config, "trellis_task", None)
     if not isinstance(info, dict):
         raise ValueError(f"{where}: config.json has no 'trellis_task' entry; not a Trellis classifier")
-    return Task(info["name"], info["domain"], info["kind"], info.get("low"), info.get("high"),
-                tuple(info.get("labels") or ()))
+    return Task(
+        info["name"],
+        info["domain"],
+        info["kind"],
+        info.get("low"),
+        info.get("high"),
+        tuple(info.get("labels") or ()),
+    )
 
 
 def tuned_thresholds(model_config: Any, task: Task) -> list[float]:
@@ -78,8 +89,9 @@ def encode_texts(tokenizer: Any, texts: Sequence[str], max_length: int) -> list[
     probe = tokenizer("a")["input_ids"]
     if cls_id is None or (probe and probe[0] == cls_id):
         return tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
-    body = tokenizer(list(texts), add_special_tokens=False, truncation=True,
-                     max_length=max_length - 2)["input_ids"]
+    body = tokenizer(list(texts), add_special_tokens=False, truncation=True, max_length=max_length - 2)[
+        "input_ids"
+    ]
     tail = [sep_id] if sep_id is not None else []
     return [[cls_id, *ids, *tail] for ids in body]
 
@@ -114,8 +126,9 @@ def predict_logits(
     order = sorted(range(n), key=lambda i: len(encoded[i]))
     was_training = model.training
     model.eval()
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda"
-                else contextlib.nullcontext())
+    autocast = (
+        torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()
+    )
     try:
         for start in range(0, n, batch_size):
             idx = order[start : start + batch_size]

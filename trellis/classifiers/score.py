@@ -21,18 +21,19 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import torch
 
 from trellis.classifiers.model import encode_texts, load_classifier, outputs_from_logits, predict_logits
-from trellis.core.text import compression_ratio
 from trellis.core.io import ParquetWriter, count_rows, iter_batches
 from trellis.core.logs import progress
 from trellis.core.tasks import Task
+from trellis.core.text import compression_ratio
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,10 @@ def _check_task(name: str, saved: Task, expected: Task | None, model_dir: Path) 
     if expected is None:
         return
     if (saved.kind, tuple(saved.labels), saved.low, saved.high) != (
-        expected.kind, tuple(expected.labels), expected.low, expected.high
+        expected.kind,
+        tuple(expected.labels),
+        expected.low,
+        expected.high,
     ):
         # A taxonomy edited in the config after training would otherwise mislabel every column.
         raise ValueError(
@@ -89,7 +93,9 @@ def load_classifiers(
     return loaded
 
 
-def predict(loaded: Loaded, texts: Sequence[str], batch_size: int, max_length: int, device) -> dict[str, np.ndarray]:
+def predict(
+    loaded: Loaded, texts: Sequence[str], batch_size: int, max_length: int, device
+) -> dict[str, np.ndarray]:
     """Every classifier's outputs (outputs_from_logits, float32) for ``texts``, in their order.
 
     Classifiers trained with the same tokenizer share one encoding of the texts.
@@ -132,7 +138,9 @@ def score_part(
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     loaded = load_classifiers(classifier_dirs, tasks, dev)
     prefilter = skip_below_compression_ratio
-    schema = scores_schema({n: t for n, (_, _, t) in loaded.items()}, with_compression_ratio=prefilter is not None)
+    schema = scores_schema(
+        {n: t for n, (_, _, t) in loaded.items()}, with_compression_ratio=prefilter is not None
+    )
 
     sums: dict[str, Any] = {name: None for name in loaded}
     ct_counts: dict[str, dict[str, int]] = {}
@@ -187,7 +195,9 @@ def score_part(
         if scored == 0:
             summary[name] = None
         elif task.kind == "multilabel":
-            summary[name] = {"mean_probability": dict(zip(task.labels, (sums[name] / scored).round(4).tolist()))}
+            summary[name] = {
+                "mean_probability": dict(zip(task.labels, (sums[name] / scored).round(4).tolist()))
+            }
         elif task.kind == "regression":
             summary[name] = {"mean": round(sums[name] / scored, 4)}
         else:

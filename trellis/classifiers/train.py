@@ -33,8 +33,9 @@ import logging
 import math
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -67,7 +68,7 @@ LENGTH_BUCKET_BATCHES = 16
 
 
 def split_of(doc_id: str, validation_fraction: float, test_fraction: float) -> str:
-    """"train", "validation" or "test": a stable split that depends only on the document id.
+    """ "train", "validation" or "test": a stable split that depends only on the document id.
 
     The id's hash is a uniform number in [0, 1): below ``test_fraction`` is test, the next
     ``validation_fraction`` is validation, the rest train. Growing one fraction never moves a
@@ -86,11 +87,18 @@ def _target(task: Task, value: Any, where: str) -> Any:
         vec = [0.0] * len(task.labels)
         for v in value:
             if v not in task.labels:
-                raise ValueError(f"{where}: column 'label' has unknown class {v!r}; known: {list(task.labels)}")
+                raise ValueError(
+                    f"{where}: column 'label' has unknown class {v!r}; known: {list(task.labels)}"
+                )
             vec[task.labels.index(v)] = 1.0
         return vec
     if task.kind == "regression":
-        if value is None or isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        if (
+            value is None
+            or isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or math.isnan(value)
+        ):
             raise ValueError(f"{where}: column 'label' must be a number, got {value!r}")
         if not task.low <= value <= task.high:
             raise ValueError(f"{where}: column 'label' = {value} is outside the scale {task.low}-{task.high}")
@@ -177,20 +185,26 @@ def _build_model(task: Task, tokenizer_dir, base_model, tiny: dict, max_length: 
     if base_model:
         tokenizer = AutoTokenizer.from_pretrained(base_model)
         model = AutoModelForSequenceClassification.from_pretrained(
-            base_model, num_labels=task.num_outputs, problem_type=problem_type(task),
-            id2label=id2label, label2id=label2id,
+            base_model,
+            num_labels=task.num_outputs,
+            problem_type=problem_type(task),
+            id2label=id2label,
+            label2id=label2id,
             # The base model's own head (if any) has another shape: replace it, don't fail.
             ignore_mismatched_sizes=True,
         )
         return model, tokenizer
     if tokenizer_dir is None:
-        raise ValueError("classifiers.base_model is null, so a tokenizer directory is required to "
-                         "train a classifier from scratch")
+        raise ValueError(
+            "classifiers.base_model is null, so a tokenizer directory is required to "
+            "train a classifier from scratch"
+        )
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     missing = [n for n in ("pad_token_id", "cls_token_id", "sep_token_id") if getattr(tokenizer, n) is None]
     if missing:
-        raise ValueError(f"tokenizer {tokenizer_dir}: {missing} not set; a classifier needs "
-                         "pad, [CLS] and [SEP] tokens")
+        raise ValueError(
+            f"tokenizer {tokenizer_dir}: {missing} not set; a classifier needs pad, [CLS] and [SEP] tokens"
+        )
     for key in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size"):
         if key not in tiny:
             raise ValueError(f"config key classifiers.tiny.{key} is missing")
@@ -250,20 +264,27 @@ def _batches(lengths: Sequence[int], batch_size: int, generator: torch.Generator
     return [batches[i] for i in order]
 
 
-def _split(ids: Sequence[str], validation_fraction: float, test_fraction: float, where) -> dict[str, list[int]]:
+def _split(
+    ids: Sequence[str], validation_fraction: float, test_fraction: float, where
+) -> dict[str, list[int]]:
     for key, value in (("validation_fraction", validation_fraction), ("test_fraction", test_fraction)):
         if not 0 < value < 1:
             raise ValueError(f"config key classifiers.{key} must be in (0, 1), got {value}")
     if validation_fraction + test_fraction >= 1:
-        raise ValueError("config keys classifiers.validation_fraction + test_fraction must be < 1, got "
-                         f"{validation_fraction} + {test_fraction}")
+        raise ValueError(
+            "config keys classifiers.validation_fraction + test_fraction must be < 1, got "
+            f"{validation_fraction} + {test_fraction}"
+        )
     sides: dict[str, list[int]] = {"train": [], "validation": [], "test": []}
     for i, doc_id in enumerate(ids):
         sides[split_of(doc_id, validation_fraction, test_fraction)].append(i)
     empty = [k for k, v in sides.items() if not v]
     if empty:
-        raise ValueError(f"{where}: {len(ids)} labeled rows give " + ", ".join(f"{len(v)} {k}" for k, v in sides.items())
-                         + f" documents; {empty} must not be empty (label more documents)")
+        raise ValueError(
+            f"{where}: {len(ids)} labeled rows give "
+            + ", ".join(f"{len(v)} {k}" for k, v in sides.items())
+            + f" documents; {empty} must not be empty (label more documents)"
+        )
     return sides
 
 
@@ -370,15 +391,27 @@ def train_classifier(
             optimizer.zero_grad(set_to_none=True)
             losses.append(out.loss.item())
         epoch_losses.append(float(np.mean(losses)))
-        val_losses.append(_mean_loss(model, encoded, targets, val_idx, pad_id, batch_size * 2, target_dtype, dev))
-        log.info("%s: epoch %d/%d train loss %.4f, validation loss %.4f", task.name, epoch + 1, epochs,
-                 epoch_losses[-1], val_losses[-1])
+        val_losses.append(
+            _mean_loss(model, encoded, targets, val_idx, pad_id, batch_size * 2, target_dtype, dev)
+        )
+        log.info(
+            "%s: epoch %d/%d train loss %.4f, validation loss %.4f",
+            task.name,
+            epoch + 1,
+            epochs,
+            epoch_losses[-1],
+            val_losses[-1],
+        )
         if best_state is None or val_losses[-1] < val_losses[best_epoch]:
             best_epoch = epoch
             best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
         elif epoch - best_epoch >= patience:
-            log.info("%s: early stop after epoch %d (best validation loss at epoch %d)", task.name, epoch + 1,
-                     best_epoch + 1)
+            log.info(
+                "%s: early stop after epoch %d (best validation loss at epoch %d)",
+                task.name,
+                epoch + 1,
+                best_epoch + 1,
+            )
             break
     model.load_state_dict(best_state)
     train_seconds = time.monotonic() - t0
@@ -392,26 +425,28 @@ def train_classifier(
     if task.kind == "multilabel":
         thresholds = tune_thresholds(task, [targets[i] for i in val_idx], val_out)
     metrics = compute_metrics(task, [targets[i] for i in test_idx], test_out, thresholds)
-    metrics.update({
-        "task": task.name,
-        "kind": task.kind,
-        "split": "test",
-        "validation": compute_metrics(task, [targets[i] for i in val_idx], val_out, thresholds),
-        "n_train": len(train_idx),
-        "n_validation": len(val_idx),
-        "n_test": len(test_idx),
-        "epochs": epochs,
-        "epochs_run": len(epoch_losses),
-        "best_epoch": best_epoch + 1,
-        "train_loss_per_epoch": epoch_losses,
-        "validation_loss_per_epoch": val_losses,
-        "base_model": base_model,
-        "parameters": int(sum(p.numel() for p in model.parameters())),
-        "max_length": max_length,
-        "compiled": bool(compile_model),
-        "train_seconds": round(train_seconds, 3),
-        "device": str(dev),
-    })
+    metrics.update(
+        {
+            "task": task.name,
+            "kind": task.kind,
+            "split": "test",
+            "validation": compute_metrics(task, [targets[i] for i in val_idx], val_out, thresholds),
+            "n_train": len(train_idx),
+            "n_validation": len(val_idx),
+            "n_test": len(test_idx),
+            "epochs": epochs,
+            "epochs_run": len(epoch_losses),
+            "best_epoch": best_epoch + 1,
+            "train_loss_per_epoch": epoch_losses,
+            "validation_loss_per_epoch": val_losses,
+            "base_model": base_model,
+            "parameters": int(sum(p.numel() for p in model.parameters())),
+            "max_length": max_length,
+            "compiled": bool(compile_model),
+            "train_seconds": round(train_seconds, 3),
+            "device": str(dev),
+        }
+    )
 
     model.config.trellis_task = task_to_dict(task)
     model.config.trellis_max_length = max_length

@@ -1,1 +1,4 @@
-"""What every stage shares: atomic file I/O, logging, the task definitions, step statistics, bootstrap intervals."""
+"""What every stage shares.
+
+Atomic file I/O, logging, the task definitions, step statistics, bootstrap intervals.
+"""

@@ -13,8 +13,9 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -82,7 +83,7 @@ class ParquetWriter:
         self._ctx = atomic_path(self.path)
         self._writer: pq.ParquetWriter | None = None
 
-    def __enter__(self) -> "ParquetWriter":
+    def __enter__(self) -> ParquetWriter:
         tmp = self._ctx.__enter__()
         self._writer = pq.ParquetWriter(tmp, self.schema)
         return self

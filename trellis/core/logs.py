@@ -40,8 +40,16 @@ class _LogLines:
         pass
 
 
-def progress(iterable=None, *, desc: str, unit: str = "it", total: int | None = None,
-             logger: logging.Logger | None = None, every_s: float | None = None, **kwargs):
+def progress(
+    iterable=None,
+    *,
+    desc: str,
+    unit: str = "it",
+    total: int | None = None,
+    logger: logging.Logger | None = None,
+    every_s: float | None = None,
+    **kwargs,
+):
     """A tqdm progress bar for long steps that reads well in a rule's log file.
 
     On a terminal it redraws in place on stderr as usual. Otherwise (a Snakemake job: stderr and
@@ -54,7 +62,9 @@ def progress(iterable=None, *, desc: str, unit: str = "it", total: int | None = 
 
     interactive = sys.stderr.isatty()
     if interactive:
-        return tqdm(iterable, desc=desc, unit=unit, total=total, file=sys.stderr, dynamic_ncols=True, **kwargs)
+        return tqdm(
+            iterable, desc=desc, unit=unit, total=total, file=sys.stderr, dynamic_ncols=True, **kwargs
+        )
     return tqdm(
         iterable,
         desc=desc,

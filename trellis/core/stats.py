@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 UNITS = ("tokens", "chars")
 
@@ -33,8 +34,15 @@ class StepStats:
     ``unaccounted_<unit>``). ``timed``: whether ``to_dict`` reports the ``seconds`` since creation.
     """
 
-    def __init__(self, step: str, unit: str = "tokens", reasons: Sequence[str] = (), *,
-                 drop_sizes: bool = True, timed: bool = False):
+    def __init__(
+        self,
+        step: str,
+        unit: str = "tokens",
+        reasons: Sequence[str] = (),
+        *,
+        drop_sizes: bool = True,
+        timed: bool = False,
+    ):
         if unit not in UNITS:
             raise ValueError(f"StepStats({step!r}): unit must be one of {list(UNITS)}, got {unit!r}")
         self.step = step
@@ -121,6 +129,8 @@ class StepStats:
     def summary(self) -> str:
         drops = ", ".join(f"{k}={v}" for k, v in sorted(self.dropped.items()) if v) or "none"
         u = self.unit
-        line = (f"{self.step}: {self.docs_in} docs / {self.size_in} {u} in, {self.docs_out} docs / "
-                f"{self.size_out} {u} out; dropped {drops}")
+        line = (
+            f"{self.step}: {self.docs_in} docs / {self.size_in} {u} in, {self.docs_out} docs / "
+            f"{self.size_out} {u} out; dropped {drops}"
+        )
         return f"{line} ({self.seconds:.1f}s)" if self.timed else line

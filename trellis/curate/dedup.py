@@ -33,8 +33,9 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -49,12 +50,14 @@ from trellis.curate.signatures import _POSITION_MULTIPLIERS, _load_exact, fmix64
 
 log = logging.getLogger(__name__)
 
-DEDUP_SCHEMA = pa.schema([
-    ("id", pa.string()),
-    ("keep", pa.bool_()),
-    ("reason", pa.string()),  # null, "exact_duplicate" or "near_duplicate"
-    ("cluster", pa.int64()),  # the kept document's code (part << 40 | raw row); null if unique
-])
+DEDUP_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("keep", pa.bool_()),
+        ("reason", pa.string()),  # null, "exact_duplicate" or "near_duplicate"
+        ("cluster", pa.int64()),  # the kept document's code (part << 40 | raw row); null if unique
+    ]
+)
 DROP_REASONS = ("exact_duplicate", "near_duplicate")
 
 _ROW_BITS = 40  # a document code is part << 40 | raw row: 2**40 rows per part, 2**23 parts
@@ -93,7 +96,9 @@ def _doc_codes(part: int, raw_rows: np.ndarray) -> np.ndarray:
 
 
 def _split_code(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return (codes >> np.uint64(_ROW_BITS)).astype(np.int64), (codes & np.uint64(2**_ROW_BITS - 1)).astype(np.int64)
+    return (codes >> np.uint64(_ROW_BITS)).astype(np.int64), (codes & np.uint64(2**_ROW_BITS - 1)).astype(
+        np.int64
+    )
 
 
 def _gather(paths: Sequence[str | os.PathLike], codes: np.ndarray) -> np.ndarray:
@@ -129,7 +134,8 @@ def _check_aligned(filtered: Sequence, raw: Sequence, sigs: Sequence, exact: Seq
     if not (len(raw) == len(sigs) == len(exact) == len(out) == n):
         raise ValueError(
             f"dedup needs one raw part, signature file, exact-key file and output per filtered part; got "
-            f"{n} filtered, {len(raw)} raw, {len(sigs)} signatures, {len(exact)} exact keys, {len(out)} outputs"
+            f"{n} filtered, {len(raw)} raw, {len(sigs)} signatures, {len(exact)} exact keys, {len(out)} "
+            "outputs"
         )
     for f, r, s, e, o in zip(filtered, raw, sigs, exact, out):
         # Parts pair up by index; a mismatched list order would silently pair the wrong rows.
@@ -137,7 +143,9 @@ def _check_aligned(filtered: Sequence, raw: Sequence, sigs: Sequence, exact: Seq
             raise ValueError(f"part lists out of order: {f}, {r}, {s}, {e}, {o} are not the same part")
 
 
-def _raw_rows(filtered_path, raw_path, raw_index: dict[str, int] | None = None) -> tuple[list[str], np.ndarray]:
+def _raw_rows(
+    filtered_path, raw_path, raw_index: dict[str, int] | None = None
+) -> tuple[list[str], np.ndarray]:
     """Ids of a filtered part and their rows in the raw part (the signature file's rows)."""
     ids = read_column(filtered_path, "id")
     if raw_index is None:
@@ -180,7 +188,9 @@ def _verify_runs(keys, exact_band, docs, sig_paths, threshold) -> tuple[np.ndarr
     if not len(run_start):
         return np.zeros(0, np.uint64), np.zeros(0, np.uint64), 0, 0
     member_run = np.repeat(np.arange(len(run_start)), run_len)
-    member_pos = np.repeat(run_start, run_len) + (np.arange(run_len.sum()) - np.repeat(np.cumsum(run_len) - run_len, run_len))
+    member_pos = np.repeat(run_start, run_len) + (
+        np.arange(run_len.sum()) - np.repeat(np.cumsum(run_len) - run_len, run_len)
+    )
     members = docs[member_pos]
     exact = exact_band[member_pos]
     while len(members):
@@ -237,9 +247,19 @@ def dedup_source(
     n_docs = sum(pq.ParquetFile(p).metadata.num_rows for p in filtered_paths)
     n_records = n_docs * (bands + 1)
     n_partitions = max(1, math.ceil(n_records * _RECORD.itemsize / (partition_mb * 2**20)))
-    log.info("dedup: %d documents in %d parts; LSH %d bands x %d rows (threshold %.2f, num_perm %d); "
-             "%d records in %d partitions of <= %.1f MiB", n_docs, len(filtered_paths), bands, rows_per_band,
-             threshold, num_perm, n_records, n_partitions, partition_mb)
+    log.info(
+        "dedup: %d documents in %d parts; LSH %d bands x %d rows (threshold %.2f, num_perm %d); "
+        "%d records in %d partitions of <= %.1f MiB",
+        n_docs,
+        len(filtered_paths),
+        bands,
+        rows_per_band,
+        threshold,
+        num_perm,
+        n_records,
+        n_partitions,
+        partition_mb,
+    )
 
     raw_sizes = [pq.ParquetFile(p).metadata.num_rows for p in raw_paths]
     tmp_root = Path(tempfile.mkdtemp(prefix="dedup-", dir=work_dir))
@@ -250,7 +270,9 @@ def dedup_source(
         # grow with the corpus.
         handles = [open(tmp_root / f"partition-{i}.bin", "wb") for i in range(n_partitions)]
         try:
-            for k, (fpath, rpath, spath, epath) in enumerate(zip(filtered_paths, raw_paths, signature_paths, exact_paths)):
+            for k, (fpath, rpath, spath, epath) in enumerate(
+                zip(filtered_paths, raw_paths, signature_paths, exact_paths)
+            ):
                 part_sig = load_signatures(spath, raw_sizes[k], num_perm)
                 part_exact = _load_exact(epath, raw_sizes[k])
                 _, rows = _raw_rows(fpath, rpath)
@@ -261,7 +283,9 @@ def dedup_source(
                 order = np.argsort(rows)
                 sig_rows = np.empty((len(rows), num_perm), dtype=np.uint64)
                 sig_rows[order] = part_sig[rows[order]]
-                keys = np.concatenate([band_keys(sig_rows, bands, rows_per_band), part_exact[rows][:, None]], axis=1)
+                keys = np.concatenate(
+                    [band_keys(sig_rows, bands, rows_per_band), part_exact[rows][:, None]], axis=1
+                )
                 del part_sig, part_exact, sig_rows
                 records = np.empty(keys.size, dtype=_RECORD)
                 records["key"] = keys.reshape(-1)
@@ -303,34 +327,62 @@ def dedup_source(
 
     # 4. decisions per filtered part, in the filtered part's row order.
     order = np.argsort(dropped_docs)
-    dropped_docs, dropped_reason, dropped_cluster = dropped_docs[order], dropped_reason[order], dropped_cluster[order]
+    dropped_docs, dropped_reason, dropped_cluster = (
+        dropped_docs[order],
+        dropped_reason[order],
+        dropped_cluster[order],
+    )
     stats: dict[str, Any] = {
-        "step": "dedup", "docs_in": 0, "docs_out": 0, "tokens_in": 0, "tokens_out": 0,
-        "dropped": {r: 0 for r in DROP_REASONS}, "dropped_tokens": {r: 0 for r in DROP_REASONS},
+        "step": "dedup",
+        "docs_in": 0,
+        "docs_out": 0,
+        "tokens_in": 0,
+        "tokens_out": 0,
+        "dropped": {r: 0 for r in DROP_REASONS},
+        "dropped_tokens": {r: 0 for r in DROP_REASONS},
     }
     for k, (fpath, rpath, opath) in enumerate(zip(filtered_paths, raw_paths, out_paths)):
         ids, rows = _raw_rows(fpath, rpath)
         codes = _doc_codes(k, rows)
-        tokens = (pq.read_table(fpath, columns=[tokens_column]).column(tokens_column).to_numpy(zero_copy_only=False)
-                  .astype(np.int64) if tokens_column else np.zeros(len(ids), np.int64))
+        tokens = (
+            pq.read_table(fpath, columns=[tokens_column])
+            .column(tokens_column)
+            .to_numpy(zero_copy_only=False)
+            .astype(np.int64)
+            if tokens_column
+            else np.zeros(len(ids), np.int64)
+        )
         at = np.searchsorted(dropped_docs, codes)
         at_c = np.minimum(at, max(len(dropped_docs) - 1, 0))
-        is_dropped = (at < len(dropped_docs)) & (dropped_docs[at_c] == codes) if len(dropped_docs) else np.zeros(len(codes), bool)
+        is_dropped = (
+            (at < len(dropped_docs)) & (dropped_docs[at_c] == codes)
+            if len(dropped_docs)
+            else np.zeros(len(codes), bool)
+        )
         reasons = [DROP_REASONS[int(dropped_reason[i])] if d else None for d, i in zip(is_dropped, at_c)]
         cluster = [int(dropped_cluster[i]) if d else None for d, i in zip(is_dropped, at_c)]
         with ParquetWriter(opath, DEDUP_SCHEMA) as writer:
-            writer.write_table(pa.table({
-                "id": pa.array(ids, pa.string()),
-                "keep": pa.array(~is_dropped),
-                "reason": pa.array(reasons, pa.string()),
-                "cluster": pa.array(cluster, pa.int64()),
-            }, schema=DEDUP_SCHEMA))
+            writer.write_table(
+                pa.table(
+                    {
+                        "id": pa.array(ids, pa.string()),
+                        "keep": pa.array(~is_dropped),
+                        "reason": pa.array(reasons, pa.string()),
+                        "cluster": pa.array(cluster, pa.int64()),
+                    },
+                    schema=DEDUP_SCHEMA,
+                )
+            )
         stats["docs_in"] += len(ids)
         stats["docs_out"] += int((~is_dropped).sum())
         stats["tokens_in"] += int(tokens.sum())
         stats["tokens_out"] += int(tokens[~is_dropped].sum())
         for r_i, reason in enumerate(DROP_REASONS):
-            hit = is_dropped & (dropped_reason[at_c] == r_i) if len(dropped_docs) else np.zeros(len(codes), bool)
+            hit = (
+                is_dropped & (dropped_reason[at_c] == r_i)
+                if len(dropped_docs)
+                else np.zeros(len(codes), bool)
+            )
             stats["dropped"][reason] += int(hit.sum())
             stats["dropped_tokens"][reason] += int(tokens[hit].sum())
     seconds = time.monotonic() - start
@@ -349,8 +401,16 @@ def dedup_source(
         seconds=round(seconds, 3),
         docs_per_second=round(stats["docs_in"] / max(seconds, 1e-9), 1),
     )
-    log.info("dedup: %d in, %d kept, dropped %s, %d clusters, %d candidate checks (%d false), %.1fs",
-             stats["docs_in"], stats["docs_out"], stats["dropped"], n_clusters, checked, false_candidates, seconds)
+    log.info(
+        "dedup: %d in, %d kept, dropped %s, %d clusters, %d candidate checks (%d false), %.1fs",
+        stats["docs_in"],
+        stats["docs_out"],
+        stats["dropped"],
+        n_clusters,
+        checked,
+        false_candidates,
+        seconds,
+    )
     return stats
 
 
@@ -376,8 +436,10 @@ class _PairSet:
     def compact(self) -> None:
         if not self._pending:
             return
-        a, b, docs, priority = (np.concatenate([kept, *parts]) for kept, parts in zip(
-            (self.a, self.b, self.docs, self.priority), zip(*self._pending)))
+        a, b, docs, priority = (
+            np.concatenate([kept, *parts])
+            for kept, parts in zip((self.a, self.b, self.docs, self.priority), zip(*self._pending))
+        )
         pair = np.unique(np.stack([a, b], axis=1), axis=0)
         self.a, self.b = pair[:, 0], pair[:, 1]
         self.docs, first = np.unique(docs, return_index=True)

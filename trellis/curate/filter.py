@@ -40,9 +40,10 @@ import math
 import os
 import re
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -54,14 +55,24 @@ from trellis.core.text import compression_ratio
 
 log = logging.getLogger(__name__)
 
-POLICY_COLUMNS = [pa.field("n_tokens", pa.int64()), pa.field("priority", pa.float32()), pa.field("group", pa.string())]
+POLICY_COLUMNS = [
+    pa.field("n_tokens", pa.int64()),
+    pa.field("priority", pa.float32()),
+    pa.field("group", pa.string()),
+]
 SCORE_COLUMNS = {
     "fineweb_edu": ["id", "topic", "complexity"],
     "starcoderdata": ["id", "code_quality", "structured_relevance"],
 }
 # Drop reasons, in the order the rules are checked (the first failing rule names the drop).
 FINEWEB_REASONS = ("empty_text", "missing_score", "no_topic", "complexity")
-STARCODER_REASONS = ("empty_text", "compression_ratio", "missing_score", "code_quality", "structured_relevance")
+STARCODER_REASONS = (
+    "empty_text",
+    "compression_ratio",
+    "missing_score",
+    "code_quality",
+    "structured_relevance",
+)
 
 
 # --------------------------------------------------------------------------------------------
@@ -88,13 +99,15 @@ class FinewebPolicy:
     multilabel_bonus: float
 
     @classmethod
-    def from_config(cls, cfg: dict, topics: Sequence[str]) -> "FinewebPolicy":
+    def from_config(cls, cfg: dict, topics: Sequence[str]) -> FinewebPolicy:
         where = "curation.fineweb_edu"
         _require(cfg, ("topic_threshold", "topic_thresholds", "min_complexity", "multilabel_bonus"), where)
         unknown = sorted(set(cfg["topic_thresholds"] or {}) - set(topics))
         if unknown:
-            raise ValueError(f"config key {where}.topic_thresholds names unknown topics {unknown}; "
-                             f"the taxonomy (labels.topics) has {list(topics)}")
+            raise ValueError(
+                f"config key {where}.topic_thresholds names unknown topics {unknown}; "
+                f"the taxonomy (labels.topics) has {list(topics)}"
+            )
         per = cfg["topic_thresholds"] or {}
         thresholds = np.array([per.get(t, cfg["topic_threshold"]) for t in topics], dtype=np.float32)
         return cls(thresholds, _f32(cfg["min_complexity"]), float(cfg["multilabel_bonus"]))
@@ -109,12 +122,26 @@ class StarcoderPolicy:
     quality_boost: float
 
     @classmethod
-    def from_config(cls, cfg: dict) -> "StarcoderPolicy":
+    def from_config(cls, cfg: dict) -> StarcoderPolicy:
         where = "curation.starcoderdata"
-        _require(cfg, ("min_compression_ratio", "min_code_quality", "min_structured_relevance",
-                       "quality_boost_at", "quality_boost"), where)
-        return cls(float(cfg["min_compression_ratio"]), _f32(cfg["min_code_quality"]),
-                   _f32(cfg["min_structured_relevance"]), _f32(cfg["quality_boost_at"]), float(cfg["quality_boost"]))
+        _require(
+            cfg,
+            (
+                "min_compression_ratio",
+                "min_code_quality",
+                "min_structured_relevance",
+                "quality_boost_at",
+                "quality_boost",
+            ),
+            where,
+        )
+        return cls(
+            float(cfg["min_compression_ratio"]),
+            _f32(cfg["min_code_quality"]),
+            _f32(cfg["min_structured_relevance"]),
+            _f32(cfg["quality_boost_at"]),
+            float(cfg["quality_boost"]),
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -124,17 +151,38 @@ class StarcoderPolicy:
 # StarCoderData's language is the directory a file came from; a file's extension can disagree
 # (templates, misnamed configs, a JSON file in a JavaScript slice). Only then is the tag checked.
 EXTENSION_LANGUAGE = {
-    ".py": "python", ".js": "javascript", ".mjs": "javascript", ".cjs": "javascript", ".jsx": "javascript",
-    ".ts": "typescript", ".tsx": "typescript", ".java": "java", ".json": "json", ".yml": "yaml",
-    ".yaml": "yaml", ".sql": "sql", ".go": "go", ".rs": "rust", ".c": "c", ".h": "c", ".cpp": "cpp",
-    ".cc": "cpp", ".hpp": "cpp", ".cxx": "cpp",
+    ".py": "python",
+    ".js": "javascript",
+    ".mjs": "javascript",
+    ".cjs": "javascript",
+    ".jsx": "javascript",
+    ".ts": "typescript",
+    ".tsx": "typescript",
+    ".java": "java",
+    ".json": "json",
+    ".yml": "yaml",
+    ".yaml": "yaml",
+    ".sql": "sql",
+    ".go": "go",
+    ".rs": "rust",
+    ".c": "c",
+    ".h": "c",
+    ".cpp": "cpp",
+    ".cc": "cpp",
+    ".hpp": "cpp",
+    ".cxx": "cpp",
 }
 # Content evidence per language: a pattern a file of that language shows near its start.
 _EVIDENCE = {
     "python": re.compile(r"^\s*(def |class \w+[:(]|import \w|from [\w.]+ import )", re.M),
-    "javascript": re.compile(r"\b(function\s*\w*\s*\(|const \w+\s*=|let \w+\s*=|=>|require\(|module\.exports|export (default|const|function))"),
+    "javascript": re.compile(
+        r"\b(function\s*\w*\s*\(|const \w+\s*=|let \w+\s*=|=>|require\(|module\.exports|export "
+        r"(default|const|function))"
+    ),
     "typescript": re.compile(r"\b(interface \w+\s*\{|: (string|number|boolean)\b|export (type|interface) )"),
-    "java": re.compile(r"\b(public|private|protected)\s+(static\s+)?(final\s+)?(class|interface|void|[A-Z]\w*)\s+\w+"),
+    "java": re.compile(
+        r"\b(public|private|protected)\s+(static\s+)?(final\s+)?(class|interface|void|[A-Z]\w*)\s+\w+"
+    ),
     "yaml": re.compile(r"^[\w.-]+:(\s|$)", re.M),
     "sql": re.compile(r"^\s*(create|insert|select|alter|drop|update|delete|begin|with)\b", re.I | re.M),
     "go": re.compile(r"^package \w+|^func \w*\(", re.M),
@@ -219,7 +267,8 @@ class _TokenCounts:
     def __init__(self, path: Path):
         self._path = path
         self._rows: Iterator[tuple[str, int]] = (
-            (i, n) for b in iter_batches(path, ["id", "n_tokens"])
+            (i, n)
+            for b in iter_batches(path, ["id", "n_tokens"])
             for i, n in zip(b.column("id").to_pylist(), b.column("n_tokens").to_pylist())
         )
         self._next = next(self._rows, None)
@@ -230,13 +279,17 @@ class _TokenCounts:
             self._next = next(self._rows, None)
             return n
         if text:
-            raise ValueError(f"{where} (id {doc_id!r}) has text but no entry in the token part {self._path} "
-                             "at this position; the token part must come from this raw part")
+            raise ValueError(
+                f"{where} (id {doc_id!r}) has text but no entry in the token part {self._path} "
+                "at this position; the token part must come from this raw part"
+            )
         return 0
 
     def finish(self) -> None:
         if self._next is not None:
-            raise ValueError(f"{self._path}: id {self._next[0]!r} is not a row of the raw part (or is out of order)")
+            raise ValueError(
+                f"{self._path}: id {self._next[0]!r} is not a row of the raw part (or is out of order)"
+            )
 
 
 def _topic_matrix(col: pa.ChunkedArray | pa.Array, k: int, where: str) -> np.ndarray:
@@ -247,7 +300,9 @@ def _topic_matrix(col: pa.ChunkedArray | pa.Array, k: int, where: str) -> np.nda
     valid = np.asarray(col.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
     bad = np.flatnonzero(valid & (lengths != k))
     if len(bad):
-        raise ValueError(f"{where}: row {int(bad[0])} has {int(lengths[bad[0]])} topic scores; the taxonomy has {k}")
+        raise ValueError(
+            f"{where}: row {int(bad[0])} has {int(lengths[bad[0]])} topic scores; the taxonomy has {k}"
+        )
     out = np.full((len(col), k), np.nan, dtype=np.float32)
     if valid.any():
         values = col.filter(pa.array(valid)).flatten().cast(pa.float32()).to_numpy(zero_copy_only=False)
@@ -283,15 +338,22 @@ def _fineweb_rows(batch, scores, policy: FinewebPolicy, where: str, extra: dict)
             yield "complexity", None, None
         else:
             extra["multilabel_kept"] += int(n_active[i] >= 2)
-            yield None, float(complexity[i]) + policy.multilabel_bonus * (int(n_active[i]) - 1), int(strongest[i])
+            yield (
+                None,
+                float(complexity[i]) + policy.multilabel_bonus * (int(n_active[i]) - 1),
+                int(strongest[i]),
+            )
 
 
 def _starcoder_rows(batch, scores, policy: StarcoderPolicy, where: str, extra: dict):
     """(drop reason or None, priority, group) per row of the batch, by the StarCoderData rules."""
     quality = _float_column(scores, "code_quality")
     relevance = _float_column(scores, "structured_relevance")
-    ratios = (scores.column("compression_ratio").to_pylist() if "compression_ratio" in scores.column_names
-              else [None] * scores.num_rows)
+    ratios = (
+        scores.column("compression_ratio").to_pylist()
+        if "compression_ratio" in scores.column_names
+        else [None] * scores.num_rows
+    )
     texts = batch.column("text").to_pylist()
     names = batch.column_names
     languages = batch.column("language").to_pylist() if "language" in names else [None] * len(texts)
@@ -345,16 +407,26 @@ def filter_part(
         extra: dict[str, Any] = {"multilabel_kept": 0}
     elif source == "starcoderdata":
         policy = StarcoderPolicy.from_config(policy_config)
-        if skip_below_compression_ratio is not None and policy.min_compression_ratio < skip_below_compression_ratio:
+        if (
+            skip_below_compression_ratio is not None
+            and policy.min_compression_ratio < skip_below_compression_ratio
+        ):
             raise ValueError(
-                f"config key curation.starcoderdata.min_compression_ratio ({policy.min_compression_ratio}) is "
+                f"config key curation.starcoderdata.min_compression_ratio ({policy.min_compression_ratio}) "
+                "is "
                 f"below scoring.skip_below_compression_ratio ({skip_below_compression_ratio}): documents "
-                "scoring skipped would have no scores; raise the former or lower the latter")
+                "scoring skipped would have no scores; raise the former or lower the latter"
+            )
         decide, reasons = _starcoder_rows, STARCODER_REASONS
-        extra = {"quality_boosted": 0, "language_tags": Counter({"consistent": 0, "repaired": 0, "kept": 0}),
-                 "language_repairs": Counter()}
+        extra = {
+            "quality_boosted": 0,
+            "language_tags": Counter({"consistent": 0, "repaired": 0, "kept": 0}),
+            "language_repairs": Counter(),
+        }
     else:
-        raise ValueError(f"no curation policy for source {source!r}; curated sources: fineweb_edu, starcoderdata")
+        raise ValueError(
+            f"no curation policy for source {source!r}; curated sources: fineweb_edu, starcoderdata"
+        )
 
     counts = StepStats(f"filter/{source}/{raw_path.name}", unit="tokens", reasons=reasons)
     raw_rows = pq.ParquetFile(raw_path).metadata.num_rows
@@ -370,7 +442,9 @@ def filter_part(
     raw_schema = pq.read_schema(raw_path)
     clash = [f.name for f in POLICY_COLUMNS if f.name in raw_schema.names]
     if clash:
-        raise ValueError(f"{raw_path}: has column(s) {clash} that the filter adds; rename them in normalization")
+        raise ValueError(
+            f"{raw_path}: has column(s) {clash} that the filter adds; rename them in normalization"
+        )
     schema = pa.schema(list(raw_schema) + POLICY_COLUMNS)
     group_names = list(topics) if source == "fineweb_edu" else None
     score_batches = _Slicer(iter_batches(scores_path, score_columns), scores_path)
@@ -390,10 +464,14 @@ def filter_part(
                     f"scores {scores_path} has {score_ids[bad]!r} (scores must follow the raw row order)"
                 )
             texts = batch.column("text").to_pylist()
-            tokens = [token_counts.take(i, t, f"{raw_path}: row {row + k}")
-                      for k, (i, t) in enumerate(zip(raw_ids, texts))]
+            tokens = [
+                token_counts.take(i, t, f"{raw_path}: row {row + k}")
+                for k, (i, t) in enumerate(zip(raw_ids, texts))
+            ]
             keep, priority, group = [], [], []
-            for n_tokens, (reason, prio, grp) in zip(tokens, decide(batch, scores, policy, f"{scores_path}", extra)):
+            for n_tokens, (reason, prio, grp) in zip(
+                tokens, decide(batch, scores, policy, f"{scores_path}", extra)
+            ):
                 counts.seen(n_tokens)
                 keep.append(reason is None)
                 if reason is None:
@@ -406,17 +484,27 @@ def filter_part(
                 mask = pa.array(keep)
                 kept = pa.Table.from_batches([batch.filter(mask)])
                 names = [group_names[g] for g in group] if group_names else group
-                kept = (kept.append_column(POLICY_COLUMNS[0], pa.array(np.asarray(tokens)[np.asarray(keep)], pa.int64()))
-                        .append_column(POLICY_COLUMNS[1], pa.array(priority, pa.float32()))
-                        .append_column(POLICY_COLUMNS[2], pa.array(names, pa.string())))
+                kept = (
+                    kept.append_column(
+                        POLICY_COLUMNS[0], pa.array(np.asarray(tokens)[np.asarray(keep)], pa.int64())
+                    )
+                    .append_column(POLICY_COLUMNS[1], pa.array(priority, pa.float32()))
+                    .append_column(POLICY_COLUMNS[2], pa.array(names, pa.string()))
+                )
                 writer.write_table(kept)
             row += batch.num_rows
     token_counts.finish()
     stats = counts.to_dict()
-    stats["policy"] = {k: (v.tolist() if isinstance(v, np.ndarray) else float(v)) for k, v in vars(policy).items()}
+    stats["policy"] = {
+        k: (v.tolist() if isinstance(v, np.ndarray) else float(v)) for k, v in vars(policy).items()
+    }
     stats.update({k: dict(v) if isinstance(v, Counter) else v for k, v in extra.items()})
     log.info(counts.summary())
     if counts.dropped["missing_score"]:
-        log.warning("%s: %d documents dropped for null/NaN scores in %s", raw_path,
-                    counts.dropped["missing_score"], scores_path)
+        log.warning(
+            "%s: %d documents dropped for null/NaN scores in %s",
+            raw_path,
+            counts.dropped["missing_score"],
+            scores_path,
+        )
     return stats

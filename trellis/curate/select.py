@@ -25,7 +25,8 @@ from __future__ import annotations
 import logging
 import os
 from collections import Counter, defaultdict
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -39,7 +40,9 @@ log = logging.getLogger(__name__)
 PRIORITY_RESOLUTION = 1000  # priorities compare at 1/1000; finer differences do not reorder
 
 
-def group_quotas(available: Mapping[str, int], target: float | None, shares: Mapping[str, float]) -> dict[str, float]:
+def group_quotas(
+    available: Mapping[str, int], target: float | None, shares: Mapping[str, float]
+) -> dict[str, float]:
     """Tokens to take per group (see the module docstring). ``target`` None takes everything."""
     bad = {g: s for g, s in shares.items() if not 0 <= s <= 1}
     if bad or sum(shares.values()) > 1 + 1e-9:
@@ -91,16 +94,25 @@ def _part_rows(filtered_path, dedup_path):
     dedup_rows = pq.ParquetFile(dedup_path).metadata.num_rows
     filtered_rows = pq.ParquetFile(filtered_path).metadata.num_rows
     if dedup_rows != filtered_rows:
-        raise ValueError(f"{dedup_path} has {dedup_rows} rows but {filtered_path} has {filtered_rows}: "
-                         "dedup decisions must come from this filtered part")
-    decisions = pq.read_table(dedup_path, columns=["id", "keep"]).combine_chunks()  # two small columns of one part
+        raise ValueError(
+            f"{dedup_path} has {dedup_rows} rows but {filtered_path} has {filtered_rows}: "
+            "dedup decisions must come from this filtered part"
+        )
+    decisions = pq.read_table(
+        dedup_path, columns=["id", "keep"]
+    ).combine_chunks()  # two small columns of one part
     row = 0
     for batch in iter_batches(filtered_path):
         ids = decisions.column("id").chunk(0).slice(row, batch.num_rows)
         if not ids.equals(batch.column("id")):
-            raise ValueError(f"{dedup_path}: ids differ from {filtered_path} near row {row}; "
-                             "dedup decisions must follow the filtered row order")
-        yield batch, decisions.column("keep").chunk(0).slice(row, batch.num_rows).to_numpy(zero_copy_only=False)
+            raise ValueError(
+                f"{dedup_path}: ids differ from {filtered_path} near row {row}; "
+                "dedup decisions must follow the filtered row order"
+            )
+        yield (
+            batch,
+            decisions.column("keep").chunk(0).slice(row, batch.num_rows).to_numpy(zero_copy_only=False),
+        )
         row += batch.num_rows
 
 
@@ -117,14 +129,18 @@ def select_source(
     group its available tokens, quota, selected tokens and shares (available, selected, target).
     """
     if not (len(filtered_paths) == len(dedup_paths) == len(out_paths)):
-        raise ValueError(f"select needs one dedup file and output per filtered part; got {len(filtered_paths)}, "
-                         f"{len(dedup_paths)}, {len(out_paths)}")
+        raise ValueError(
+            f"select needs one dedup file and output per filtered part; got {len(filtered_paths)}, "
+            f"{len(dedup_paths)}, {len(out_paths)}"
+        )
     # Pass 1: tokens per group and priority key.
     histograms: dict[str, Counter] = defaultdict(Counter)
     for fpath, dpath in zip(filtered_paths, dedup_paths):
         for batch, keep in _part_rows(fpath, dpath):
             groups = batch.column("group").to_pylist()
-            keys = np.rint(batch.column("priority").to_numpy(zero_copy_only=False) * PRIORITY_RESOLUTION).astype(np.int64)
+            keys = np.rint(
+                batch.column("priority").to_numpy(zero_copy_only=False) * PRIORITY_RESOLUTION
+            ).astype(np.int64)
             tokens = batch.column("n_tokens").to_numpy(zero_copy_only=False)
             for g, k, t, kp in zip(groups, keys, tokens, keep):
                 if kp:
@@ -145,7 +161,9 @@ def select_source(
         with ParquetWriter(opath, schema) as writer:
             for batch, keep in _part_rows(fpath, dpath):
                 groups = batch.column("group").to_pylist()
-                keys = np.rint(batch.column("priority").to_numpy(zero_copy_only=False) * PRIORITY_RESOLUTION).astype(np.int64)
+                keys = np.rint(
+                    batch.column("priority").to_numpy(zero_copy_only=False) * PRIORITY_RESOLUTION
+                ).astype(np.int64)
                 tokens = batch.column("n_tokens").to_numpy(zero_copy_only=False)
                 take = np.zeros(batch.num_rows, dtype=bool)
                 for i, (g, k, t, kp) in enumerate(zip(groups, keys, tokens, keep)):

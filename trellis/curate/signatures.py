@@ -35,8 +35,9 @@ import hashlib
 import logging
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -58,6 +59,7 @@ EMPTY_HASH = np.uint64(2**64 - 1)
 # stays in the CPU cache, which makes the multiply-add-min about four times faster than large
 # blocks that stream through memory.
 SHINGLE_BLOCK = 1024
+
 
 # Odd 64-bit multipliers, one per position in a shingle (and per value in a band key): fixed
 # constants (the splitmix64 sequence from 0), so hashes are the same on every machine and run.
@@ -91,7 +93,9 @@ def fmix64(h: np.ndarray) -> np.ndarray:
 
 
 def word_hash(word: str) -> int:
-    return int.from_bytes(hashlib.blake2b(word.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
+    return int.from_bytes(
+        hashlib.blake2b(word.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little"
+    )
 
 
 def shingle_hash(word_hashes: Sequence[int]) -> int:
@@ -168,8 +172,14 @@ def _batch_word_hashes(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return _word_hashes(words), counts
 
 
-def minhash_batch(texts: pa.Array, num_perm: int, shingle_words: int, a: np.ndarray, b: np.ndarray,
-                  word_hashes: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+def minhash_batch(
+    texts: pa.Array,
+    num_perm: int,
+    shingle_words: int,
+    a: np.ndarray,
+    b: np.ndarray,
+    word_hashes: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
     """MinHash signatures ``(len(texts), num_perm)`` of a batch of documents (see the module doc)."""
     hashes, counts = word_hashes if word_hashes is not None else _batch_word_hashes(texts)
     shingle_h, per_doc = _shingle_hashes(hashes, counts, shingle_words)
@@ -267,8 +277,14 @@ def compute_signatures(
         "seconds": round(seconds, 3),
         "docs_per_second": round(rows / seconds, 1) if seconds > 0 else None,
     }
-    log.info("signatures %s: %d docs (%d empty) in %.1fs, %.0f docs/s", raw_path, rows, empty, seconds,
-             rows / seconds if seconds > 0 else float("inf"))
+    log.info(
+        "signatures %s: %d docs (%d empty) in %.1fs, %.0f docs/s",
+        raw_path,
+        rows,
+        empty,
+        seconds,
+        rows / seconds if seconds > 0 else float("inf"),
+    )
     return stats
 
 
@@ -276,7 +292,9 @@ def load_signatures(path: str | os.PathLike, rows: int, num_perm: int) -> np.nda
     """Memory-map a signature file and check it matches its raw part and the configured num_perm."""
     sig = np.load(path, mmap_mode="r")
     if sig.dtype != SIGNATURE_DTYPE or sig.ndim != 2:
-        raise ValueError(f"{path}: expected a 2-d {np.dtype(SIGNATURE_DTYPE)} array, got {sig.dtype} {sig.shape}")
+        raise ValueError(
+            f"{path}: expected a 2-d {np.dtype(SIGNATURE_DTYPE)} array, got {sig.dtype} {sig.shape}"
+        )
     if sig.shape != (rows, num_perm):
         raise ValueError(
             f"{path}: shape {sig.shape} does not match the raw part ({rows} rows) and num_perm={num_perm}; "

@@ -34,23 +34,32 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import torch
 
 from trellis.classifiers.model import tuned_thresholds
-from trellis.core.text import compression_ratio
-from trellis.core.io import atomic_path, count_rows, iter_batches, write_json
 from trellis.classifiers.score import load_classifiers, predict
+from trellis.core.io import atomic_path, count_rows, iter_batches, write_json
 from trellis.core.tasks import Task
+from trellis.core.text import compression_ratio
 
 log = logging.getLogger(__name__)
 
-CHECK_KEYS = ("min_positive_rate", "max_positive_rate", "min_multilabel_rate", "max_multilabel_rate",
-              "max_no_topic_rate", "min_regression_std", "min_class_share", "max_class_share")
+CHECK_KEYS = (
+    "min_positive_rate",
+    "max_positive_rate",
+    "min_multilabel_rate",
+    "max_multilabel_rate",
+    "max_no_topic_rate",
+    "min_regression_std",
+    "min_class_share",
+    "max_class_share",
+)
 
 
 class Stage0GateError(RuntimeError):
@@ -58,11 +67,22 @@ class Stage0GateError(RuntimeError):
 
 
 def _check(name: str, passed: bool, value: float, limit: str, why: str) -> dict[str, Any]:
-    return {"check": name, "passed": bool(passed), "value": round(float(value), 6), "limit": limit, "why": why}
+    return {
+        "check": name,
+        "passed": bool(passed),
+        "value": round(float(value), 6),
+        "limit": limit,
+        "why": why,
+    }
 
 
-def _multilabel_stats(task: Task, probs: np.ndarray, tuned: Sequence[float], candidates: Sequence[float],
-                      limits: Mapping[str, float]) -> tuple[dict, list]:
+def _multilabel_stats(
+    task: Task,
+    probs: np.ndarray,
+    tuned: Sequence[float],
+    candidates: Sequence[float],
+    limits: Mapping[str, float],
+) -> tuple[dict, list]:
     tuned_arr = np.asarray(tuned, dtype=np.float32)
     active = probs >= tuned_arr[None, :]
     n_active = active.sum(axis=1)
@@ -76,28 +96,54 @@ def _multilabel_stats(task: Task, probs: np.ndarray, tuned: Sequence[float], can
         "multilabel_rate_at": {f"{t:.2f}": float(((probs >= t).sum(axis=1) >= 2).mean()) for t in candidates},
         "multilabel_rate": float((n_active >= 2).mean()),
         "no_topic_rate": float((n_active == 0).mean()),
-        "active_topics_histogram": {str(k): int((n_active == k).sum()) for k in range(int(n_active.max(initial=0)) + 1)},
+        "active_topics_histogram": {
+            str(k): int((n_active == k).sum()) for k in range(int(n_active.max(initial=0)) + 1)
+        },
         "mean_probability": dict(zip(task.labels, map(float, probs.mean(axis=0)))),
     }
     checks = []
     for label, rate, threshold in zip(task.labels, rates, tuned):
-        checks.append(_check(
-            f"{task.name}:never_on:{label}", rate >= limits["min_positive_rate"], rate,
-            f">= min_positive_rate {limits['min_positive_rate']}",
-            f"positive rate {rate:.4f} at its threshold {threshold:.2f}: the classifier (almost) never assigns it"))
-        checks.append(_check(
-            f"{task.name}:always_on:{label}", rate <= limits["max_positive_rate"], rate,
-            f"<= max_positive_rate {limits['max_positive_rate']}",
-            f"positive rate {rate:.4f} at its threshold {threshold:.2f}: the classifier assigns it to (almost) everything"))
+        checks.append(
+            _check(
+                f"{task.name}:never_on:{label}",
+                rate >= limits["min_positive_rate"],
+                rate,
+                f">= min_positive_rate {limits['min_positive_rate']}",
+                f"positive rate {rate:.4f} at its threshold {threshold:.2f}: the classifier (almost) never "
+                "assigns it",
+            )
+        )
+        checks.append(
+            _check(
+                f"{task.name}:always_on:{label}",
+                rate <= limits["max_positive_rate"],
+                rate,
+                f"<= max_positive_rate {limits['max_positive_rate']}",
+                f"positive rate {rate:.4f} at its threshold {threshold:.2f}: the classifier assigns it to "
+                "(almost) everything",
+            )
+        )
     ml = stats["multilabel_rate"]
-    checks.append(_check(
-        f"{task.name}:multilabel_rate", limits["min_multilabel_rate"] <= ml <= limits["max_multilabel_rate"], ml,
-        f"in [min_multilabel_rate {limits['min_multilabel_rate']}, max_multilabel_rate {limits['max_multilabel_rate']}]",
-        f"{ml:.4f} of documents have two or more active topics"))
+    checks.append(
+        _check(
+            f"{task.name}:multilabel_rate",
+            limits["min_multilabel_rate"] <= ml <= limits["max_multilabel_rate"],
+            ml,
+            f"in [min_multilabel_rate {limits['min_multilabel_rate']}, max_multilabel_rate "
+            f"{limits['max_multilabel_rate']}]",
+            f"{ml:.4f} of documents have two or more active topics",
+        )
+    )
     none = stats["no_topic_rate"]
-    checks.append(_check(
-        f"{task.name}:no_topic_rate", none <= limits["max_no_topic_rate"], none,
-        f"<= max_no_topic_rate {limits['max_no_topic_rate']}", f"{none:.4f} of documents have no active topic"))
+    checks.append(
+        _check(
+            f"{task.name}:no_topic_rate",
+            none <= limits["max_no_topic_rate"],
+            none,
+            f"<= max_no_topic_rate {limits['max_no_topic_rate']}",
+            f"{none:.4f} of documents have no active topic",
+        )
+    )
     return stats, checks
 
 
@@ -109,32 +155,52 @@ def _regression_stats(task: Task, values: np.ndarray, limits: Mapping[str, float
     stats = {
         "mean": float(values.mean()),
         "std": std,
-        "quantiles": {q: float(np.quantile(values, float(q))) for q in ("0.05", "0.25", "0.5", "0.75", "0.95")},
+        "quantiles": {
+            q: float(np.quantile(values, float(q))) for q in ("0.05", "0.25", "0.5", "0.75", "0.95")
+        },
         "histogram": {"edges": edges.tolist(), "counts": hist.tolist()},
-        "level_share": {str(lv): float((levels == lv).mean()) for lv in range(int(task.low), int(task.high) + 1)},
+        "level_share": {
+            str(lv): float((levels == lv).mean()) for lv in range(int(task.low), int(task.high) + 1)
+        },
     }
-    check = _check(f"{task.name}:collapsed", std >= limits["min_regression_std"], std,
-                   f">= min_regression_std {limits['min_regression_std']}",
-                   f"predictions have std {std:.4f} on the {task.low:g}-{task.high:g} scale: the output has collapsed "
-                   "toward one value")
+    check = _check(
+        f"{task.name}:collapsed",
+        std >= limits["min_regression_std"],
+        std,
+        f">= min_regression_std {limits['min_regression_std']}",
+        f"predictions have std {std:.4f} on the {task.low:g}-{task.high:g} scale: the output has collapsed "
+        "toward one value",
+    )
     return stats, [check]
 
 
 def _single_label_stats(task: Task, probs: np.ndarray, limits: Mapping[str, float]) -> tuple[dict, list]:
     predicted = probs.argmax(axis=1)
     shares = np.bincount(predicted, minlength=len(task.labels)) / max(len(predicted), 1)
-    stats = {"class_share": dict(zip(task.labels, map(float, shares))),
-             "mean_max_probability": float(probs.max(axis=1).mean())}
+    stats = {
+        "class_share": dict(zip(task.labels, map(float, shares))),
+        "mean_max_probability": float(probs.max(axis=1).mean()),
+    }
     checks = [
-        _check(f"{task.name}:never_predicted:{label}", share >= limits["min_class_share"], share,
-               f">= min_class_share {limits['min_class_share']}",
-               f"predicted for {share:.4f} of documents: the classifier (almost) never outputs this class")
+        _check(
+            f"{task.name}:never_predicted:{label}",
+            share >= limits["min_class_share"],
+            share,
+            f">= min_class_share {limits['min_class_share']}",
+            f"predicted for {share:.4f} of documents: the classifier (almost) never outputs this class",
+        )
         for label, share in zip(task.labels, shares)
     ]
     top = int(shares.argmax())
-    checks.append(_check(f"{task.name}:dominant", shares[top] <= limits["max_class_share"], shares[top],
-                         f"<= max_class_share {limits['max_class_share']}",
-                         f"{task.labels[top]!r} is predicted for {shares[top]:.4f} of documents"))
+    checks.append(
+        _check(
+            f"{task.name}:dominant",
+            shares[top] <= limits["max_class_share"],
+            shares[top],
+            f"<= max_class_share {limits['max_class_share']}",
+            f"{task.labels[top]!r} is predicted for {shares[top]:.4f} of documents",
+        )
+    )
     return stats, checks
 
 
@@ -152,8 +218,12 @@ def check_names(tasks: Sequence[Task]) -> list[str]:
     return names
 
 
-def evaluate_sample(outputs: Mapping[str, np.ndarray], tasks: Mapping[str, Task], tuned: Mapping[str, list],
-                    settings: Mapping[str, Any]) -> tuple[dict, list]:
+def evaluate_sample(
+    outputs: Mapping[str, np.ndarray],
+    tasks: Mapping[str, Task],
+    tuned: Mapping[str, list],
+    settings: Mapping[str, Any],
+) -> tuple[dict, list]:
     """Per-task statistics and checks from the classifiers' outputs on the sample."""
     missing = [k for k in (*CHECK_KEYS, "candidate_thresholds") if k not in settings]
     if missing:
@@ -176,32 +246,50 @@ def gate(source: str, checks: list[dict], accept: Mapping[str, str], tasks: Sequ
     known = set(check_names(tasks))
     unknown = sorted(set(accept) - known)
     if unknown:
-        raise ValueError(f"config key curation.stage0.accept.{source} names {unknown}, which are not Stage 0 checks "
-                         f"of {source}; its checks are {sorted(known)}")
+        raise ValueError(
+            f"config key curation.stage0.accept.{source} names {unknown}, which are not Stage 0 checks "
+            f"of {source}; its checks are {sorted(known)}"
+        )
     failing = [c for c in checks if not c["passed"]]
     accepted = []
     for c in failing:
         if c["check"] in accept:
             c["accepted"] = str(accept[c["check"]])
             accepted.append(c)
-            log.warning("Stage 0 %s: check %s fails (%s), accepted by the config: %s", source, c["check"], c["why"],
-                        c["accepted"])
+            log.warning(
+                "Stage 0 %s: check %s fails (%s), accepted by the config: %s",
+                source,
+                c["check"],
+                c["why"],
+                c["accepted"],
+            )
     for name in sorted(set(accept) - {c["check"] for c in failing}):
-        log.warning("Stage 0 %s: check %s is accepted in the config but passes; the acceptance can go", source, name)
+        log.warning(
+            "Stage 0 %s: check %s is accepted in the config but passes; the acceptance can go", source, name
+        )
     blocking = [c for c in failing if c["check"] not in accept]
-    summary = {"passed": not blocking, "failed": [c["check"] for c in blocking],
-               "accepted": {c["check"]: c["accepted"] for c in accepted},
-               "checks_run": len(checks), "checks_failing": len(failing)}
+    summary = {
+        "passed": not blocking,
+        "failed": [c["check"] for c in blocking],
+        "accepted": {c["check"]: c["accepted"] for c in accepted},
+        "checks_run": len(checks),
+        "checks_failing": len(failing),
+    }
     return summary
 
 
 def gate_message(source: str, checks: list[dict], failed: Sequence[str], n_docs: int) -> str:
-    lines = [f"Stage 0 gate stopped curation of {source}: {len(failed)} check(s) failed on {n_docs} sampled documents."]
+    lines = [
+        f"Stage 0 gate stopped curation of {source}: {len(failed)} check(s) failed on {n_docs} sampled "
+        "documents."
+    ]
     for c in checks:
         if c["check"] in failed:
             lines.append(f"  - {c['check']}: {c['why']} (value {c['value']}, required {c['limit']})")
-    lines.append("Fix the classifier (labels, training) or thresholds, or accept a check with a reason under "
-                 f"curation.stage0.accept.{source} in the config.")
+    lines.append(
+        "Fix the classifier (labels, training) or thresholds, or accept a check with a reason under "
+        f"curation.stage0.accept.{source} in the config."
+    )
     return "\n".join(lines)
 
 
@@ -241,7 +329,15 @@ def plot_stage0(source: str, stats: Mapping[str, Any], tasks: Mapping[str, Task]
         ax.set_yticks(range(len(row_labels)), row_labels, fontsize=6)
         ax.set_xticks(range(len(col_labels)), col_labels)
         for (i, j), v in np.ndenumerate(counts):
-            ax.text(j, i, str(int(v)), ha="center", va="center", fontsize=5, color="w" if v < counts.max() / 2 else "k")
+            ax.text(
+                j,
+                i,
+                str(int(v)),
+                ha="center",
+                va="center",
+                fontsize=5,
+                color="w" if v < counts.max() / 2 else "k",
+            )
         ax.set_title(title, fontsize=9)
         fig.colorbar(im, ax=ax)
     fig.suptitle(f"Stage 0 — {source}", fontsize=11)
@@ -294,7 +390,9 @@ def sample_texts(part_paths: Sequence[str | os.PathLike], n: int, seed: int) -> 
     quotas[np.argsort(quotas - exact)[: min(n, total) - quotas.sum()]] += 1  # largest remainders
     texts, empty = [], 0
     for k, (path, size, quota) in enumerate(zip(part_paths, sizes, quotas)):
-        rows = np.sort(np.random.default_rng([seed, k]).choice(size, size=min(int(quota), size), replace=False))
+        rows = np.sort(
+            np.random.default_rng([seed, k]).choice(size, size=min(int(quota), size), replace=False)
+        )
         offset = 0
         for batch in iter_batches(path, ["text"]):
             lo, hi = np.searchsorted(rows, [offset, offset + batch.num_rows])
@@ -342,14 +440,22 @@ def run_stage0(
         raise ValueError(f"Stage 0 {source}: no documents to sample from {list(map(str, part_paths))}")
     loaded = load_classifiers(classifier_dirs, tasks, dev)
     outputs = predict(loaded, texts, batch_size, max_length, dev)
-    tuned = {n: tuned_thresholds(model.config, task) for n, (model, _, task) in loaded.items() if task.kind == "multilabel"}
+    tuned = {
+        n: tuned_thresholds(model.config, task)
+        for n, (model, _, task) in loaded.items()
+        if task.kind == "multilabel"
+    }
     stats, checks = evaluate_sample(outputs, tasks, tuned, settings)
     accept = dict((settings.get("accept") or {}).get(source) or {})
     summary = gate(source, checks, accept, list(tasks.values()))
     report = {
         "source": source,
-        "sample": {"documents": len(texts), "requested": int(settings["sample_docs"]),
-                   "skipped_empty": empty, "prefiltered_compression_ratio": prefiltered},
+        "sample": {
+            "documents": len(texts),
+            "requested": int(settings["sample_docs"]),
+            "skipped_empty": empty,
+            "prefiltered_compression_ratio": prefiltered,
+        },
         "settings": {k: settings[k] for k in (*CHECK_KEYS, "candidate_thresholds")},
         **summary,
         "checks": checks,
@@ -358,11 +464,17 @@ def run_stage0(
     if not summary["passed"]:
         failed_path = Path(report_path).with_name("report.failed.json")
         write_json(failed_path, report)
-        raise Stage0GateError(gate_message(source, checks, summary["failed"], len(texts))
-                              + f"\nThe full report: {failed_path}")
+        raise Stage0GateError(
+            gate_message(source, checks, summary["failed"], len(texts)) + f"\nThe full report: {failed_path}"
+        )
     Path(report_path).with_name("report.failed.json").unlink(missing_ok=True)
     plot_stage0(source, stats, tasks, _heatmap(outputs, tasks, tuned), plot_path)
     write_json(report_path, report)
-    log.info("Stage 0 %s: %d checks on %d documents, all passed or accepted (%d accepted)", source, len(checks),
-             len(texts), len(summary["accepted"]))
+    log.info(
+        "Stage 0 %s: %d checks on %d documents, all passed or accepted (%d accepted)",
+        source,
+        len(checks),
+        len(texts),
+        len(summary["accepted"]),
+    )
     return report

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from trellis.core.io import atomic_path, read_json
 from trellis.core.stats import StepStats
@@ -28,8 +29,12 @@ from trellis.core.stats import StepStats
 YIELD_COLUMNS = ("source", "step", "reason", "docs", "tokens", "docs_share", "tokens_share")
 
 
-def source_yield(source: str, filter_stats: Sequence[str | os.PathLike], dedup_stats: str | os.PathLike,
-                 select_stats: str | os.PathLike) -> list[dict[str, Any]]:
+def source_yield(
+    source: str,
+    filter_stats: Sequence[str | os.PathLike],
+    dedup_stats: str | os.PathLike,
+    select_stats: str | os.PathLike,
+) -> list[dict[str, Any]]:
     """Rows of one source's funnel: for each step, what came in, every drop reason, what went out.
 
     Shares are of the source's raw documents and tokens. Raises when a step's figures do not add
@@ -46,21 +51,34 @@ def source_yield(source: str, filter_stats: Sequence[str | os.PathLike], dedup_s
     for st in steps:
         name = st["step"]
         if st.get("unaccounted") or st.get("unaccounted_tokens"):
-            raise ValueError(f"{source} {name}: {st.get('unaccounted')} documents / "
-                             f"{st.get('unaccounted_tokens')} tokens unaccounted in its stats")
-        if previous is not None and (st["docs_in"], st["tokens_in"]) != (previous["docs_out"], previous["tokens_out"]):
-            raise ValueError(f"{source} {name}: reads {st['docs_in']} docs / {st['tokens_in']} tokens but "
-                             f"{previous['step']} wrote {previous['docs_out']} / {previous['tokens_out']}; "
-                             "stats of different runs?")
+            raise ValueError(
+                f"{source} {name}: {st.get('unaccounted')} documents / "
+                f"{st.get('unaccounted_tokens')} tokens unaccounted in its stats"
+            )
+        if previous is not None and (st["docs_in"], st["tokens_in"]) != (
+            previous["docs_out"],
+            previous["tokens_out"],
+        ):
+            raise ValueError(
+                f"{source} {name}: reads {st['docs_in']} docs / {st['tokens_in']} tokens but "
+                f"{previous['step']} wrote {previous['docs_out']} / {previous['tokens_out']}; "
+                "stats of different runs?"
+            )
         entries = [("in", st["docs_in"], st["tokens_in"])]
         entries += [(f"dropped:{r}", n, st["dropped_tokens"].get(r, 0)) for r, n in st["dropped"].items()]
         entries.append(("out", st["docs_out"], st["tokens_out"]))
         for reason, docs, tokens in entries:
-            rows.append({
-                "source": source, "step": name, "reason": reason, "docs": int(docs), "tokens": int(tokens),
-                "docs_share": round(docs / raw_docs, 6) if raw_docs else 0.0,
-                "tokens_share": round(tokens / raw_tokens, 6) if raw_tokens else 0.0,
-            })
+            rows.append(
+                {
+                    "source": source,
+                    "step": name,
+                    "reason": reason,
+                    "docs": int(docs),
+                    "tokens": int(tokens),
+                    "docs_share": round(docs / raw_docs, 6) if raw_docs else 0.0,
+                    "tokens_share": round(tokens / raw_tokens, 6) if raw_tokens else 0.0,
+                }
+            )
         previous = st
     return rows
 
@@ -93,7 +111,9 @@ def funnel_plot(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> N
         steps = list(dict.fromkeys(r["step"] for r in src_rows))
         labels = ["raw"] + steps
         remaining = [next(r["tokens"] for r in src_rows if r["step"] == steps[0] and r["reason"] == "in")]
-        remaining += [next(r["tokens"] for r in src_rows if r["step"] == s and r["reason"] == "out") for s in steps]
+        remaining += [
+            next(r["tokens"] for r in src_rows if r["step"] == s and r["reason"] == "out") for s in steps
+        ]
         ax.bar(range(len(labels)), remaining, color="#4C72B0", label="kept")
         # Drop reasons in tab10's colors after its first (a blue too close to the kept bars').
         colors = plt.get_cmap("tab10").colors[1:]
@@ -103,8 +123,13 @@ def funnel_plot(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> N
             for reason in reasons:
                 tokens = sum(r["tokens"] for r in src_rows if r["step"] == step and r["reason"] == reason)
                 if tokens:
-                    ax.bar(i, tokens, bottom=bottom, color=colors[reasons.index(reason) % len(colors)],
-                           label=reason.removeprefix("dropped:"))
+                    ax.bar(
+                        i,
+                        tokens,
+                        bottom=bottom,
+                        color=colors[reasons.index(reason) % len(colors)],
+                        label=reason.removeprefix("dropped:"),
+                    )
                     bottom += tokens
         handles, names = ax.get_legend_handles_labels()
         unique = dict(zip(names, handles))

@@ -1,1 +1,4 @@
-"""Rule family ``evaluate``: the generation benchmarks, code execution, the lm-eval harness and the locked suite."""
+"""Rule family ``evaluate``.
+
+The generation benchmarks, code execution, the lm-eval harness and the locked suite.
+"""

@@ -134,7 +134,9 @@ def resolve_category(category: str) -> str:
             name = name[len(prefix) :]
     name = _ALIASES.get(name, name)
     if name not in SUPPORTED:
-        raise ValueError(f"unsupported BFCL category {category!r}; supported: {', '.join(SUPPORTED)} (or 'simple')")
+        raise ValueError(
+            f"unsupported BFCL category {category!r}; supported: {', '.join(SUPPORTED)} (or 'simple')"
+        )
     return name
 
 
@@ -172,7 +174,9 @@ def load_category(category: str, limit: int | None = None, seed: int | None = No
         if q["id"] not in answers:
             raise KeyError(f"{answers_path}: no possible answer for {q['id']}")
         if len(q["question"]) != 1:
-            raise ValueError(f"{questions_path}: {q['id']} is multi-turn; only single-turn categories are supported")
+            raise ValueError(
+                f"{questions_path}: {q['id']} is multi-turn; only single-turn categories are supported"
+            )
         entries.append(
             {
                 "id": q["id"],
@@ -212,7 +216,13 @@ def prompt_functions(entry: dict) -> list[dict]:
         # restore the real name so the answer the checker expects is the name the model saw.
         tool = dict(tool)
         tool["name"] = original["name"]
-        out.append({"name": tool["name"], "description": tool.get("description", ""), "parameters": tool["parameters"]})
+        out.append(
+            {
+                "name": tool["name"],
+                "description": tool.get("description", ""),
+                "parameters": tool["parameters"],
+            }
+        )
     return out
 
 
@@ -236,7 +246,10 @@ def decode_output(text: str) -> tuple[list[dict] | None, str | None]:
             return None, f"not a function call object: {json.dumps(call)[:200]}"
         args = call.get("arguments", {})
         if not isinstance(call["name"], str) or not isinstance(args, dict):
-            return None, f"malformed call (name must be a string, arguments an object): {json.dumps(call)[:200]}"
+            return (
+                None,
+                f"malformed call (name must be a string, arguments an object): {json.dumps(call)[:200]}",
+            )
         decoded.append({call["name"]: args})
     if not _bfcl()["is_format_ok"](decoded):
         return None, "decoded output is not in BFCL's function-call format"
@@ -253,8 +266,12 @@ def _score_relevance(entry: dict, generation_text: str) -> dict:
     error_type = None
     if not correct:
         error_type = "irrelevance_error:decoder_success" if has_call else "relevance_error:decoder_failed"
-    return {"parsed": decoded is not None, "correct": correct, "error_type": error_type,
-            "error": None if correct else (error or json.dumps(decoded)[:500])}
+    return {
+        "parsed": decoded is not None,
+        "correct": correct,
+        "error_type": error_type,
+        "error": None if correct else (error or json.dumps(decoded)[:500]),
+    }
 
 
 def score_example(entry: dict, generation_text: str) -> dict:
@@ -267,12 +284,22 @@ def score_example(entry: dict, generation_text: str) -> dict:
         return {"parsed": False, "correct": False, "error_type": "decode_failed", "error": error}
     try:
         result = b["ast_checker"](
-            entry["functions"], decoded, entry["possible_answer"], b["Language"].PYTHON, entry["category"], b["checker_model"]
+            entry["functions"],
+            decoded,
+            entry["possible_answer"],
+            b["Language"].PYTHON,
+            entry["category"],
+            b["checker_model"],
         )
-    except Exception as e:  # noqa: BLE001 - the checker assumes well-typed outputs
+    except Exception as e:
         # A model can emit values the checker's type logic was never written for (e.g. an
         # object where a list of strings is expected); that is a wrong answer, not a crash.
-        return {"parsed": True, "correct": False, "error_type": "checker_exception", "error": f"{type(e).__name__}: {e}"}
+        return {
+            "parsed": True,
+            "correct": False,
+            "error_type": "checker_exception",
+            "error": f"{type(e).__name__}: {e}",
+        }
     errors = result.get("error") or []
     return {
         "parsed": True,

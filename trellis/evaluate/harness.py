@@ -30,8 +30,9 @@ import os
 import random
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 
@@ -105,7 +106,9 @@ def run_tasks(
     unknown = [t for t in tasks if t not in manager.all_tasks]
     if unknown:
         where = f" or in {include_path}" if include_path else ""
-        raise ValueError(f"lm-eval knows no task {unknown} (not among its {len(manager.all_tasks)} tasks{where})")
+        raise ValueError(
+            f"lm-eval knows no task {unknown} (not among its {len(manager.all_tasks)} tasks{where})"
+        )
     # bf16 on GPU as the study trains; fp32 on CPU (bf16 matmuls are slow there).
     model = HFLM(
         pretrained=str(model_dir),
@@ -180,11 +183,15 @@ def to_results(
                 raise KeyError(f"lm-eval returned no samples for task {leaf!r} (of {task!r})")
             metric_names = _mean_metrics(raw["configs"].get(leaf, {}))
             for sample in raw["samples"][leaf]:
-                doc = f"{leaf}/{sample['doc_id']}" if len(leaves) > 1 or leaf != task else str(sample["doc_id"])
+                doc = (
+                    f"{leaf}/{sample['doc_id']}" if len(leaves) > 1 or leaf != task else str(sample["doc_id"])
+                )
                 for metric in sample.get("metrics", []):
                     if metric not in metric_names or not isinstance(sample.get(metric), (int, float)):
                         continue
-                    name = metric if sample.get("filter", "none") == "none" else f"{metric}/{sample['filter']}"
+                    name = (
+                        metric if sample.get("filter", "none") == "none" else f"{metric}/{sample['filter']}"
+                    )
                     mean_metrics.add(name)
                     per_doc.setdefault(doc, {})[name] = float(sample[metric])
         if not per_doc:
@@ -192,7 +199,8 @@ def to_results(
         examples = [{"id": doc, "scores": scores} for doc, scores in sorted(per_doc.items())]
         metrics = metric_intervals(examples, sorted(mean_metrics), resamples, confidence, seed)
         reported = {
-            k: v for k, v in (raw["results"].get(task) or {}).items()
+            k: v
+            for k, v in (raw["results"].get(task) or {}).items()
             if isinstance(v, (int, float)) and not (isinstance(v, float) and math.isnan(v))
         }
         results[benchmark_name(task)] = {
@@ -201,8 +209,13 @@ def to_results(
             "stage": stage,
             "benchmark": benchmark_name(task),
             "model": model,
-            "data": {"harness": "lm-eval", "task": task, "subtasks": leaves if leaves != [task] else [],
-                     "num_fewshot": raw["n-shot"].get(task), "lm_eval_version": raw.get("lm_eval_version")},
+            "data": {
+                "harness": "lm-eval",
+                "task": task,
+                "subtasks": leaves if leaves != [task] else [],
+                "num_fewshot": raw["n-shot"].get(task),
+                "lm_eval_version": raw.get("lm_eval_version"),
+            },
             "n": len(examples),
             "metrics": metrics,
             # lm-eval's own aggregates (incl. perplexity, which has no CI here), for comparison.
@@ -226,13 +239,18 @@ def evaluate_harness(
     """Run the configured tasks on one model; {benchmark name: result record}."""
     tasks = {str(t): int(s) for t, s in cfg["tasks"].items()}
     t0 = time.monotonic()
-    raw = run_tasks(model_dir, stage, tasks, include_path, int(cfg.get("batch_size", 8)), cfg.get("limit"), seed=seed)
+    raw = run_tasks(
+        model_dir, stage, tasks, include_path, int(cfg.get("batch_size", 8)), cfg.get("limit"), seed=seed
+    )
     results = to_results(raw, tasks, arm, stage, model_info(model_dir), bootstrap, seed)
     elapsed = time.monotonic() - t0
     docs = sum(r["n"] for r in results.values())
     for r in results.values():
-        r["timing"] = {"total_s": round(elapsed, 3), "docs_all_tasks": docs,
-                       "examples_per_s": round(docs / elapsed, 3) if elapsed > 0 else None}
+        r["timing"] = {
+            "total_s": round(elapsed, 3),
+            "docs_all_tasks": docs,
+            "examples_per_s": round(docs / elapsed, 3) if elapsed > 0 else None,
+        }
     return results
 
 
@@ -250,11 +268,13 @@ def _topic_docs(topics: list[dict], rng: random.Random, n: int) -> list[dict]:
         distractors = rng.sample([x for x in names if x != topic["name"]], 3)
         choices = [topic["name"], *distractors]
         rng.shuffle(choices)
-        docs.append({
-            "passage": f"This passage explains the {a} and the {b}, and how the {c} fits in.",
-            "choices": [x.replace("_", " ") for x in choices],
-            "gold": choices.index(topic["name"]),
-        })
+        docs.append(
+            {
+                "passage": f"This passage explains the {a} and the {b}, and how the {c} fits in.",
+                "choices": [x.replace("_", " ") for x in choices],
+                "gold": choices.index(topic["name"]),
+            }
+        )
     return docs
 
 
@@ -265,8 +285,12 @@ def _cloze_docs(topics: list[dict], rng: random.Random, n: int) -> list[dict]:
         word = rng.choice([k for k in topic["keywords"] if " " not in k])
         other = rng.choice(topic["keywords"])
         # The last word repeats one named earlier: predictable from context, as in LAMBADA.
-        docs.append({"text": f"The lesson was about the {word} and the {other}. At the end, everyone "
-                             f"remembered the {word}"})
+        docs.append(
+            {
+                "text": f"The lesson was about the {word} and the {other}. At the end, everyone "
+                f"remembered the {word}"
+            }
+        )
     return docs
 
 
@@ -288,28 +312,51 @@ def _task_yaml(task: str, files: dict[str, Path]) -> dict:
         "metadata": {"version": 1.0},
     }
     if task == "trellis_demo_topic":
-        return {**common, "output_type": "multiple_choice",
-                "doc_to_text": "{{passage}}\nQuestion: Which subject is this passage about?\nAnswer:",
-                "doc_to_choice": "{{choices}}", "doc_to_target": "{{gold}}",
-                "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True},
-                                {"metric": "acc_norm", "aggregation": "mean", "higher_is_better": True}]}
+        return {
+            **common,
+            "output_type": "multiple_choice",
+            "doc_to_text": "{{passage}}\nQuestion: Which subject is this passage about?\nAnswer:",
+            "doc_to_choice": "{{choices}}",
+            "doc_to_target": "{{gold}}",
+            "metric_list": [
+                {"metric": "acc", "aggregation": "mean", "higher_is_better": True},
+                {"metric": "acc_norm", "aggregation": "mean", "higher_is_better": True},
+            ],
+        }
     if task == "trellis_demo_cloze":
-        return {**common, "output_type": "loglikelihood",
-                "doc_to_text": "{{text.split(' ')[:-1]|join(' ')}}",
-                "doc_to_target": "{{' '+text.split(' ')[-1]}}",
-                "metric_list": [{"metric": "perplexity", "aggregation": "perplexity", "higher_is_better": False},
-                                {"metric": "acc", "aggregation": "mean", "higher_is_better": True}]}
-    return {**common, "output_type": "generate_until",
-            "doc_to_text": "Question: {{question}}\nAnswer:", "doc_to_target": "{{answer}}",
-            "target_delimiter": " ",
-            "generation_kwargs": {"until": ["\n", "Question:"], "do_sample": False, "max_gen_toks": 8},
-            "filter_list": [{"name": "number", "filter": [
-                {"function": "regex", "regex_pattern": "(-?[0-9]+)"}, {"function": "take_first"}]}],
-            "metric_list": [{"metric": "exact_match", "aggregation": "mean", "higher_is_better": True}]}
+        return {
+            **common,
+            "output_type": "loglikelihood",
+            "doc_to_text": "{{text.split(' ')[:-1]|join(' ')}}",
+            "doc_to_target": "{{' '+text.split(' ')[-1]}}",
+            "metric_list": [
+                {"metric": "perplexity", "aggregation": "perplexity", "higher_is_better": False},
+                {"metric": "acc", "aggregation": "mean", "higher_is_better": True},
+            ],
+        }
+    return {
+        **common,
+        "output_type": "generate_until",
+        "doc_to_text": "Question: {{question}}\nAnswer:",
+        "doc_to_target": "{{answer}}",
+        "target_delimiter": " ",
+        "generation_kwargs": {"until": ["\n", "Question:"], "do_sample": False, "max_gen_toks": 8},
+        "filter_list": [
+            {
+                "name": "number",
+                "filter": [{"function": "regex", "regex_pattern": "(-?[0-9]+)"}, {"function": "take_first"}],
+            }
+        ],
+        "metric_list": [{"metric": "exact_match", "aggregation": "mean", "higher_is_better": True}],
+    }
 
 
 def write_demo_tasks(
-    out_dir: str | os.PathLike, topics: list[dict], seed: int, docs: int, final_dir: str | os.PathLike | None = None
+    out_dir: str | os.PathLike,
+    topics: list[dict],
+    seed: int,
+    docs: int,
+    final_dir: str | os.PathLike | None = None,
 ) -> list[str]:
     """Write the demo's lm-eval task YAMLs and their JSON Lines data (train for shots, test).
 
@@ -344,14 +391,23 @@ def write_demo_tasks(
 # ---- harness validation against published numbers ---------------------------------------------
 
 
-def compare_published(measured: dict[str, float], published: dict[str, float], tolerance: float) -> list[dict]:
+def compare_published(
+    measured: dict[str, float], published: dict[str, float], tolerance: float
+) -> list[dict]:
     """Rows task, published, measured, diff, ok; a task missing from ``measured`` is not ok."""
     rows = []
     for task, ref in published.items():
         got = measured.get(task)
         diff = None if got is None else got - ref
-        rows.append({"task": task, "published": ref, "measured": got, "diff": diff,
-                     "ok": diff is not None and abs(diff) <= tolerance})
+        rows.append(
+            {
+                "task": task,
+                "published": ref,
+                "measured": got,
+                "diff": diff,
+                "ok": diff is not None and abs(diff) <= tolerance,
+            }
+        )
     return rows
 
 
@@ -361,21 +417,29 @@ def validate(model: str, revision: str, batch_size: int, device: str | None, tol
 
     out = lm_eval.simple_evaluate(
         model="hf",
-        model_args={"pretrained": model, "revision": revision, "dtype": "float32" if device == "cpu" else "auto"},
+        model_args={
+            "pretrained": model,
+            "revision": revision,
+            "dtype": "float32" if device == "cpu" else "auto",
+        },
         tasks=list(PYTHIA_410M_DEDUPED_ZERO_SHOT),
         num_fewshot=0,
         batch_size=batch_size,
         device=device,
         log_samples=False,
     )
-    measured = {t: out["results"][t]["acc,none"] for t in PYTHIA_410M_DEDUPED_ZERO_SHOT if t in out["results"]}
+    measured = {
+        t: out["results"][t]["acc,none"] for t in PYTHIA_410M_DEDUPED_ZERO_SHOT if t in out["results"]
+    }
     return compare_published(measured, PYTHIA_410M_DEDUPED_ZERO_SHOT, tolerance)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trellis.evaluate.harness")
     sub = parser.add_subparsers(dest="command", required=True)
-    v = sub.add_parser("validate", help="compare lm-eval zero-shot acc with Pythia-410M-deduped's published numbers")
+    v = sub.add_parser(
+        "validate", help="compare lm-eval zero-shot acc with Pythia-410M-deduped's published numbers"
+    )
     v.add_argument("--model", default="EleutherAI/pythia-410m-deduped")
     v.add_argument("--revision", default="main")
     v.add_argument("--batch-size", type=int, default=16)

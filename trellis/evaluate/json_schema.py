@@ -63,7 +63,9 @@ def build_suite(n: int, seed: int) -> list[dict]:
     quota = quotas(n)
     generated = [c for c in CATEGORIES if c != "real_world"]
     # The pool cycles through its categories, so this many draws give each one its quota.
-    pool = structured_pool.schemas("eval", seed, len(structured_pool.CATEGORIES) * max(quota[c] for c in generated))
+    pool = structured_pool.schemas(
+        "eval", seed, len(structured_pool.CATEGORIES) * max(quota[c] for c in generated)
+    )
     by_category: dict[str, list[dict]] = {c: [] for c in CATEGORIES}
     seen: set[str] = set()
     for item in pool:
@@ -74,12 +76,15 @@ def build_suite(n: int, seed: int) -> list[dict]:
         # The generator is recorded by the module name it had when the v1 suite was locked, so
         # the suite still regenerates byte for byte (the module is now trellis.structured.pools).
         by_category[item["category"]].append(
-            {**item, "source": {"generator": "trellis.structured_pool", "pool": "eval"}})
+            {**item, "source": {"generator": "trellis.structured_pool", "pool": "eval"}}
+        )
     by_category["real_world"] = real_world.items(quota["real_world"], seed)
     for c in CATEGORIES:
         if len(by_category[c]) < quota[c]:
-            raise ValueError(f"category {c!r} gave {len(by_category[c])} distinct schemas for seed {seed}; "
-                             f"{quota[c]} were requested")
+            raise ValueError(
+                f"category {c!r} gave {len(by_category[c])} distinct schemas for seed {seed}; "
+                f"{quota[c]} were requested"
+            )
     chosen: list[dict] = []
     for depth in range(max(quota.values())):
         chosen.extend(by_category[c][depth] for c in CATEGORIES if depth < quota[c])

@@ -70,10 +70,13 @@ _NB_VALUES: dict[str, list[Any]] = {
     "id": ["3f2a9c1e", "cell-7", "b41d-02", "intro_1"],
     "ename": ["ValueError", "KeyError", "ZeroDivisionError"],
     "evalue": ["invalid literal for int() with base 10: 'x'", "'missing_column'", "division by zero"],
-    "traceback": [["Traceback (most recent call last):", "  File \"<cell>\", line 2", "ValueError"]],
+    "traceback": [["Traceback (most recent call last):", '  File "<cell>", line 2', "ValueError"]],
     "text": [["Epoch 1 finished\n", "loss: 0.412\n"], "Saved results.csv\n", ["42\n"]],
-    "source": [["import pandas as pd\n", "df = pd.read_csv('data.csv')"], "# Results\nThe model converges.",
-               ["print(sum(range(10)))"]],
+    "source": [
+        ["import pandas as pd\n", "df = pd.read_csv('data.csv')"],
+        "# Results\nThe model converges.",
+        ["print(sum(range(10)))"],
+    ],
     "text/plain": ["<Figure size 640x480 with 1 Axes>", "45", "array([1, 2, 3])"],
     "format": ["text/plain", "text/markdown"],
 }
@@ -130,7 +133,10 @@ def _string(schema: dict, key: str, rng: random.Random) -> str | None:
     if fmt == "date":
         return f"{rng.randint(2015, 2026)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
     if fmt == "date-time":
-        return f"{rng.randint(2020, 2026)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T{rng.randint(0, 23):02d}:30:00Z"
+        return (
+            f"{rng.randint(2020, 2026)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+            f"T{rng.randint(0, 23):02d}:30:00Z"
+        )
     if fmt == "email":
         return "jane.doe@example.com"
     if fmt in ("uri", "url"):
@@ -160,8 +166,15 @@ def synthesize(schema: dict, key: str, rng: random.Random, depth: int = 0) -> An
             rng.shuffle(branches)
             for branch in branches:
                 try:
-                    value = synthesize({**branch, **{k: v for k, v in schema.items() if k != keyword and k != "description"}},
-                                       key, rng, depth + 1)
+                    value = synthesize(
+                        {
+                            **branch,
+                            **{k: v for k, v in schema.items() if k != keyword and k != "description"},
+                        },
+                        key,
+                        rng,
+                        depth + 1,
+                    )
                 except ValueError:
                     continue
                 if Draft202012Validator(schema).is_valid(value):
@@ -225,8 +238,10 @@ def nbformat_items(seed: int) -> list[dict]:
         raise FileNotFoundError(f"nbformat does not ship {NBFORMAT_FILE} (looked at {path})")
     raw = path.read_bytes()
     if _sha256_bytes(raw) != NBFORMAT_SHA256:
-        raise ValueError(f"{path}: sha256 {_sha256_bytes(raw)} is not the notebook-format 4.5 schema the suite "
-                         f"was locked with ({NBFORMAT_SHA256})")
+        raise ValueError(
+            f"{path}: sha256 {_sha256_bytes(raw)} is not the notebook-format 4.5 schema the suite "
+            f"was locked with ({NBFORMAT_SHA256})"
+        )
     root = json.loads(raw)
     items = []
     for pointer, what in NBFORMAT_OBJECTS:
@@ -234,19 +249,23 @@ def nbformat_items(seed: int) -> list[dict]:
         rng = random.Random(f"{seed}|nbformat|{pointer}")
         instance = synthesize(schema, pointer.rsplit("/", 1)[-1], rng)
         _check(schema, instance, f"nbformat {pointer}")
-        items.append({
-            "name": f"nbformat_v4_5_{pointer.rsplit('/', 1)[-1]}",
-            "schema": schema,
-            "instance": instance,
-            "content": " ".join(sp.describe(instance)),
-            "instruction": f"Write the {what} described below as a JSON object.",
-            "source": {"package": "nbformat", "file": NBFORMAT_FILE, "pointer": pointer},
-        })
+        items.append(
+            {
+                "name": f"nbformat_v4_5_{pointer.rsplit('/', 1)[-1]}",
+                "schema": schema,
+                "instance": instance,
+                "content": " ".join(sp.describe(instance)),
+                "instruction": f"Write the {what} described below as a JSON object.",
+                "source": {"package": "nbformat", "file": NBFORMAT_FILE, "pointer": pointer},
+            }
+        )
     return items
 
 
 def _is_2020_12_schema(schema: dict) -> bool:
-    return next(iter(Draft202012Validator(Draft202012Validator.META_SCHEMA).iter_errors(schema)), None) is None
+    return (
+        next(iter(Draft202012Validator(Draft202012Validator.META_SCHEMA).iter_errors(schema)), None) is None
+    )
 
 
 def bfcl_items() -> list[dict]:
@@ -277,16 +296,23 @@ def _bfcl_items() -> list[dict]:
         seen.add(h)
         # bfcl-eval's loader appends a language hint to every description; it is not the API's.
         description = _LANGUAGE_HINT.sub("", function.get("description") or "").strip().split("\n")[0][:300]
-        items.append({
-            "name": f"bfcl_{entry['id']}",
-            "schema": schema,
-            "instance": instance,
-            "content": bfcl.question_text(entry),
-            "instruction": f"Fill in the arguments of the API function {name}"
-                           + (f" ({description.rstrip('.')})" if description else "")
-                           + " for the request below, as a JSON object.",
-            "source": {"package": "bfcl-eval", "category": BFCL_CATEGORY, "id": entry["id"], "function": name},
-        })
+        items.append(
+            {
+                "name": f"bfcl_{entry['id']}",
+                "schema": schema,
+                "instance": instance,
+                "content": bfcl.question_text(entry),
+                "instruction": f"Fill in the arguments of the API function {name}"
+                + (f" ({description.rstrip('.')})" if description else "")
+                + " for the request below, as a JSON object.",
+                "source": {
+                    "package": "bfcl-eval",
+                    "category": BFCL_CATEGORY,
+                    "id": entry["id"],
+                    "function": name,
+                },
+            }
+        )
     return items
 
 

@@ -41,8 +41,10 @@ def make_labeler(labels_config: dict[str, Any]):
         from trellis.labels.openai_chat import ChatLabeler
 
         return ChatLabeler(labels_config)
-    raise ValueError(f"config key labels.backend = {backend!r} is not a labeling backend; "
-                     f"supported: {list(SUPPORTED_BACKENDS)}")
+    raise ValueError(
+        f"config key labels.backend = {backend!r} is not a labeling backend; "
+        f"supported: {list(SUPPORTED_BACKENDS)}"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -56,11 +58,18 @@ def label_schema(task: Task) -> pa.Schema:
         "regression": pa.float64(),
         "single_label": pa.string(),
     }[task.kind]
-    return pa.schema([
-        pa.field("id", pa.string()), pa.field("text", pa.string()), pa.field("source", pa.string()),
-        pa.field("label", label_type), pa.field("backend", pa.string()), pa.field("model", pa.string()),
-        pa.field("prompt_version", pa.string()), pa.field("prompt_hash", pa.string()),
-    ])
+    return pa.schema(
+        [
+            pa.field("id", pa.string()),
+            pa.field("text", pa.string()),
+            pa.field("source", pa.string()),
+            pa.field("label", label_type),
+            pa.field("backend", pa.string()),
+            pa.field("model", pa.string()),
+            pa.field("prompt_version", pa.string()),
+            pa.field("prompt_hash", pa.string()),
+        ]
+    )
 
 
 def validate_label(task: Task, value: Any) -> str | None:
@@ -162,8 +171,10 @@ def label_task(
                 else:
                     outcome = outcomes.get(row["id"])
                     if outcome is None:
-                        raise RuntimeError(f"{sample_path}: row {row_no}: backend {labeler.backend} returned "
-                                           f"no outcome for id {row['id']!r}")
+                        raise RuntimeError(
+                            f"{sample_path}: row {row_no}: backend {labeler.backend} returned "
+                            f"no outcome for id {row['id']!r}"
+                        )
                     retried += outcome.attempts > 1
                     if not outcome.valid:
                         reject(row["id"], outcome.reason, outcome.detail, outcome.attempts)
@@ -183,11 +194,18 @@ def label_task(
                     reg_values.append(float(value))
                 else:
                     dist[value] += 1
-                out.append({
-                    "id": row["id"], "text": row["text"], "source": row["source"], "label": value,
-                    "backend": labeler.backend, "model": labeler.model,
-                    "prompt_version": prompt_version, "prompt_hash": prompt_hash,
-                })
+                out.append(
+                    {
+                        "id": row["id"],
+                        "text": row["text"],
+                        "source": row["source"],
+                        "label": value,
+                        "backend": labeler.backend,
+                        "model": labeler.model,
+                        "prompt_version": prompt_version,
+                        "prompt_hash": prompt_hash,
+                    }
+                )
                 tally.kept(row["text"])
             w.write_rows(out)
     report: dict[str, Any] = {

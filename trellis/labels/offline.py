@@ -156,7 +156,9 @@ class OfflineLabeler:
         top = max(dens.values())
         floor = max(self.TOPIC_MIN_DENSITY, self.TOPIC_RELATIVE * top)
         # Taxonomy order, so equal inputs give equal lists.
-        return [name for name, _ in self.topics if name in dens and (dens[name] == top or dens[name] >= floor)]
+        return [
+            name for name, _ in self.topics if name in dens and (dens[name] == top or dens[name] >= floor)
+        ]
 
     # -- complexity ------------------------------------------------------------------------
 
@@ -192,34 +194,53 @@ class OfflineLabeler:
     @staticmethod
     def code_quality_features(text: str, language: str | None = None) -> dict[str, float]:
         lines = text.splitlines()
-        nonblank = [l.strip() for l in lines if l.strip()]
+        nonblank = [line.strip() for line in lines if line.strip()]
         n = max(1, len(nonblank))
         comment = re.compile(r"^(#(?!!)|//|/\*|\*|--|\"\"\"|''')")
-        commented_code = sum(1 for l in nonblank if _COMMENTED_CODE.match(l))
+        commented_code = sum(1 for line in nonblank if _COMMENTED_CODE.match(line))
         # Commented-out code is dead code, not documentation.
-        comment_lines = sum(1 for l in nonblank if comment.match(l)) - commented_code
+        comment_lines = sum(1 for line in nonblank if comment.match(line)) - commented_code
         # Docstring delimiters come in pairs; JSDoc/Javadoc blocks open with "/**".
         docstrings = len(re.findall(r'"""|\'\'\'', text)) // 2 + len(re.findall(r"/\*\*", text))
-        functions = len(re.findall(r"^\s*(?:async\s+)?def\s+\w+|\bfunction\s+\w+\s*\(|=>\s*[{(]|"
-                                   r"^\s*(?:public|private|protected|static)\s+[\w<>\[\]]+\s+\w+\s*\(",
-                                   text, re.MULTILINE))
+        functions = len(
+            re.findall(
+                r"^\s*(?:async\s+)?def\s+\w+|\bfunction\s+\w+\s*\(|=>\s*[{(]|"
+                r"^\s*(?:public|private|protected|static)\s+[\w<>\[\]]+\s+\w+\s*\(",
+                text,
+                re.MULTILINE,
+            )
+        )
         classes = len(re.findall(r"^\s*class\s+\w+", text, re.MULTILINE))
-        long_lines = sum(1 for l in lines if len(l) > 100)
-        code_lines = [l for l in nonblank if not comment.match(l)]
+        long_lines = sum(1 for line in lines if len(line) > 100)
+        code_lines = [line for line in nonblank if not comment.match(line)]
         counts = Counter(code_lines)
-        repeated = sum(c for l, c in counts.items() if c > 1 and len(l) > 3)
+        repeated = sum(c for line, c in counts.items() if c > 1 and len(line) > 3)
         # Repetition beyond the first few copies of a short line (e.g. "}" or "end") is the mark
         # of generated or copy-pasted boilerplate; templated lines differing only in a number
         # count too.
-        templ = Counter(re.sub(r"\d+", "0", l) for l in code_lines)
-        templated = sum(c for l, c in templ.items() if c > 2 and len(l) > 6)
-        identifiers = re.findall(r"\b(?:def|function|let|const|var|class)\s+([A-Za-z_]\w*)|"
-                                 r"^\s*([A-Za-z_]\w*)\s*=", text, re.MULTILINE)
+        templ = Counter(re.sub(r"\d+", "0", line) for line in code_lines)
+        templated = sum(c for line, c in templ.items() if c > 2 and len(line) > 6)
+        identifiers = re.findall(
+            r"\b(?:def|function|let|const|var|class)\s+([A-Za-z_]\w*)|"
+            r"^\s*([A-Za-z_]\w*)\s*=",
+            text,
+            re.MULTILINE,
+        )
         names = [a or b for a, b in identifiers]
-        poor = sum(1 for nm in names if len(nm) <= 2 and nm not in {"i", "j", "k", "id", "db", "io", "ok", "x", "y"}
-                   or re.fullmatch(r"(tmp|temp|foo|bar|baz|data\d*|var\d+|x\d+|a\d+|test\d+)", nm.lower()))
-        typed = len(re.findall(r"\)\s*->\s*\w|:\s*(int|str|float|bool|list|dict|Optional|None)\b|"
-                               r"@param|@returns?|:param\s", text))
+        poor = sum(
+            1
+            for nm in names
+            if len(nm) <= 2
+            and nm not in {"i", "j", "k", "id", "db", "io", "ok", "x", "y"}
+            or re.fullmatch(r"(tmp|temp|foo|bar|baz|data\d*|var\d+|x\d+|a\d+|test\d+)", nm.lower())
+        )
+        typed = len(
+            re.findall(
+                r"\)\s*->\s*\w|:\s*(int|str|float|bool|list|dict|Optional|None)\b|"
+                r"@param|@returns?|:param\s",
+                text,
+            )
+        )
         return {
             "lines": float(len(nonblank)),
             "comment_share": comment_lines / n,
@@ -322,13 +343,44 @@ class OfflineLabeler:
 # Languages whose files are data, configuration or schema rather than program logic.
 DATA_LANGUAGES = {"json", "yaml", "yml", "toml", "xml", "csv", "ini", "sql", "protobuf", "graphql"}
 
-CODE_LANGUAGES = {"python", "javascript", "typescript", "java", "go", "rust", "c", "c++", "cpp", "c-sharp",
-                  "csharp", "ruby", "php", "kotlin", "scala", "swift", "shell", "sql"}
+CODE_LANGUAGES = {
+    "python",
+    "javascript",
+    "typescript",
+    "java",
+    "go",
+    "rust",
+    "c",
+    "c++",
+    "cpp",
+    "c-sharp",
+    "csharp",
+    "ruby",
+    "php",
+    "kotlin",
+    "scala",
+    "swift",
+    "shell",
+    "sql",
+}
 
 _EXT_LANGUAGE = {
-    ".py": "python", ".js": "javascript", ".ts": "typescript", ".json": "json", ".yaml": "yaml",
-    ".yml": "yaml", ".sql": "sql", ".toml": "toml", ".xml": "xml", ".csv": "csv", ".ini": "ini",
-    ".proto": "protobuf", ".graphql": "graphql", ".java": "java", ".go": "go", ".rs": "rust",
+    ".py": "python",
+    ".js": "javascript",
+    ".ts": "typescript",
+    ".json": "json",
+    ".yaml": "yaml",
+    ".yml": "yaml",
+    ".sql": "sql",
+    ".toml": "toml",
+    ".xml": "xml",
+    ".csv": "csv",
+    ".ini": "ini",
+    ".proto": "protobuf",
+    ".graphql": "graphql",
+    ".java": "java",
+    ".go": "go",
+    ".rs": "rust",
 }
 
 
@@ -358,8 +410,18 @@ def _is_json_schema(text: str) -> bool:
 def _ct_generated(text: str, lang: str, path: str) -> bool:
     head = text[:2000].lower()
     return (
-        any(m in head for m in ("auto-generated", "autogenerated", "generated by", "@generated",
-                                "do not edit", "code generated", "this file was generated"))
+        any(
+            m in head
+            for m in (
+                "auto-generated",
+                "autogenerated",
+                "generated by",
+                "@generated",
+                "do not edit",
+                "code generated",
+                "this file was generated",
+            )
+        )
         or path.endswith((".lock", "package-lock.json", ".pb.go", "_pb2.py", ".min.js"))
         or "/migrations/" in f"/{path}"
     )
@@ -368,10 +430,18 @@ def _ct_generated(text: str, lang: str, path: str) -> bool:
 def _ct_test(text: str, lang: str, path: str) -> bool:
     name = os.path.basename(path)
     return (
-        name.startswith("test_") or re.search(r"(_test|\.test|\.spec|_spec)\.\w+$", name) is not None
-        or "/tests/" in f"/{path}" or "/test/" in f"/{path}" or "/__tests__/" in f"/{path}"
-        or re.search(r"^\s*(?:async\s+)?def\s+test_\w+|\bimport\s+pytest\b|\bunittest\.TestCase\b|"
-                     r"\bdescribe\(\s*['\"]|\bit\(\s*['\"]|\bexpect\(.+\)\.to", text, re.MULTILINE) is not None
+        name.startswith("test_")
+        or re.search(r"(_test|\.test|\.spec|_spec)\.\w+$", name) is not None
+        or "/tests/" in f"/{path}"
+        or "/test/" in f"/{path}"
+        or "/__tests__/" in f"/{path}"
+        or re.search(
+            r"^\s*(?:async\s+)?def\s+test_\w+|\bimport\s+pytest\b|\bunittest\.TestCase\b|"
+            r"\bdescribe\(\s*['\"]|\bit\(\s*['\"]|\bexpect\(.+\)\.to",
+            text,
+            re.MULTILINE,
+        )
+        is not None
     )
 
 
@@ -396,14 +466,32 @@ def _ct_schema(text: str, lang: str, path: str) -> bool:
         or re.search(r"^(?:openapi|swagger):|^\s*\"(?:openapi|swagger)\"\s*:", text, re.MULTILINE) is not None
         # A module of data-model definitions with no free functions (pydantic/dataclass models,
         # TypeScript interfaces): the code is the schema.
-        or (_MODEL_CLASS.search(text) is not None and _TOP_LEVEL_FUNCTION.search(text) is None
-            and not _ct_application_code(text))
+        or (
+            _MODEL_CLASS.search(text) is not None
+            and _TOP_LEVEL_FUNCTION.search(text) is None
+            and not _ct_application_code(text)
+        )
     )
 
 
-_CONFIG_NAMES = ("dockerfile", "makefile", "setup.cfg", "pyproject.toml", "package.json", "tsconfig.json",
-                 ".eslintrc", ".babelrc", "docker-compose", ".env", "requirements.txt", "settings.py",
-                 "config.py", "webpack.config", ".travis.yml", ".gitlab-ci")
+_CONFIG_NAMES = (
+    "dockerfile",
+    "makefile",
+    "setup.cfg",
+    "pyproject.toml",
+    "package.json",
+    "tsconfig.json",
+    ".eslintrc",
+    ".babelrc",
+    "docker-compose",
+    ".env",
+    "requirements.txt",
+    "settings.py",
+    "config.py",
+    "webpack.config",
+    ".travis.yml",
+    ".gitlab-ci",
+)
 
 
 def _ct_configuration(text: str, lang: str, path: str) -> bool:
@@ -411,10 +499,15 @@ def _ct_configuration(text: str, lang: str, path: str) -> bool:
     return (
         path.endswith((".yml", ".yaml", ".toml", ".ini", ".cfg", ".conf", ".properties", ".env"))
         or any(n in name for n in _CONFIG_NAMES)
-        or "/.github/workflows/" in f"/{path}" or "/config/" in f"/{path}"
+        or "/.github/workflows/" in f"/{path}"
+        or "/config/" in f"/{path}"
         or (lang in {"yaml", "toml", "ini"})
-        or (lang == "json" and _looks_like_json(text) and text.strip().startswith("{")
-            and not _is_json_schema(text))
+        or (
+            lang == "json"
+            and _looks_like_json(text)
+            and text.strip().startswith("{")
+            and not _is_json_schema(text)
+        )
     )
 
 
@@ -422,20 +515,24 @@ def _ct_data(text: str, lang: str, path: str) -> bool:
     inserts = len(re.findall(r"\bINSERT\s+INTO\b", text, re.IGNORECASE))
     return (
         path.endswith((".csv", ".tsv", ".jsonl", ".ndjson", ".xml", ".dat"))
-        or "/fixtures/" in f"/{path}" or "/data/" in f"/{path}"
+        or "/fixtures/" in f"/{path}"
+        or "/data/" in f"/{path}"
         or inserts >= 2
         # One INSERT with many VALUES tuples is a data dump too.
         or (inserts >= 1 and len(re.findall(r"^\s*\(.*\)\s*[,;]\s*$", text, re.MULTILINE)) >= 3)
-        or (lang in {"json", "csv"} or path.endswith(".json")) and text.strip().startswith("[")
+        or (lang in {"json", "csv"} or path.endswith(".json"))
+        and text.strip().startswith("[")
     )
 
 
 def _ct_documentation(text: str, lang: str, path: str) -> bool:
-    lines = [l.strip() for l in text.splitlines() if l.strip()]
-    commented = sum(1 for l in lines if l.startswith(("#", "//", "*", "/*", '"""', "'''")))
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    commented = sum(1 for line in lines if line.startswith(("#", "//", "*", "/*", '"""', "'''")))
     return (
         (path.endswith((".md", ".rst", ".ipynb", ".txt", ".adoc")) and lang not in CODE_LANGUAGES)
-        or "/docs/" in f"/{path}" or "/examples/" in f"/{path}" or "/tutorial" in f"/{path}"
+        or "/docs/" in f"/{path}"
+        or "/examples/" in f"/{path}"
+        or "/tutorial" in f"/{path}"
         or (len(lines) >= 5 and commented / len(lines) > 0.6)
     )
 
@@ -445,22 +542,39 @@ def _ct_script(text: str, lang: str, path: str) -> bool:
         re.search(r"if\s+__name__\s*==\s*['\"]__main__['\"]", text) is not None
         or text.startswith("#!")
         or re.search(r"\bargparse\b|\bsys\.argv\b|\bprocess\.argv\b|\bclick\.command\b", text) is not None
-        or "/scripts/" in f"/{path}" or "/bin/" in f"/{path}" or path.startswith(("scripts/", "bin/"))
+        or "/scripts/" in f"/{path}"
+        or "/bin/" in f"/{path}"
+        or path.startswith(("scripts/", "bin/"))
     )
 
 
 def _ct_application_code(text: str) -> bool:
-    return re.search(r"@app\.(?:route|get|post|put|delete)|\bapp\.(?:get|post|listen|use)\(|\bexpress\(\)|"
-                  r"\bFlask\(|\bFastAPI\(|\bdjango\b|\bReact\b|\buseState\b|\brender\(|\bhandler\b|"
-                  r"\bcontroller\b|\brequest\.(?:json|form|args)\b|\bres\.(?:send|json)\(",
-                  text, re.IGNORECASE) is not None
+    return (
+        re.search(
+            r"@app\.(?:route|get|post|put|delete)|\bapp\.(?:get|post|listen|use)\(|\bexpress\(\)|"
+            r"\bFlask\(|\bFastAPI\(|\bdjango\b|\bReact\b|\buseState\b|\brender\(|\bhandler\b|"
+            r"\bcontroller\b|\brequest\.(?:json|form|args)\b|\bres\.(?:send|json)\(",
+            text,
+            re.IGNORECASE,
+        )
+        is not None
+    )
 
 
 def _ct_application(text: str, lang: str, path: str) -> bool:
-    return (
-        _ct_application_code(text)
-        or any(f"/{d}/" in f"/{path}" for d in ("app", "views", "controllers", "handlers", "services",
-                                                   "components", "pages", "routes", "api"))
+    return _ct_application_code(text) or any(
+        f"/{d}/" in f"/{path}"
+        for d in (
+            "app",
+            "views",
+            "controllers",
+            "handlers",
+            "services",
+            "components",
+            "pages",
+            "routes",
+            "api",
+        )
     )
 
 
@@ -476,8 +590,12 @@ _CONTENT_TYPE_RULES = (
     ("schema", _ct_schema),
     # A documentation extension counts only when the language is not a programming language:
     # a .txt file in a language's directory is mislabelled code, and its content decides.
-    ("documentation", lambda t, l, p: p.endswith((".md", ".rst", ".ipynb", ".txt", ".adoc"))
-     and l not in CODE_LANGUAGES),
+    (
+        "documentation",
+        lambda t, lang, p: (
+            p.endswith((".md", ".rst", ".ipynb", ".txt", ".adoc")) and lang not in CODE_LANGUAGES
+        ),
+    ),
     ("data", _ct_data),
     ("configuration", _ct_configuration),
     ("documentation", _ct_documentation),

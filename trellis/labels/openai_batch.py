@@ -32,12 +32,13 @@ import logging
 import os
 import time
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from trellis.core.io import atomic_path, iter_jsonl, read_json, write_json
-from trellis.labels.openai_common import LLMLabeler, Outcome, Usage, make_client, message_chars
 from trellis.core.tasks import Task
+from trellis.labels.openai_common import LLMLabeler, Outcome, Usage, make_client, message_chars
 
 log = logging.getLogger("trellis.labeling.batch")
 
@@ -94,7 +95,14 @@ class BatchLabeler(LLMLabeler):
         super().__init__(labels_config)
         self.batch = self.config_section(
             "batch",
-            ("completion_window", "max_requests", "max_bytes", "poll_seconds", "max_rounds", "max_estimated_cost_usd"),
+            (
+                "completion_window",
+                "max_requests",
+                "max_bytes",
+                "poll_seconds",
+                "max_rounds",
+                "max_estimated_cost_usd",
+            ),
         )
         self._client = None
 

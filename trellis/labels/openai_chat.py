@@ -15,12 +15,13 @@ import os
 import random
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from trellis.labels.openai_common import LLMLabeler, Outcome, Usage, make_client, message_chars
 from trellis.core.tasks import Task
+from trellis.labels.openai_common import LLMLabeler, Outcome, Usage, make_client, message_chars
 
 log = logging.getLogger("trellis.labeling.chat")
 
@@ -90,7 +91,8 @@ class ChatLabeler(LLMLabeler):
     def __init__(self, labels_config: dict[str, Any]):
         super().__init__(labels_config)
         self.chat = self.config_section(
-            "chat", ("concurrency", "max_retries", "backoff_seconds", "max_backoff_seconds", "timeout_seconds")
+            "chat",
+            ("concurrency", "max_retries", "backoff_seconds", "max_backoff_seconds", "timeout_seconds"),
         )
         self._client = None
         self.base_url = self.request_cfg.get("base_url") or "https://api.openai.com/v1"
@@ -197,7 +199,7 @@ class ChatLabeler(LLMLabeler):
                     doc_id = futures[fut]
                     try:
                         outcomes[doc_id] = fut.result()
-                    except Exception as exc:  # noqa: BLE001 (collected and re-raised below)
+                    except Exception as exc:
                         failures.append((doc_id, f"{type(exc).__name__}: {exc}"[:300]))
                     if done % max(1, len(rows) // 10) == 0:
                         log.info("%d/%d documents done", done, len(rows))

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trellis.labels.prompts import PromptBuilder
 from trellis.core.tasks import Task
+from trellis.labels.prompts import PromptBuilder
 
 log = logging.getLogger("trellis.labeling")
 
@@ -110,7 +110,13 @@ class LLMLabeler:
         self.model = str(labels_config["model"])
         self.request_cfg = self.config_section(
             "request",
-            ("max_text_chars", "max_completion_tokens", "temperature", "structured_outputs", "invalid_retries"),
+            (
+                "max_text_chars",
+                "max_completion_tokens",
+                "temperature",
+                "structured_outputs",
+                "invalid_retries",
+            ),
         )
         prices = self.config_section("prices", ("input_per_million", "output_per_million"))
         self.prices = {k: float(prices[k]) for k in ("input_per_million", "output_per_million")}

@@ -13,12 +13,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import yaml
 
-START = "<!-- config-reference:start (generated from config/schema.yaml by python -m trellis.report.config_reference) -->"
+START = (
+    "<!-- config-reference:start (generated from config/schema.yaml by python -m "
+    "trellis.report.config_reference) -->"
+)
 END = "<!-- config-reference:end -->"
 _MAX_VALUE_CHARS = 60
 

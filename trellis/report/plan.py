@@ -19,9 +19,9 @@ from typing import Any
 
 import yaml
 
+from trellis.core.io import atomic_path, write_json
 from trellis.train import compute
 from trellis.train.baselines import resolve_revision
-from trellis.core.io import atomic_path, write_json
 
 
 def token_mix(config: dict) -> list[dict[str, Any]]:
@@ -31,15 +31,17 @@ def token_mix(config: dict) -> list[dict[str, Any]]:
     rows = []
     for name, c in components.items():
         tokens = int(c["tokens"])
-        rows.append({
-            "component": name,
-            "source": c["source"],
-            "tokens": tokens,
-            "share": tokens / total if total else 0.0,
-            "curated_arm_reads": "curated" if c.get("curated") else "raw",
-            "other_arms_read": "raw",
-            "upsample": bool(c.get("upsample", False)),
-        })
+        rows.append(
+            {
+                "component": name,
+                "source": c["source"],
+                "tokens": tokens,
+                "share": tokens / total if total else 0.0,
+                "curated_arm_reads": "curated" if c.get("curated") else "raw",
+                "other_arms_read": "raw",
+                "upsample": bool(c.get("upsample", False)),
+            }
+        )
     return rows
 
 
@@ -49,28 +51,64 @@ def downloads(config: dict) -> list[dict[str, Any]]:
     if config["acquire"]["backend"] == "huggingface":
         for source, spec in config["sources"].items():
             hf = spec["hf"]
-            rows.append({"what": f"source {source}", "repo": hf["repo"], "revision": hf["revision"],
-                         "files": ", ".join(hf["allow_patterns"])})
+            rows.append(
+                {
+                    "what": f"source {source}",
+                    "repo": hf["repo"],
+                    "revision": hf["revision"],
+                    "files": ", ".join(hf["allow_patterns"]),
+                }
+            )
     if config["tokenizer"]["kind"] == "pretrained":
-        rows.append({"what": "tokenizer", "repo": config["tokenizer"]["pretrained"], "revision": "main",
-                     "files": "tokenizer files"})
+        rows.append(
+            {
+                "what": "tokenizer",
+                "repo": config["tokenizer"]["pretrained"],
+                "revision": "main",
+                "files": "tokenizer files",
+            }
+        )
     if config["classifiers"].get("base_model"):
-        rows.append({"what": "classifier base model", "repo": config["classifiers"]["base_model"],
-                     "revision": "main", "files": "weights, tokenizer"})
+        rows.append(
+            {
+                "what": "classifier base model",
+                "repo": config["classifiers"]["base_model"],
+                "revision": "main",
+                "files": "weights, tokenizer",
+            }
+        )
     for arm, spec in config["arms"].items():
         if spec["kind"] == "baseline":
             revision = resolve_revision(spec["revision"], int(config["pretrain"]["max_tokens"]))
-            rows.append({"what": f"baseline arm {arm}", "repo": spec["repo"], "revision": revision,
-                         "files": "weights, tokenizer"})
+            rows.append(
+                {
+                    "what": f"baseline arm {arm}",
+                    "repo": spec["repo"],
+                    "revision": revision,
+                    "files": "weights, tokenizer",
+                }
+            )
     ev = config["evaluate"]
     if ev.get("mbpp"):
         hf = ev["mbpp"]["hf"]
-        rows.append({"what": "benchmark MBPP", "repo": hf["repo"], "revision": hf["revision"],
-                     "files": ", ".join(hf["allow_patterns"])})
+        rows.append(
+            {
+                "what": "benchmark MBPP",
+                "repo": hf["repo"],
+                "revision": hf["revision"],
+                "files": ", ".join(hf["allow_patterns"]),
+            }
+        )
     if ev["harness"]["demo_tasks"] is None:
         for task, repo in _harness_datasets(list(ev["harness"]["tasks"])).items():
-            rows.append({"what": f"lm-eval task {task}", "repo": repo, "revision": "as pinned by lm-eval",
-                         "files": "the task's splits"})
+            rows.append(
+                {
+                    "what": f"lm-eval task {task}",
+                    "repo": repo,
+                    "revision": "as pinned by lm-eval",
+                    "files": "the task's splits",
+                }
+            )
     return rows
 
 
@@ -154,19 +192,42 @@ def to_markdown(plan: dict) -> str:
         "",
         "## Token mix (per pretrained arm)",
         "",
-        _table(plan["mix"]["components"],
-               ["component", "source", "tokens", "share", "curated_arm_reads", "other_arms_read", "upsample"],
-               {"tokens": ",", "share": ".1%"}),
+        _table(
+            plan["mix"]["components"],
+            ["component", "source", "tokens", "share", "curated_arm_reads", "other_arms_read", "upsample"],
+            {"tokens": ",", "share": ".1%"},
+        ),
         "",
         f"Total: {plan['mix']['total_tokens']:,} tokens.",
         "",
         f"## Compute per arm ({plan['accelerator']['name']}, {float(plan['accelerator']['mfu']):.0%} MFU, "
         f"${float(plan['accelerator']['usd_per_gpu_hour']):.2f} per GPU-hour)",
         "",
-        _table(plan["compute"], ["arm", "kind", "parameters", "pretrain_tokens", "pretrain_flops", "sft_flops",
-                                 "dpo_flops", "total_flops", "gpu_hours", "cost_usd"],
-               {"parameters": ",", "pretrain_tokens": ",", "pretrain_flops": ".3g", "sft_flops": ".3g",
-                "dpo_flops": ".3g", "total_flops": ".3g", "gpu_hours": ",.1f", "cost_usd": ",.0f"}),
+        _table(
+            plan["compute"],
+            [
+                "arm",
+                "kind",
+                "parameters",
+                "pretrain_tokens",
+                "pretrain_flops",
+                "sft_flops",
+                "dpo_flops",
+                "total_flops",
+                "gpu_hours",
+                "cost_usd",
+            ],
+            {
+                "parameters": ",",
+                "pretrain_tokens": ",",
+                "pretrain_flops": ".3g",
+                "sft_flops": ".3g",
+                "dpo_flops": ".3g",
+                "total_flops": ".3g",
+                "gpu_hours": ",.1f",
+                "cost_usd": ",.0f",
+            },
+        ),
         "",
         f"Total: {sum(r['gpu_hours'] for r in plan['compute']):,.1f} GPU-hours, "
         f"${sum(r['cost_usd'] for r in plan['compute']):,.0f}.",
@@ -179,7 +240,8 @@ def to_markdown(plan: dict) -> str:
         "",
         "## Downloads",
         "",
-        _table(plan["downloads"], ["what", "repo", "revision", "files"]) if plan["downloads"]
+        _table(plan["downloads"], ["what", "repo", "revision", "files"])
+        if plan["downloads"]
         else "Nothing: every input is generated or ships in an installed package.",
         "",
     ]
@@ -195,7 +257,9 @@ def write_plan(config: dict, md_path: str | Path, json_path: str | Path) -> dict
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m trellis.report.plan", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m trellis.report.plan", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--configfile", default="config/config.yaml")
     args = parser.parse_args(argv)
     config = yaml.safe_load(Path(args.configfile).read_text())

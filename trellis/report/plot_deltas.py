@@ -29,7 +29,9 @@ def plot_deltas(headline_csv: str | os.PathLike, out_png: str | os.PathLike, arm
     import matplotlib.pyplot as plt
 
     table = pd.read_csv(headline_csv)
-    missing = {"kind", "arm", "control", "stage", "benchmark", "metric", "value", "ci_low", "ci_high"} - set(table)
+    missing = {"kind", "arm", "control", "stage", "benchmark", "metric", "value", "ci_low", "ci_high"} - set(
+        table
+    )
     if missing:
         raise KeyError(f"{headline_csv}: not a headline table (lacks columns {sorted(missing)})")
     deltas = table[table["kind"] == "delta"]
@@ -44,7 +46,9 @@ def plot_deltas(headline_csv: str | os.PathLike, out_png: str | os.PathLike, arm
     position = {key: i for i, key in enumerate(labels)}
 
     height = max(3.0, 0.28 * len(labels) + 1.2)
-    fig, axes = plt.subplots(1, len(stages), figsize=(4.2 * len(stages) + 3.0, height), sharex=True, sharey=True, squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(stages), figsize=(4.2 * len(stages) + 3.0, height), sharex=True, sharey=True, squeeze=False
+    )
     for ax, stage in zip(axes[0], stages):
         rows = deltas[deltas["stage"] == stage]
         for _, r in rows.iterrows():
@@ -52,10 +56,14 @@ def plot_deltas(headline_csv: str | os.PathLike, out_png: str | os.PathLike, arm
             significant = r["ci_low"] > 0 or r["ci_high"] < 0
             color = "tab:green" if r["ci_low"] > 0 else ("tab:red" if r["ci_high"] < 0 else "tab:gray")
             ax.plot([r["ci_low"], r["ci_high"]], [y, y], color=color, linewidth=2)
-            ax.plot([r["value"]], [y], marker="o", color=color, markerfacecolor=color if significant else "white")
+            ax.plot(
+                [r["value"]], [y], marker="o", color=color, markerfacecolor=color if significant else "white"
+            )
         ax.axvline(0.0, color="black", linewidth=0.8)
         ax.set_title(stage)
-        ax.set_xlabel(f"{', '.join(sorted(set(rows['arm'])))} − {rows['control'].iloc[0] if len(rows) else ''}")
+        ax.set_xlabel(
+            f"{', '.join(sorted(set(rows['arm'])))} − {rows['control'].iloc[0] if len(rows) else ''}"
+        )
         ax.grid(axis="x", alpha=0.3)
     axes[0][0].set_yticks(range(len(labels)))
     axes[0][0].set_yticklabels(names, fontsize=8)

@@ -28,7 +28,9 @@ def read_curve(path: str | Path) -> dict[str, list[tuple[int, float]]]:
     tokens = 0
     with path.open(newline="") as fh:
         reader = csv.DictReader(fh)
-        missing = {"step", "loss", "total_tokens", "val_loss", "tokens_per_sec"} - set(reader.fieldnames or ())
+        missing = {"step", "loss", "total_tokens", "val_loss", "tokens_per_sec"} - set(
+            reader.fieldnames or ()
+        )
         if missing:
             raise ValueError(f"{path}: metrics.csv lacks column(s) {sorted(missing)}")
         for line, row in enumerate(reader, start=2):
@@ -47,6 +49,7 @@ def read_curve(path: str | Path) -> dict[str, list[tuple[int, float]]]:
 
 def summarize(series: dict[str, list[tuple[int, float]]]) -> dict[str, float | int | None]:
     """The figures a report quotes: final train/val loss, tokens, median throughput and MFU."""
+
     def median(key: str) -> float | None:
         values = [v for _, v in series[key]]
         return statistics.median(values) if values else None

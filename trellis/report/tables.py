@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import pandas as pd
 
@@ -63,8 +63,14 @@ def _deltas(results: list[tuple[str, dict]], control_arm: str) -> list[dict]:
             weights = {ex["id"]: ex["weights"] for ex in r["examples"] if "weights" in ex}
             ids = [i for i in scores if i in control_scores]
             if len(ids) != len(scores) or len(ids) != len(control_scores):
-                log.warning("%s and %s share %d of %d/%d examples; the delta uses the shared ones",
-                            path, control_path, len(ids), len(scores), len(control_scores))
+                log.warning(
+                    "%s and %s share %d of %d/%d examples; the delta uses the shared ones",
+                    path,
+                    control_path,
+                    len(ids),
+                    len(scores),
+                    len(control_scores),
+                )
             if not ids:
                 raise ValueError(f"{path} and {control_path} have no example ids in common; cannot pair them")
             boot = r["bootstrap"]
@@ -75,18 +81,34 @@ def _deltas(results: list[tuple[str, dict]], control_arm: str) -> list[dict]:
                 # covers its section's categories), and a weighted one.
                 metric_ids = [i for i in ids if metric in scores[i]]
                 if any(metric not in control_scores[i] for i in metric_ids):
-                    raise KeyError(f"{control_path}: an example lacks the per-example score {metric!r} that {path} has")
+                    raise KeyError(
+                        f"{control_path}: an example lacks the per-example score {metric!r} that {path} has"
+                    )
                 a = [scores[i][metric] for i in metric_ids]
                 b = [control_scores[i][metric] for i in metric_ids]
                 w = [weights[i][metric] for i in metric_ids] if weights else None
                 mean, low, high = paired_delta_ci(
-                    a, b, int(boot.get("resamples", 1000)), float(boot.get("confidence", 0.95)), int(boot.get("seed", 0)),
+                    a,
+                    b,
+                    int(boot.get("resamples", 1000)),
+                    float(boot.get("confidence", 0.95)),
+                    int(boot.get("seed", 0)),
                     weights=w,
                 )
-                rows.append({
-                    "kind": "delta", "arm": arm, "control": control_arm, "stage": stage, "benchmark": benchmark,
-                    "metric": metric, "value": mean, "ci_low": low, "ci_high": high, "n": len(metric_ids),
-                })
+                rows.append(
+                    {
+                        "kind": "delta",
+                        "arm": arm,
+                        "control": control_arm,
+                        "stage": stage,
+                        "benchmark": benchmark,
+                        "metric": metric,
+                        "value": mean,
+                        "ci_low": low,
+                        "ci_high": high,
+                        "n": len(metric_ids),
+                    }
+                )
     return rows
 
 
@@ -102,10 +124,20 @@ def headline_table(result_paths: Iterable[str | os.PathLike], control_arm: str =
             raise ValueError(f"{path} and {seen[key]} are both results for arm/stage/benchmark {key}")
         seen[key] = path
         for metric, m in r["metrics"].items():
-            rows.append({
-                "kind": "result", "arm": r["arm"], "control": None, "stage": r["stage"], "benchmark": r["benchmark"],
-                "metric": metric, "value": m["value"], "ci_low": m["ci_low"], "ci_high": m["ci_high"], "n": r["n"],
-            })
+            rows.append(
+                {
+                    "kind": "result",
+                    "arm": r["arm"],
+                    "control": None,
+                    "stage": r["stage"],
+                    "benchmark": r["benchmark"],
+                    "metric": metric,
+                    "value": m["value"],
+                    "ci_low": m["ci_low"],
+                    "ci_high": m["ci_high"],
+                    "n": r["n"],
+                }
+            )
     rows.extend(_deltas(results, control_arm))
     df = pd.DataFrame(rows, columns=COLUMNS)
     if df.empty:
@@ -128,7 +160,9 @@ def _fmt(x) -> str:
 
 def _markdown(df: pd.DataFrame, columns: list[str]) -> str:
     header = "| " + " | ".join(columns) + " |"
-    rule = "|" + "|".join("---:" if c in ("value", "ci_low", "ci_high", "n") else "---" for c in columns) + "|"
+    rule = (
+        "|" + "|".join("---:" if c in ("value", "ci_low", "ci_high", "n") else "---" for c in columns) + "|"
+    )
     lines = [header, rule]
     for _, row in df.iterrows():
         lines.append("| " + " | ".join(_fmt(row[c]) for c in columns) + " |")
@@ -138,16 +172,30 @@ def _markdown(df: pd.DataFrame, columns: list[str]) -> str:
 def to_markdown(df: pd.DataFrame, control_arm: str) -> str:
     results = df[df["kind"] == "result"]
     deltas = df[df["kind"] == "delta"]
-    parts = ["# Headline results", "",
-             "Metric values with percentile-bootstrap confidence intervals, one row per arm, stage, "
-             "benchmark and metric; copied from the result files.", "",
-             _markdown(results, ["arm", "stage", "benchmark", "metric", "value", "ci_low", "ci_high", "n"]), ""]
+    parts = [
+        "# Headline results",
+        "",
+        "Metric values with percentile-bootstrap confidence intervals, one row per arm, stage, "
+        "benchmark and metric; copied from the result files.",
+        "",
+        _markdown(results, ["arm", "stage", "benchmark", "metric", "value", "ci_low", "ci_high", "n"]),
+        "",
+    ]
     parts += [f"## Arm minus control ({control_arm})", ""]
     if deltas.empty:
-        parts += [f"No deltas: no other arm shares a stage and benchmark with the control arm {control_arm!r}.", ""]
+        parts += [
+            f"No deltas: no other arm shares a stage and benchmark with the control arm {control_arm!r}.",
+            "",
+        ]
     else:
-        parts += ["Paired bootstrap over the examples both arms were scored on.", "",
-                  _markdown(deltas, ["arm", "control", "stage", "benchmark", "metric", "value", "ci_low", "ci_high", "n"]), ""]
+        parts += [
+            "Paired bootstrap over the examples both arms were scored on.",
+            "",
+            _markdown(
+                deltas, ["arm", "control", "stage", "benchmark", "metric", "value", "ci_low", "ci_high", "n"]
+            ),
+            "",
+        ]
     return "\n".join(parts)
 
 

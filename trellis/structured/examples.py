@@ -41,8 +41,18 @@ _CLASSIFY = {
         "instruction": "Classify the sentiment of this review.",
         "cues": {
             "positive": ["I loved it", "excellent quality", "would recommend it to anyone", "great value"],
-            "negative": ["terrible experience", "I was disappointed", "it arrived broken", "a waste of money"],
-            "neutral": ["it was okay", "nothing special either way", "about what I expected", "average overall"],
+            "negative": [
+                "terrible experience",
+                "I was disappointed",
+                "it arrived broken",
+                "a waste of money",
+            ],
+            "neutral": [
+                "it was okay",
+                "nothing special either way",
+                "about what I expected",
+                "average overall",
+            ],
         },
         "template": "Review of the {thing}: {cue}.",
     },
@@ -80,19 +90,27 @@ def _schema_example(item: dict, task: str, rng: random.Random) -> dict:
     if task == "extraction":
         title = item["schema"].get("title", "record").lower()
         messages = prompts.json_schema_messages(
-            f"Extract the {title} described in the text into JSON.", item["schema"], sp.record_notes(item["instance"], rng))
+            f"Extract the {title} described in the text into JSON.",
+            item["schema"],
+            sp.record_notes(item["instance"], rng),
+        )
     else:
         messages = prompts.json_schema_messages(item["instruction"], item["schema"], item["content"])
     return {"messages": messages, "answer": item["instance"], "schema": item["schema"], "item": item["name"]}
 
 
 def _function_example(item: dict, pool_items: list[dict], rng: random.Random) -> dict:
-    # The right function among 0-1 distractors (more would not fit a demo context), in random order: the model must pick by name.
+    # The right function among 0-1 distractors (more would not fit a demo context), in random
+    # order: the model must pick by name.
     distractors = [f["function"] for f in pool_items if f["function"]["name"] != item["function"]["name"]]
     shown = [item["function"]] + rng.sample(distractors, min(len(distractors), rng.randint(0, 1)))
     rng.shuffle(shown)
-    return {"messages": prompts.function_call_messages(item["question"], shown), "answer": [item["call"]],
-            "functions": shown, "item": item["function"]["name"]}
+    return {
+        "messages": prompts.function_call_messages(item["question"], shown),
+        "answer": [item["call"]],
+        "functions": shown,
+        "item": item["function"]["name"],
+    }
 
 
 def _classification_example(rng: random.Random, things: list[str]) -> dict:
@@ -101,10 +119,18 @@ def _classification_example(rng: random.Random, things: list[str]) -> dict:
     labels = sorted(spec["cues"])
     label = rng.choice(labels)
     text = spec["template"].format(thing=rng.choice(things), cue=rng.choice(spec["cues"][label]))
-    schema = {"type": "object", "properties": {"label": {"type": "string", "enum": labels}},
-              "required": ["label"], "additionalProperties": False}
-    return {"messages": prompts.json_schema_messages(spec["instruction"], schema, text), "answer": {"label": label},
-            "schema": schema, "item": f"classify_{name}"}
+    schema = {
+        "type": "object",
+        "properties": {"label": {"type": "string", "enum": labels}},
+        "required": ["label"],
+        "additionalProperties": False,
+    }
+    return {
+        "messages": prompts.json_schema_messages(spec["instruction"], schema, text),
+        "answer": {"label": label},
+        "schema": schema,
+        "item": f"classify_{name}",
+    }
 
 
 def _examples(n: int, seed: int, purpose: str) -> list[tuple[str, dict]]:
@@ -166,8 +192,11 @@ def check_call_answer(text: str, functions: list[dict], expected: list[dict]) ->
 
 # --- rejected answers for DPO ----------------------------------------------------------------
 
-_WRAPPERS = [("Here is the JSON you asked for:\n", ""), ("", "\nLet me know if you need anything else."),
-             ("Sure! ", " Hope this helps.")]
+_WRAPPERS = [
+    ("Here is the JSON you asked for:\n", ""),
+    ("", "\nLet me know if you need anything else."),
+    ("Sure! ", " Hope this helps."),
+]
 
 
 def _wrong_type(value: Any) -> Any:
@@ -218,7 +247,7 @@ def _reject_call(answer: list[dict], functions: list[dict], rng: random.Random) 
     fn = next(f for f in functions if f["name"] == call["name"])
 
     def spoiled(bad_call: dict) -> str:
-        return prompts.json_answer(answer[:i] + [bad_call] + answer[i + 1:])
+        return prompts.json_answer(answer[:i] + [bad_call] + answer[i + 1 :])
 
     out = []
     others = [f["name"] for f in functions if f["name"] != call["name"]]
@@ -246,22 +275,36 @@ def _reject_call(answer: list[dict], functions: list[dict], rng: random.Random) 
 def sft_row(task: str, ex: dict, source: str) -> dict:
     """The SFT row of one example (generated or from a public set), its target checked."""
     text = prompts.json_answer(ex["answer"])
-    err = (check_call_answer(text, ex["functions"], ex["answer"]) if task == "function_call"
-           else check_json_answer(text, ex["schema"]))
+    err = (
+        check_call_answer(text, ex["functions"], ex["answer"])
+        if task == "function_call"
+        else check_json_answer(text, ex["schema"])
+    )
     if err:  # a builder bug: never train on an invalid target
         raise AssertionError(f"SFT target for {ex['item']} is invalid: {err}")
-    return {"prompt": ex["messages"], "completion": [{"role": "assistant", "content": text}],
-            "task": task, "item": ex["item"], "source": source}
+    return {
+        "prompt": ex["messages"],
+        "completion": [{"role": "assistant", "content": text}],
+        "task": task,
+        "item": ex["item"],
+        "source": source,
+    }
 
 
 def dpo_row(task: str, ex: dict, rng: random.Random, source: str) -> dict:
     """The DPO pair of one example: the valid answer, and a near miss that fails the check."""
     chosen = prompts.json_answer(ex["answer"])
     if task == "function_call":
-        check = lambda t: check_call_answer(t, ex["functions"], ex["answer"])
+
+        def check(t):
+            return check_call_answer(t, ex["functions"], ex["answer"])
+
         candidates = _reject_call(ex["answer"], ex["functions"], rng)
     else:
-        check = lambda t: check_json_answer(t, ex["schema"])
+
+        def check(t):
+            return check_json_answer(t, ex["schema"])
+
         candidates = _reject_json(ex["answer"], ex["schema"], rng)
     if check(chosen):
         raise AssertionError(f"DPO chosen answer for {ex['item']} is invalid: {check(chosen)}")
@@ -270,9 +313,15 @@ def dpo_row(task: str, ex: dict, rng: random.Random, source: str) -> dict:
     kind, rejected = next(((k, t) for k, t in candidates if check(t)), (None, None))
     if rejected is None:
         raise AssertionError(f"no failing rejected answer for {ex['item']}")
-    return {"prompt": ex["messages"], "chosen": [{"role": "assistant", "content": chosen}],
-            "rejected": [{"role": "assistant", "content": rejected}], "task": task,
-            "item": ex["item"], "source": source, "rejection": kind}
+    return {
+        "prompt": ex["messages"],
+        "chosen": [{"role": "assistant", "content": chosen}],
+        "rejected": [{"role": "assistant", "content": rejected}],
+        "task": task,
+        "item": ex["item"],
+        "source": source,
+        "rejection": kind,
+    }
 
 
 def build_sft(n: int, seed: int) -> list[dict]:
@@ -302,5 +351,8 @@ def used_identities(seed: int, n_sft: int, n_dpo: int) -> dict[str, Any]:
             schemas[item["name"]] = schema_hash(item["schema"])
         functions |= {f["function"]["name"] for f in sp.functions("train", s, counts["function_call"])}
         functions |= {f["function"]["name"] for f in sp.functions("train", s + 1, 60)}
-    return {"schema_names": sorted(schemas), "schema_hashes": sorted(set(schemas.values())),
-            "function_names": sorted(functions)}
+    return {
+        "schema_names": sorted(schemas),
+        "schema_hashes": sorted(set(schemas.values())),
+        "function_names": sorted(functions),
+    }

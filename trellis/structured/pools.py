@@ -217,12 +217,30 @@ _BLOCKS = {
 # Discriminated variants for oneOf: each variant fixes its discriminator with "const", so exactly
 # one branch can match an instance (oneOf would otherwise reject an instance matching two).
 _VARIANTS = {
-    "payment": ("method", {"card": "last4:code4 holder:person", "transfer": "iban:text bank:text",
-                           "cash": "currency:enum(EUR|USD|JPY)"}),
-    "location": ("kind", {"street_address": "street:text city:city", "coordinates": "latitude:num(-90,90) "
-                          "longitude:num(-180,180)", "online": "url:uri"}),
-    "schedule": ("frequency", {"once": "on:date", "weekly": "weekday:enum(mon|tue|wed|thu|fri) "
-                               "weeks:int(1,52)", "monthly": "day_of_month:int(1,28)"}),
+    "payment": (
+        "method",
+        {
+            "card": "last4:code4 holder:person",
+            "transfer": "iban:text bank:text",
+            "cash": "currency:enum(EUR|USD|JPY)",
+        },
+    ),
+    "location": (
+        "kind",
+        {
+            "street_address": "street:text city:city",
+            "coordinates": "latitude:num(-90,90) longitude:num(-180,180)",
+            "online": "url:uri",
+        },
+    ),
+    "schedule": (
+        "frequency",
+        {
+            "once": "on:date",
+            "weekly": "weekday:enum(mon|tue|wed|thu|fri) weeks:int(1,52)",
+            "monthly": "day_of_month:int(1,28)",
+        },
+    ),
 }
 
 _SPEC = re.compile(r"^(\w+):(\w+)(?:\((.*)\))?$")
@@ -316,8 +334,10 @@ def _leaf_value(f: Field, entity: str, words: list[str], rng: random.Random) -> 
     if k == "date":
         return f"{rng.randint(2015, 2026)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
     if k == "datetime":
-        return (f"{rng.randint(2020, 2026)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
-                f"T{rng.randint(0, 23):02d}:{rng.choice(['00', '15', '30', '45'])}:00Z")
+        return (
+            f"{rng.randint(2020, 2026)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+            f"T{rng.randint(0, 23):02d}:{rng.choice(['00', '15', '30', '45'])}:00Z"
+        )
     if k == "email":
         return f"{rng.choice(_FIRST).lower()}.{rng.choice(_LAST).lower()}@{rng.choice(_DOMAINS_EMAIL)}"
     if k == "uri":
@@ -357,8 +377,14 @@ def _object(props: dict[str, tuple[dict, Any]], required: list[str], closed: boo
 _OMIT = object()
 
 
-def _fields_object(fields: list[Field], entity: str, words: list[str], rng: random.Random,
-                   title: str | None = None, all_required: bool = False):
+def _fields_object(
+    fields: list[Field],
+    entity: str,
+    words: list[str],
+    rng: random.Random,
+    title: str | None = None,
+    all_required: bool = False,
+):
     props: dict[str, tuple[dict, Any]] = {}
     required = []
     for f in fields:
@@ -404,8 +430,9 @@ def _build_flat(entity, fields, words, rng):
 
 def _build_nested(entity, fields, words, rng):
     scalars = [f for f in fields if f.scalar]
-    schema, inst = _fields_object(rng.sample(scalars, min(len(scalars), rng.randint(2, 3))), entity, words, rng,
-                                  title=_title(entity))
+    schema, inst = _fields_object(
+        rng.sample(scalars, min(len(scalars), rng.randint(2, 3))), entity, words, rng, title=_title(entity)
+    )
     for name in rng.sample(sorted(_BLOCKS), rng.choice([1, 1, 1, 2])):
         bs, bi = _block(name, entity, words, rng)
         if rng.random() < 0.3:  # a second level: a block inside a block
@@ -432,15 +459,23 @@ def _build_arrays_enums(entity, fields, words, rng):
     if enums:
         e = enums[0]
         values = e.arg.split("|")
-        props[f"also_{e.key}"] = {"type": "array", "items": {"enum": values}, "uniqueItems": True, "maxItems": len(values)}
+        props[f"also_{e.key}"] = {
+            "type": "array",
+            "items": {"enum": values},
+            "uniqueItems": True,
+            "maxItems": len(values),
+        }
         inst[f"also_{e.key}"] = rng.sample(values, rng.randint(0, min(2, len(values))))
     if rng.random() < 0.5:
         return schema, inst
     item_fields = [Field("label", "text", None), Field("quantity", "int", "1,100")]
     items = []
     for _ in range(rng.randint(1, 3)):
-        s, i = _object({f.key: (_leaf_schema(f, entity), _leaf_value(f, entity, words, rng)) for f in item_fields},
-                       ["label", "quantity"], closed=True)
+        s, i = _object(
+            {f.key: (_leaf_schema(f, entity), _leaf_value(f, entity, words, rng)) for f in item_fields},
+            ["label", "quantity"],
+            closed=True,
+        )
         items.append(i)
     props["items"] = {"type": "array", "items": s, "minItems": 1}
     inst["items"] = items
@@ -450,8 +485,9 @@ def _build_arrays_enums(entity, fields, words, rng):
 
 def _build_conditional(entity, fields, words, rng):
     scalars = [f for f in fields if f.scalar]
-    schema, inst = _fields_object(rng.sample(scalars, min(len(scalars), rng.randint(1, 2))), entity, words, rng,
-                                  title=_title(entity))
+    schema, inst = _fields_object(
+        rng.sample(scalars, min(len(scalars), rng.randint(1, 2))), entity, words, rng, title=_title(entity)
+    )
     props, req = schema["properties"], schema["required"]
     # oneOf with a const discriminator: exactly one branch matches.
     name = rng.choice(sorted(_VARIANTS))
@@ -472,10 +508,17 @@ def _build_conditional(entity, fields, words, rng):
     props[name] = {"oneOf": branches}
     req.append(name)
     # anyOf over types: an identifier that is either a pattern string or a positive integer.
-    props["reference"] = {"anyOf": [{"type": "string", "pattern": f"^{_prefix(entity)}-[0-9]{{4}}$"},
-                                    {"type": "integer", "minimum": 1}]}
-    inst["reference"] = (_leaf_value(Field("r", "code", None), entity, words, rng) if rng.random() < 0.5
-                         else rng.randint(1, 9999))
+    props["reference"] = {
+        "anyOf": [
+            {"type": "string", "pattern": f"^{_prefix(entity)}-[0-9]{{4}}$"},
+            {"type": "integer", "minimum": 1},
+        ]
+    }
+    inst["reference"] = (
+        _leaf_value(Field("r", "code", None), entity, words, rng)
+        if rng.random() < 0.5
+        else rng.randint(1, 9999)
+    )
     req.append("reference")
     # A nullable field: null is a legal, distinct answer from "absent".
     props["comment"] = {"type": ["string", "null"]}
@@ -484,8 +527,15 @@ def _build_conditional(entity, fields, words, rng):
     return schema, inst
 
 
-_ADV_STRINGS = ['He said "ready" twice', "C:\\data\\exports", "50% off, then 10%", "line one; line two",
-                "Café Ünïcode", "{not: json}", "tab\tseparated"]
+_ADV_STRINGS = [
+    'He said "ready" twice',
+    "C:\\data\\exports",
+    "50% off, then 10%",
+    "line one; line two",
+    "Café Ünïcode",
+    "{not: json}",
+    "tab\tseparated",
+]
 
 
 def _build_adversarial(entity, fields, words, rng):
@@ -498,7 +548,13 @@ def _build_adversarial(entity, fields, words, rng):
         if "keys" in tricks and rng.random() < 0.6:
             # Keys that are not identifiers: spaces, hyphens, capitals.
             words_ = key.split("_")
-            key = rng.choice([" ".join(words_).title(), "-".join(words_), words_[0] + "".join(w.title() for w in words_[1:])])
+            key = rng.choice(
+                [
+                    " ".join(words_).title(),
+                    "-".join(words_),
+                    words_[0] + "".join(w.title() for w in words_[1:]),
+                ]
+            )
         schema = _leaf_schema(f, entity)
         value = _leaf_value(f, entity, words, rng)
         if "boundary" in tricks and f.kind == "int":
@@ -510,7 +566,10 @@ def _build_adversarial(entity, fields, words, rng):
         version = f"{rng.randint(1, 3)}.{rng.randint(0, 9)}"
         props["schema_version"] = ({"const": version}, version)
     if "empty_array" in tricks:
-        props["attachments"] = ({"type": "array", "items": {"type": "string", "format": "uri"}, "maxItems": 3}, [])
+        props["attachments"] = (
+            {"type": "array", "items": {"type": "string", "format": "uri"}, "maxItems": 3},
+            [],
+        )
     if "exclusive" in tricks:
         v = rng.randint(1, 50)
         props["priority_score"] = ({"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 100}, v)
@@ -527,8 +586,13 @@ def _build_adversarial(entity, fields, words, rng):
     return schema, inst
 
 
-_BUILDERS = {"flat": _build_flat, "nested": _build_nested, "arrays_enums": _build_arrays_enums,
-             "conditional": _build_conditional, "adversarial": _build_adversarial}
+_BUILDERS = {
+    "flat": _build_flat,
+    "nested": _build_nested,
+    "arrays_enums": _build_arrays_enums,
+    "conditional": _build_conditional,
+    "adversarial": _build_adversarial,
+}
 
 
 # --- natural-language descriptions -----------------------------------------------------------
@@ -624,15 +688,17 @@ def schemas(pool: str, seed: int, n: int) -> list[dict]:
         if err:  # a generator bug, never data: fail loudly
             raise AssertionError(f"generated instance for {entity}/{category} is invalid: {err}")
         seen.add(h)
-        out.append({
-            "name": f"{entity}_{category}_{h[:8]}",
-            "category": category,
-            "domain": domain,
-            "schema": schema,
-            "instance": instance,
-            "content": " ".join(describe(instance)),
-            "instruction": rng.choice(_INSTRUCTIONS).format(t=_label(entity)),
-        })
+        out.append(
+            {
+                "name": f"{entity}_{category}_{h[:8]}",
+                "category": category,
+                "domain": domain,
+                "schema": schema,
+                "instance": instance,
+                "content": " ".join(describe(instance)),
+                "instruction": rng.choice(_INSTRUCTIONS).format(t=_label(entity)),
+            }
+        )
     return out
 
 
@@ -660,8 +726,11 @@ def _function_specs(pool: str) -> list[tuple[str, str, list[Field], list[str], s
 def _make_function(domain, entity, fields, words, verb, field, rng) -> dict:
     t, ts = _label(entity), _label(_plural(entity))
     id_key = f"{entity}_id"
-    id_schema = {"type": "string", "pattern": f"^{_prefix(entity)}-[0-9]{{4}}$",
-                 "description": f"{t.capitalize()} id."}
+    id_schema = {
+        "type": "string",
+        "pattern": f"^{_prefix(entity)}-[0-9]{{4}}$",
+        "description": f"{t.capitalize()} id.",
+    }
     id_val = _leaf_value(Field(id_key, "code", None), entity, words, rng)
     enums = [f for f in fields if f.kind == "enum"]
     if verb == "get":
@@ -670,12 +739,18 @@ def _make_function(domain, entity, fields, words, verb, field, rng) -> dict:
         question = f"Show me the {t} with id {id_val}."
     elif verb == "search":
         name, desc = f"search_{_plural(entity)}", f"Search {ts} by free text, optionally filtered."
-        params = {"query": {"type": "string", "description": "Free-text search terms."},
-                  "max_results": {"type": "integer", "minimum": 1, "maximum": 50,
-                                  "description": "How many results to return."}}
+        params = {
+            "query": {"type": "string", "description": "Free-text search terms."},
+            "max_results": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 50,
+                "description": "How many results to return.",
+            },
+        }
         q = f"{rng.choice(words)} {rng.choice(words)}"
         args = {"query": q}
-        parts = [f"Find {ts} matching \"{q}\""]
+        parts = [f'Find {ts} matching "{q}"']
         if enums:
             e = enums[0]
             params[e.key] = _param(e, entity)
@@ -695,34 +770,58 @@ def _make_function(domain, entity, fields, words, verb, field, rng) -> dict:
         for f in chosen:
             if f.key in required or rng.random() < 0.5:
                 args[f.key] = _leaf_value(f, entity, words, rng)
-        question = f"Please add a new {t}: " + "; ".join(
-            f"{_label(k)} {_render(v)}" for k, v in args.items()) + "."
+        question = (
+            f"Please add a new {t}: " + "; ".join(f"{_label(k)} {_render(v)}" for k, v in args.items()) + "."
+        )
     elif verb == "delete":
         name, desc = f"delete_{entity}", f"Delete {_article(t)} {t} permanently."
-        params = {id_key: id_schema, "reason": {"type": "string", "enum": ["duplicate", "obsolete", "requested"],
-                                                "description": "Why it is deleted."}}
+        params = {
+            id_key: id_schema,
+            "reason": {
+                "type": "string",
+                "enum": ["duplicate", "obsolete", "requested"],
+                "description": "Why it is deleted.",
+            },
+        }
         args = {id_key: id_val, "reason": rng.choice(["duplicate", "obsolete", "requested"])}
         required = [id_key, "reason"]
         question = f"Remove {t} {id_val}; the reason is that it is {args['reason']}."
     elif verb == "count":
         name, desc = f"count_{_plural(entity)}", f"Count {ts} created in a date range."
-        params = {"start_date": {"type": "string", "format": "date", "description": "First day, inclusive."},
-                  "end_date": {"type": "string", "format": "date", "description": "Last day, inclusive."}}
+        params = {
+            "start_date": {"type": "string", "format": "date", "description": "First day, inclusive."},
+            "end_date": {"type": "string", "format": "date", "description": "Last day, inclusive."},
+        }
         y = rng.randint(2018, 2025)
-        args = {"start_date": f"{y}-{rng.randint(1, 6):02d}-01", "end_date": f"{y}-{rng.randint(7, 12):02d}-28"}
+        args = {
+            "start_date": f"{y}-{rng.randint(1, 6):02d}-01",
+            "end_date": f"{y}-{rng.randint(7, 12):02d}-28",
+        }
         required = ["start_date", "end_date"]
         question = f"How many {ts} were created between {args['start_date']} and {args['end_date']}?"
     elif verb == "export":
         name, desc = f"export_{_plural(entity)}", f"Export all {ts} to a file."
-        params = {"file_format": {"type": "string", "enum": ["csv", "json", "xlsx"], "description": "Output format."},
-                  "include_archived": {"type": "boolean", "description": "Also export archived records."}}
+        params = {
+            "file_format": {
+                "type": "string",
+                "enum": ["csv", "json", "xlsx"],
+                "description": "Output format.",
+            },
+            "include_archived": {"type": "boolean", "description": "Also export archived records."},
+        }
         args = {"file_format": rng.choice(["csv", "json", "xlsx"])}
         if rng.random() < 0.5:
             args["include_archived"] = rng.random() < 0.5
         required = ["file_format"]
-        question = f"Export the {ts} as {args['file_format']}" + (
-            "" if "include_archived" not in args else
-            (", including archived ones" if args["include_archived"] else ", without archived ones")) + "."
+        question = (
+            f"Export the {ts} as {args['file_format']}"
+            + (
+                ""
+                if "include_archived" not in args
+                else (", including archived ones" if args["include_archived"] else ", without archived ones")
+            )
+            + "."
+        )
     else:  # update one field
         name, desc = f"update_{entity}_{field.key}", f"Change the {_label(field.key)} of {_article(t)} {t}."
         params = {id_key: id_schema, field.key: _param(field, entity)}
@@ -733,8 +832,12 @@ def _make_function(domain, entity, fields, words, verb, field, rng) -> dict:
     err = validation_error(args, parameters)
     if err:
         raise AssertionError(f"generated arguments for {name} are invalid: {err}")
-    return {"function": {"name": name, "description": desc, "parameters": parameters},
-            "question": question, "call": {"name": name, "arguments": args}, "domain": domain}
+    return {
+        "function": {"name": name, "description": desc, "parameters": parameters},
+        "question": question,
+        "call": {"name": name, "arguments": args},
+        "domain": domain,
+    }
 
 
 def functions(pool: str, seed: int, n: int) -> list[dict]:

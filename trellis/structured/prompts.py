@@ -145,7 +145,9 @@ def stop_strings(stage: str, code_completion: bool = False) -> list[str]:
     turn's header.
     """
     if stage == "base":
-        return list(CODE_COMPLETION_STOPS) if code_completion else [_SHOT_SEPARATOR + _SHOT_INPUT.rstrip("\n")]
+        return (
+            list(CODE_COMPLETION_STOPS) if code_completion else [_SHOT_SEPARATOR + _SHOT_INPUT.rstrip("\n")]
+        )
     if stage in ("sft", "dpo"):
         return ["\n### User:", "\n### System:"]
     raise ValueError(f"unknown stage {stage!r}; expected base, sft or dpo")

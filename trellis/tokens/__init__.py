@@ -1,1 +1,4 @@
-"""Rule family ``tokens``: the tokenizer, token parts, the TKDS shard format, the per-arm mix and its upload."""
+"""Rule family ``tokens``.
+
+The tokenizer, token parts, the TKDS shard format, the per-arm mix and its upload.
+"""

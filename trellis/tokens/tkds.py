@@ -87,7 +87,9 @@ def write_shard(path: str | os.PathLike, sequences: np.ndarray, vocab_size: int)
     if not 1 <= vocab_size <= 65536:
         raise ValueError(f"{path}: vocab_size {vocab_size} cannot be stored as uint16 token ids")
     if seqs.size and (int(seqs.min()) < 0 or int(seqs.max()) >= vocab_size):
-        raise ValueError(f"{path}: token ids span [{int(seqs.min())}, {int(seqs.max())}], outside [0, {vocab_size})")
+        raise ValueError(
+            f"{path}: token ids span [{int(seqs.min())}, {int(seqs.max())}], outside [0, {vocab_size})"
+        )
     payload = np.ascontiguousarray(seqs, dtype=TOKEN_DTYPE)
     header = HEADER.pack(MAGIC, VERSION, ctx, n, vocab_size)
     digest = hashlib.sha256(header)
@@ -108,7 +110,9 @@ def read_header(path: str | os.PathLike) -> Header:
     if header.magic != MAGIC:
         raise TKDSError(f"{path}: bad magic {header.magic!r}, expected {MAGIC!r}; not a TKDS shard")
     if header.version != VERSION:
-        raise TKDSError(f"{path}: unknown TKDS version {header.version}; this reader understands version {VERSION}")
+        raise TKDSError(
+            f"{path}: unknown TKDS version {header.version}; this reader understands version {VERSION}"
+        )
     if header.context_length == 0:
         raise TKDSError(f"{path}: context_length 0 in header")
     return header
@@ -142,7 +146,8 @@ def read_shard(path: str | os.PathLike, validate: bool = True) -> tuple[Header, 
             if top >= header.vocab_size:
                 seq, pos = np.argwhere(chunk >= header.vocab_size)[0]
                 raise TKDSError(
-                    f"{path}: token {int(chunk[seq, pos])} at sequence {start + int(seq)}, position {int(pos)} "
+                    f"{path}: token {int(chunk[seq, pos])} at sequence {start + int(seq)}, position "
+                    f"{int(pos)} "
                     f"is >= vocab_size {header.vocab_size}"
                 )
     return header, data
@@ -234,8 +239,9 @@ def inspect_directory(shard_dir: str | os.PathLike) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trellis.tokens.tkds", description="TKDS v1 shard tools")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("inspect", help="validate a shard (or a shard directory) and print its header, "
-                                       "token range and sha256")
+    p = sub.add_parser(
+        "inspect", help="validate a shard (or a shard directory) and print its header, token range and sha256"
+    )
     p.add_argument("shard", help="a .tkds file, or a directory with manifest.json")
     p.add_argument("--manifest", help="manifest.json to check the shard's sha256 against")
     args = parser.parse_args(argv)

@@ -109,8 +109,13 @@ def tokenize_part(
     schema = token_schema(vocab_size)
     part_path = Path(part_path)
     # Characters, not tokens: the part's token count is the extra ``tokens`` key below.
-    tally = StepStats(f"tokenize/{part_path.parent.name}/{part_path.name}", unit="chars",
-                      reasons=("skipped_empty",), drop_sizes=False, timed=True)
+    tally = StepStats(
+        f"tokenize/{part_path.parent.name}/{part_path.name}",
+        unit="chars",
+        reasons=("skipped_empty",),
+        drop_sizes=False,
+        timed=True,
+    )
     tokens_total = 0
     start = time.monotonic()
     bar = progress(total=count_rows(part_path), desc="tokenize", unit="docs", logger=log)

@@ -16,8 +16,8 @@ from __future__ import annotations
 import logging
 import os
 from collections import defaultdict
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -37,7 +37,9 @@ def _source_of(path: Path) -> str:
     return path.parent.name
 
 
-def sample_plan(part_paths: Sequence[str | os.PathLike], docs_per_source: int, seed: int) -> dict[Path, np.ndarray]:
+def sample_plan(
+    part_paths: Sequence[str | os.PathLike], docs_per_source: int, seed: int
+) -> dict[Path, np.ndarray]:
     """Which rows of which part to train on: ``docs_per_source`` per source, evenly over its parts.
 
     Deterministic in (part list, row counts, seed). Returns part -> sorted row indices. A part
@@ -56,11 +58,15 @@ def sample_plan(part_paths: Sequence[str | os.PathLike], docs_per_source: int, s
             rows = pq.ParquetFile(part).metadata.num_rows
             # Seeded per (seed, source, part) so adding a source does not reshuffle the others.
             rng = np.random.default_rng([seed, *source.encode(), i])
-            chosen = np.sort(rng.choice(rows, size=min(want, rows), replace=False)) if rows else np.array([], int)
+            chosen = (
+                np.sort(rng.choice(rows, size=min(want, rows), replace=False)) if rows else np.array([], int)
+            )
             plan[part] = chosen
             taken += len(chosen)
         if taken < docs_per_source:
-            log.warning("tokenizer sample: %s has only %d of %d requested documents", source, taken, docs_per_source)
+            log.warning(
+                "tokenizer sample: %s has only %d of %d requested documents", source, taken, docs_per_source
+            )
     return plan
 
 
@@ -99,7 +105,9 @@ def train_bpe(
     from transformers import PreTrainedTokenizerFast
 
     if vocab_size <= len(SPECIAL_TOKENS) + 256:
-        raise ValueError(f"vocab_size {vocab_size} leaves no room for merges (256 bytes + {len(SPECIAL_TOKENS)} specials)")
+        raise ValueError(
+            f"vocab_size {vocab_size} leaves no room for merges (256 bytes + {len(SPECIAL_TOKENS)} specials)"
+        )
     plan = sample_plan(part_paths, docs_per_source, seed)
     tok = Tokenizer(models.BPE(unk_token=None))
     # add_prefix_space=False: a document's first word is not rewritten (GPT-2/NeoX behaviour).
@@ -163,8 +171,14 @@ def fetch_pretrained(repo: str, out_dir: str | os.PathLike, revision: str | None
     if tok.pad_token is None:
         tok.pad_token = PAD if PAD in tok.get_vocab() else tok.eos_token
     _save(tok, out_dir)
-    stats = {"kind": "pretrained", "repo": repo, "revision": revision, "vocab_size": len(tok),
-             "eos_id": tok.eos_token_id, "pad_token": tok.pad_token}
+    stats = {
+        "kind": "pretrained",
+        "repo": repo,
+        "revision": revision,
+        "vocab_size": len(tok),
+        "eos_id": tok.eos_token_id,
+        "pad_token": tok.pad_token,
+    }
     log.info("fetched pretrained tokenizer: %s", stats)
     return stats
 

@@ -52,12 +52,22 @@ def upload_shards(
         )
     summary = inspect_directory(shard_dir)  # raises, naming the shard, on any damage
     manifest = read_json(shard_dir / "manifest.json")
-    files = [s["file"] for s in manifest["shards"]] + [name for name in SIDECARS if (shard_dir / name).is_file()]
+    files = [s["file"] for s in manifest["shards"]] + [
+        name for name in SIDECARS if (shard_dir / name).is_file()
+    ]
     endpoint = os.environ.get("HF_ENDPOINT") or None
     api = HfApi(endpoint=endpoint, token=token)
-    log.info("uploading %d files of %s (%d sequences, %d tokens) to dataset %s@%s/%s (token from $%s)",
-             len(files), shard_dir, summary["sequences"], summary["tokens"], repo_id, revision, path_in_repo,
-             TOKEN_ENV)
+    log.info(
+        "uploading %d files of %s (%d sequences, %d tokens) to dataset %s@%s/%s (token from $%s)",
+        len(files),
+        shard_dir,
+        summary["sequences"],
+        summary["tokens"],
+        repo_id,
+        revision,
+        path_in_repo,
+        TOKEN_ENV,
+    )
     repo_url = api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
     commit = api.upload_folder(
         folder_path=shard_dir,

@@ -1,1 +1,4 @@
-"""Rule family ``train``: LitGPT pretraining, conversion to Hugging Face, baselines, compute accounting, SFT and DPO."""
+"""Rule family ``train``.
+
+LitGPT pretraining, conversion to Hugging Face, baselines, compute accounting, SFT and DPO.
+"""

@@ -93,7 +93,9 @@ def pythia_tokens_seen(revision: str) -> int:
     return int(revision[4:]) * PYTHIA_TOKENS_PER_STEP
 
 
-def fetch_baseline(repo: str, revision: str, out_dir: str | Path, cache_dir: str | Path | None = None) -> dict:
+def fetch_baseline(
+    repo: str, revision: str, out_dir: str | Path, cache_dir: str | Path | None = None
+) -> dict:
     """Download ``repo`` at ``revision`` and save it as an HF model directory at ``out_dir``.
 
     Loading and re-saving (rather than copying the snapshot) makes the directory look like our

@@ -146,8 +146,10 @@ def peak_flops(name: str) -> float:
     for key in sorted(PEAK_BF16_FLOPS, key=len, reverse=True):  # "l40s" before "l4"
         if key in chip:
             return PEAK_BF16_FLOPS[key]
-    raise KeyError(f"no peak FLOP/s known for GPU {name!r}; known: {sorted(PEAK_BF16_FLOPS)} "
-                   "(give the peak explicitly: resources.accelerator.peak_tflops or --peak-tflops)")
+    raise KeyError(
+        f"no peak FLOP/s known for GPU {name!r}; known: {sorted(PEAK_BF16_FLOPS)} "
+        "(give the peak explicitly: resources.accelerator.peak_tflops or --peak-tflops)"
+    )
 
 
 def accelerator_peak(accelerator: dict) -> float:
@@ -227,17 +229,28 @@ def compute_plan(config: dict, posttrain_manifest: dict | None = None) -> list[d
     rows = []
     for arm, spec in config["arms"].items():
         if spec["kind"] == "pretrain":
-            params, layers, attention_dim = parameter_count(model), int(model["n_layer"]), int(model["n_embd"])
+            params, layers, attention_dim = (
+                parameter_count(model),
+                int(model["n_layer"]),
+                int(model["n_embd"]),
+            )
             matmul = matmul_parameters(model)
             schedule = pretrain_schedule(config["pretrain"], context)
             tokens = schedule["tokens"]
-            pretrain_flops = tokens * training_flops_per_token(matmul, layers, attention_dim, schedule["seq_len"])
-            note = f"pretrained here: {schedule['optimizer_steps']:,} steps of {schedule['tokens_per_step']:,} tokens"
+            pretrain_flops = tokens * training_flops_per_token(
+                matmul, layers, attention_dim, schedule["seq_len"]
+            )
+            note = (
+                f"pretrained here: {schedule['optimizer_steps']:,} steps of "
+                f"{schedule['tokens_per_step']:,} tokens"
+            )
         else:
             arch = PYTHIA_ARCHITECTURES.get(spec["repo"])
             if arch is None:
-                raise KeyError(f"arms.{arm}: no architecture known for {spec['repo']!r} "
-                               f"(known: {sorted(PYTHIA_ARCHITECTURES)}); cannot count its FLOPs")
+                raise KeyError(
+                    f"arms.{arm}: no architecture known for {spec['repo']!r} "
+                    f"(known: {sorted(PYTHIA_ARCHITECTURES)}); cannot count its FLOPs"
+                )
             params, layers, attention_dim = arch["parameters"], arch["n_layer"], arch["n_embd"]
             matmul = arch["parameters"] - arch["vocab_size"] * arch["n_embd"] - arch["norm_parameters"]
             revision = resolve_revision(spec["revision"], int(config["pretrain"]["max_tokens"]))
@@ -247,21 +260,25 @@ def compute_plan(config: dict, posttrain_manifest: dict | None = None) -> list[d
         sft_tokens, sft_len = posttrain_tokens["sft"]
         dpo_tokens, dpo_len = posttrain_tokens["dpo"]
         sft_flops = sft_tokens * training_flops_per_token(matmul, layers, attention_dim, sft_len)
-        dpo_flops = dpo_tokens * (training_flops_per_token(matmul, layers, attention_dim, dpo_len)
-                                  + forward_flops_per_token(matmul, layers, attention_dim, dpo_len))
+        dpo_flops = dpo_tokens * (
+            training_flops_per_token(matmul, layers, attention_dim, dpo_len)
+            + forward_flops_per_token(matmul, layers, attention_dim, dpo_len)
+        )
         total = pretrain_flops + sft_flops + dpo_flops
         gpu_hours = total / throughput / 3600.0
-        rows.append({
-            "arm": arm,
-            "kind": spec["kind"],
-            "parameters": params,
-            "pretrain_tokens": tokens,
-            "pretrain_flops": pretrain_flops,
-            "sft_flops": sft_flops,
-            "dpo_flops": dpo_flops,
-            "total_flops": total,
-            "gpu_hours": gpu_hours,
-            "cost_usd": gpu_hours * price,
-            "note": f"{note}; {basis}; {accelerator['name']} at {float(accelerator['mfu']):.0%} MFU",
-        })
+        rows.append(
+            {
+                "arm": arm,
+                "kind": spec["kind"],
+                "parameters": params,
+                "pretrain_tokens": tokens,
+                "pretrain_flops": pretrain_flops,
+                "sft_flops": sft_flops,
+                "dpo_flops": dpo_flops,
+                "total_flops": total,
+                "gpu_hours": gpu_hours,
+                "cost_usd": gpu_hours * price,
+                "note": f"{note}; {basis}; {accelerator['name']} at {float(accelerator['mfu']):.0%} MFU",
+            }
+        )
     return rows

@@ -26,7 +26,9 @@ PARITY_TOLERANCE = 1e-4
 def _checkpoint_file(checkpoint_dir: Path) -> Path:
     path = checkpoint_dir / "lit_model.pth"
     if not path.is_file():
-        raise FileNotFoundError(f"{checkpoint_dir}: no lit_model.pth (expected a LitGPT checkpoint directory)")
+        raise FileNotFoundError(
+            f"{checkpoint_dir}: no lit_model.pth (expected a LitGPT checkpoint directory)"
+        )
     if not (checkpoint_dir / "model_config.yaml").is_file():
         raise FileNotFoundError(f"{checkpoint_dir}: no model_config.yaml beside lit_model.pth")
     return path
@@ -101,7 +103,9 @@ def _load_tokenizer(tokenizer_dir: Path):
     from transformers import AutoTokenizer
 
     if not (tokenizer_dir / "tokenizer.json").is_file():
-        raise FileNotFoundError(f"{tokenizer_dir}: no tokenizer.json (expected a Hugging Face tokenizer directory)")
+        raise FileNotFoundError(
+            f"{tokenizer_dir}: no tokenizer.json (expected a Hugging Face tokenizer directory)"
+        )
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
     if tokenizer.eos_token is None:
         raise ValueError(f"{tokenizer_dir}: tokenizer has no eos_token")
@@ -138,7 +142,9 @@ def logit_parity(checkpoint_dir: str | Path, hf_dir: str | Path, token_ids: torc
     lit_logits = lit(token_ids)
     hf_logits = hf(input_ids=token_ids).logits
     if lit_logits.shape != hf_logits.shape:
-        raise ValueError(f"logit shapes differ: LitGPT {tuple(lit_logits.shape)} vs HF {tuple(hf_logits.shape)}")
+        raise ValueError(
+            f"logit shapes differ: LitGPT {tuple(lit_logits.shape)} vs HF {tuple(hf_logits.shape)}"
+        )
     return float((lit_logits - hf_logits).abs().max())
 
 
@@ -160,12 +166,16 @@ def convert_to_hf(checkpoint_dir: str | Path, tokenizer_dir: str | Path, out_dir
     model = LlamaForCausalLM(hf_config)
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise ValueError(f"{checkpoint_dir}: converted weights do not fit LlamaForCausalLM "
-                         f"(missing {sorted(missing)}, unexpected {sorted(unexpected)})")
+        raise ValueError(
+            f"{checkpoint_dir}: converted weights do not fit LlamaForCausalLM "
+            f"(missing {sorted(missing)}, unexpected {sorted(unexpected)})"
+        )
     model = model.to(dtype)
     model.config.dtype = dtype
     model.generation_config = GenerationConfig(
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
     )
 
     with atomic_directory(out_dir) as tmp:
@@ -188,7 +198,8 @@ def convert_to_hf(checkpoint_dir: str | Path, tokenizer_dir: str | Path, out_dir
         }
         if not diff <= PARITY_TOLERANCE:  # also catches NaN
             raise RuntimeError(
-                f"{checkpoint_dir}: HF conversion changes the model: max |logit diff| {diff:.3g} > {PARITY_TOLERANCE}"
+                f"{checkpoint_dir}: HF conversion changes the model: max |logit diff| {diff:.3g} > "
+                f"{PARITY_TOLERANCE}"
             )
         (tmp / "conversion.json").write_text(json.dumps(report, indent=2) + "\n")
     log.info("converted %s -> %s (max |logit diff| %.2e)", checkpoint_dir, out_dir, diff)

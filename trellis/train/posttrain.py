@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from trellis.core.io import atomic_directory, read_json, read_jsonl, write_json
-from trellis.train.posttrain_data import chat_tokenizer, conversation_tokens
 from trellis.tokens.tkds import sha256_file
+from trellis.train.posttrain_data import chat_tokenizer, conversation_tokens
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +81,10 @@ def _check_against_manifest(data_path, manifest_path, stage: str) -> str:
     if manifest_path is not None:
         recorded = read_json(manifest_path)[stage]["sha256"]
         if digest != recorded:
-            raise ValueError(f"{data_path}: sha256 {digest} differs from {manifest_path} ({recorded}); "
-                             "the data changed after it was built (rerun build_posttrain_data)")
+            raise ValueError(
+                f"{data_path}: sha256 {digest} differs from {manifest_path} ({recorded}); "
+                "the data changed after it was built (rerun build_posttrain_data)"
+            )
     return digest
 
 
@@ -118,14 +120,21 @@ def _token_length(tokenizer, messages: list[dict]) -> int:
     return conversation_tokens(tokenizer, messages)
 
 
-def _require_fit(rows: list[dict], tokenizer, max_length: int, answer_keys: tuple[str, ...], data_path) -> None:
+def _require_fit(
+    rows: list[dict], tokenizer, max_length: int, answer_keys: tuple[str, ...], data_path
+) -> None:
     """Fail if this arm's tokenizer makes any row longer than ``max_length`` (see module docstring)."""
-    too_long = [r.get("item", i) for i, r in enumerate(rows)
-                if max(_token_length(tokenizer, r["prompt"] + r[k]) for k in answer_keys) > max_length]
+    too_long = [
+        r.get("item", i)
+        for i, r in enumerate(rows)
+        if max(_token_length(tokenizer, r["prompt"] + r[k]) for k in answer_keys) > max_length
+    ]
     if too_long:
         raise ValueError(
-            f"{data_path}: {len(too_long)} row(s) exceed max_length={max_length} tokens with this model's tokenizer "
-            f"(e.g. {too_long[:5]}); the data was fitted with the study's tokenizer, and dropping rows here would "
+            f"{data_path}: {len(too_long)} row(s) exceed max_length={max_length} tokens with this model's "
+            "tokenizer "
+            f"(e.g. {too_long[:5]}); the data was fitted with the study's tokenizer, and dropping rows here "
+            "would "
             "give this arm different data"
         )
 
@@ -165,8 +174,14 @@ def _train_and_save(trainer, tokenizer, tmp: Path, record: dict, extra_keys=()) 
     # The trainer's scratch output (optimizer state, logs) is not part of the model directory.
     shutil.rmtree(tmp / "_trainer", ignore_errors=True)
     _save(trainer, tokenizer, tmp, metrics)
-    log.info("%s done: %d steps, loss %.4f -> %.4f in %.1fs", record["stage"].upper(), metrics["steps"],
-             metrics["first_loss"], metrics["final_loss"], metrics["seconds"])
+    log.info(
+        "%s done: %d steps, loss %.4f -> %.4f in %.1fs",
+        record["stage"].upper(),
+        metrics["steps"],
+        metrics["first_loss"],
+        metrics["final_loss"],
+        metrics["seconds"],
+    )
     return metrics
 
 
@@ -180,12 +195,32 @@ def _save(trainer, tokenizer, tmp: Path, metrics: dict) -> None:
         (tmp / name).unlink(missing_ok=True)
 
 
-def _record(stage: str, model_dir, data_path, data_sha256: str, n_rows: int, n_seen: int, order_sha256: str,
-            cfg: dict, max_length: int, seed: int) -> dict:
+def _record(
+    stage: str,
+    model_dir,
+    data_path,
+    data_sha256: str,
+    n_rows: int,
+    n_seen: int,
+    order_sha256: str,
+    cfg: dict,
+    max_length: int,
+    seed: int,
+) -> dict:
     """What this arm's post-training was: identical across arms except base_model."""
-    return {"stage": stage, "base_model": str(model_dir), "data": str(data_path), "data_sha256": data_sha256,
-            "examples": n_rows, "examples_seen": n_seen, "epochs": float(cfg["epochs"]),
-            "order_sha256": order_sha256, "max_length": max_length, "seed": seed, "hyperparameters": dict(cfg)}
+    return {
+        "stage": stage,
+        "base_model": str(model_dir),
+        "data": str(data_path),
+        "data_sha256": data_sha256,
+        "examples": n_rows,
+        "examples_seen": n_seen,
+        "epochs": float(cfg["epochs"]),
+        "order_sha256": order_sha256,
+        "max_length": max_length,
+        "seed": seed,
+        "hyperparameters": dict(cfg),
+    }
 
 
 def run_sft(model_dir, data_path, out_dir, cfg: dict, max_length: int, seed: int, manifest_path=None) -> dict:
@@ -208,8 +243,13 @@ def run_sft(model_dir, data_path, out_dir, cfg: dict, max_length: int, seed: int
     _require_fit(rows, tokenizer, max_length, ("completion",), data_path)
     # Only the conversation columns: task/item labels are bookkeeping, not model input.
     dataset, n_seen, order_sha256 = _ordered_dataset(rows, ("prompt", "completion"), cfg["epochs"], seed)
-    log.info("SFT: %d examples, %d seen over %s epoch(s) in order %s", len(rows), n_seen, cfg["epochs"],
-             order_sha256[:12])
+    log.info(
+        "SFT: %d examples, %d seen over %s epoch(s) in order %s",
+        len(rows),
+        n_seen,
+        cfg["epochs"],
+        order_sha256[:12],
+    )
     with atomic_directory(out_dir) as tmp:
         args = SFTConfig(
             **_common_args(cfg, seed, tmp / "_trainer"),
@@ -220,8 +260,9 @@ def run_sft(model_dir, data_path, out_dir, cfg: dict, max_length: int, seed: int
             warmup_steps=0,
         )
         trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer)
-        record = _record("sft", model_dir, data_path, data_sha256, len(rows), n_seen, order_sha256, cfg,
-                         max_length, seed)
+        record = _record(
+            "sft", model_dir, data_path, data_sha256, len(rows), n_seen, order_sha256, cfg, max_length, seed
+        )
         metrics = _train_and_save(trainer, tokenizer, tmp, record)
     return metrics
 
@@ -246,9 +287,16 @@ def run_dpo(model_dir, data_path, out_dir, cfg: dict, max_length: int, seed: int
     ref_model.requires_grad_(False)
     ref_model.eval()
     _require_fit(rows, tokenizer, max_length, ("chosen", "rejected"), data_path)
-    dataset, n_seen, order_sha256 = _ordered_dataset(rows, ("prompt", "chosen", "rejected"), cfg["epochs"], seed)
-    log.info("DPO: %d pairs, %d seen over %s epoch(s) in order %s", len(rows), n_seen, cfg["epochs"],
-             order_sha256[:12])
+    dataset, n_seen, order_sha256 = _ordered_dataset(
+        rows, ("prompt", "chosen", "rejected"), cfg["epochs"], seed
+    )
+    log.info(
+        "DPO: %d pairs, %d seen over %s epoch(s) in order %s",
+        len(rows),
+        n_seen,
+        cfg["epochs"],
+        order_sha256[:12],
+    )
     with atomic_directory(out_dir) as tmp:
         args = DPOConfig(
             **_common_args(cfg, seed, tmp / "_trainer"),
@@ -257,9 +305,13 @@ def run_dpo(model_dir, data_path, out_dir, cfg: dict, max_length: int, seed: int
             lr_scheduler_type="linear",
             warmup_steps=0,
         )
-        trainer = DPOTrainer(model=model, ref_model=ref_model, args=args, train_dataset=dataset,
-                             processing_class=tokenizer)
-        record = _record("dpo", model_dir, data_path, data_sha256, len(rows), n_seen, order_sha256, cfg,
-                         max_length, seed)
-        metrics = _train_and_save(trainer, tokenizer, tmp, record, extra_keys=("rewards/accuracies", "rewards/margins"))
+        trainer = DPOTrainer(
+            model=model, ref_model=ref_model, args=args, train_dataset=dataset, processing_class=tokenizer
+        )
+        record = _record(
+            "dpo", model_dir, data_path, data_sha256, len(rows), n_seen, order_sha256, cfg, max_length, seed
+        )
+        metrics = _train_and_save(
+            trainer, tokenizer, tmp, record, extra_keys=("rewards/accuracies", "rewards/margins")
+        )
     return metrics

@@ -51,9 +51,20 @@ log = logging.getLogger(__name__)
 
 # xLAM parameter types are Python-style strings ("str", "List[int]", "Optional[str]",
 # "str, optional"); these are the ones with a JSON Schema equivalent.
-_XLAM_TYPES = {"str": "string", "string": "string", "int": "integer", "integer": "integer", "float": "number",
-               "number": "number", "bool": "boolean", "boolean": "boolean", "list": "array", "array": "array",
-               "dict": "object", "object": "object"}
+_XLAM_TYPES = {
+    "str": "string",
+    "string": "string",
+    "int": "integer",
+    "integer": "integer",
+    "float": "number",
+    "number": "number",
+    "bool": "boolean",
+    "boolean": "boolean",
+    "list": "array",
+    "array": "array",
+    "dict": "object",
+    "object": "object",
+}
 
 
 def xlam_parameter_schema(type_text: str) -> tuple[dict | None, bool]:
@@ -90,8 +101,11 @@ def xlam_function(tool: dict) -> dict:
         properties[name] = schema
         if "default" not in spec and not optional:
             required.append(name)
-    return {"name": tool["name"], "description": str(tool.get("description", "")),
-            "parameters": {"type": "object", "properties": properties, "required": required}}
+    return {
+        "name": tool["name"],
+        "description": str(tool.get("description", "")),
+        "parameters": {"type": "object", "properties": properties, "required": required},
+    }
 
 
 def _json_field(value: Any) -> Any:
@@ -120,7 +134,12 @@ def xlam_examples(path: str | Path, eval_names: set[str], eval_hashes: set[str])
         except (KeyError, TypeError, json.JSONDecodeError):
             skipped["malformed"] += 1
             continue
-        if not isinstance(tools, list) or not isinstance(answers, list) or not answers or not str(query).strip():
+        if (
+            not isinstance(tools, list)
+            or not isinstance(answers, list)
+            or not answers
+            or not str(query).strip()
+        ):
             skipped["malformed"] += 1
             continue
         try:
@@ -135,7 +154,11 @@ def xlam_examples(path: str | Path, eval_names: set[str], eval_hashes: set[str])
         if any(shows_identity(f, eval_names, eval_hashes) for f in functions):
             skipped["evaluation_function"] += 1
             continue
-        calls = [{"name": a.get("name"), "arguments": a.get("arguments", {})} for a in answers if isinstance(a, dict)]
+        calls = [
+            {"name": a.get("name"), "arguments": a.get("arguments", {})}
+            for a in answers
+            if isinstance(a, dict)
+        ]
         if len(calls) != len(answers):
             skipped["malformed"] += 1
             continue
@@ -144,10 +167,20 @@ def xlam_examples(path: str | Path, eval_names: set[str], eval_hashes: set[str])
             skipped["unknown_function" if err.startswith("unknown function") else "arguments_invalid"] += 1
             continue
         item = f"xlam-{row.get('id', k)}"
-        kept.append({"messages": prompts.function_call_messages(str(query), functions), "answer": calls,
-                     "functions": functions, "item": item})
-    stats = {"rows": len(rows), "kept": len(kept), "skipped": dict(sorted(skipped.items())),
-             "unsupported_types": dict(odd_types.most_common(10))}
+        kept.append(
+            {
+                "messages": prompts.function_call_messages(str(query), functions),
+                "answer": calls,
+                "functions": functions,
+                "item": item,
+            }
+        )
+    stats = {
+        "rows": len(rows),
+        "kept": len(kept),
+        "skipped": dict(sorted(skipped.items())),
+        "unsupported_types": dict(odd_types.most_common(10)),
+    }
     return kept, stats
 
 
@@ -164,8 +197,13 @@ def fetch_public_file(repo: str, revision: str, filename: str, out_dir: str | Pa
     from huggingface_hub import hf_hub_download
 
     cached = Path(hf_hub_download(repo_id=repo, filename=filename, revision=revision, repo_type="dataset"))
-    info = {"repo": repo, "revision": revision, "file": filename, "bytes": cached.stat().st_size,
-            "sha256": sha256_file(cached)}
+    info = {
+        "repo": repo,
+        "revision": revision,
+        "file": filename,
+        "bytes": cached.stat().st_size,
+        "sha256": sha256_file(cached),
+    }
     with atomic_directory(out_dir) as tmp:
         shutil.copyfile(cached, tmp / Path(filename).name)
         write_json(tmp / "fetch.json", info)
@@ -175,24 +213,29 @@ def fetch_public_file(repo: str, revision: str, filename: str, out_dir: str | Pa
 # --- public API -------------------------------------------------------------------------------
 
 
-def build_public(name: str, spec: dict, path: str | Path, seed: int,
-                 eval_identities: tuple[set[str], set[str]]) -> tuple[list[dict], list[dict], dict]:
+def build_public(
+    name: str, spec: dict, path: str | Path, seed: int, eval_identities: tuple[set[str], set[str]]
+) -> tuple[list[dict], list[dict], dict]:
     """SFT rows and DPO pairs from one public set (``posttrain.public.<name>``), and its stats.
 
     The usable examples are shuffled with the seed; the first ``sft_examples`` become SFT rows,
     the next ``dpo_pairs`` DPO pairs (disjoint, as for the generated data).
     """
     if spec["kind"] not in PUBLIC_READERS:
-        raise ValueError(f"posttrain.public.{name}.kind: {spec['kind']!r} is not one of {sorted(PUBLIC_READERS)}")
+        raise ValueError(
+            f"posttrain.public.{name}.kind: {spec['kind']!r} is not one of {sorted(PUBLIC_READERS)}"
+        )
     examples, stats = PUBLIC_READERS[spec["kind"]](path, *eval_identities)
     n_sft, n_dpo = int(spec["sft_examples"]), int(spec["dpo_pairs"])
     if len(examples) < n_sft + n_dpo:
-        raise ValueError(f"{path}: {len(examples)} usable examples ({stats['skipped']} skipped), but "
-                         f"posttrain.public.{name} asks for sft_examples + dpo_pairs = {n_sft + n_dpo}")
+        raise ValueError(
+            f"{path}: {len(examples)} usable examples ({stats['skipped']} skipped), but "
+            f"posttrain.public.{name} asks for sft_examples + dpo_pairs = {n_sft + n_dpo}"
+        )
     derived_rng(seed, f"public-{name}").shuffle(examples)
     sft = [sft_row("function_call", ex, name) for ex in examples[:n_sft]]
     rejections = derived_rng(seed, f"public-{name}-rejections")
-    dpo = [dpo_row("function_call", ex, rejections, name) for ex in examples[n_sft:n_sft + n_dpo]]
+    dpo = [dpo_row("function_call", ex, rejections, name) for ex in examples[n_sft : n_sft + n_dpo]]
     return sft, dpo, stats
 
 
@@ -235,8 +278,17 @@ def fit_to_length(rows: list[dict], tokenizer, max_length: int, answer_keys: tup
     return kept, dict(sorted(dropped.items())), {"tokens": tokens, "mean_tokens": tokens / max(1, sequences)}
 
 
-def write_posttrain_data(sft_path, dpo_path, n_sft: int, n_dpo: int, seed: int, manifest_path=None,
-                         public: dict | None = None, tokenizer_dir=None, max_length: int | None = None) -> dict:
+def write_posttrain_data(
+    sft_path,
+    dpo_path,
+    n_sft: int,
+    n_dpo: int,
+    seed: int,
+    manifest_path=None,
+    public: dict | None = None,
+    tokenizer_dir=None,
+    max_length: int | None = None,
+) -> dict:
     """Build and write SFT and DPO data plus a manifest (beside the SFT file unless given).
 
     ``public``: ``posttrain.public`` with each set's fetched directory under ``"dir"`` (the
@@ -253,7 +305,11 @@ def write_posttrain_data(sft_path, dpo_path, n_sft: int, n_dpo: int, seed: int, 
             path = folder / Path(spec["file"]).name
             rows_sft, rows_dpo, stats = build_public(name, spec, path, seed, eval_ids)
             sft, dpo = sft + rows_sft, dpo + rows_dpo
-            public_report[name] = fetched | {"stats": stats, "sft_rows": len(rows_sft), "dpo_rows": len(rows_dpo)}
+            public_report[name] = fetched | {
+                "stats": stats,
+                "sft_rows": len(rows_sft),
+                "dpo_rows": len(rows_dpo),
+            }
             log.info("%s: %s", name, stats)
     # One file order mixing the sources (generated rows are already interleaved by task).
     derived_rng(seed, "sft-file-order").shuffle(sft)
@@ -272,10 +328,15 @@ def write_posttrain_data(sft_path, dpo_path, n_sft: int, n_dpo: int, seed: int, 
                 raise ValueError(f"no {stage} example fits posttrain.max_length={max_length} tokens")
 
     def section(stage: str, path, rows: list[dict]) -> dict:
-        return {"path": str(path), "rows": len(rows), "sha256": write_jsonl(path, rows),
-                "tasks": dict(sorted(Counter(r["task"] for r in rows).items())),
-                "sources": dict(sorted(Counter(r["source"] for r in rows).items())),
-                "dropped_too_long": dropped[stage], **tokens[stage]}
+        return {
+            "path": str(path),
+            "rows": len(rows),
+            "sha256": write_jsonl(path, rows),
+            "tasks": dict(sorted(Counter(r["task"] for r in rows).items())),
+            "sources": dict(sorted(Counter(r["source"] for r in rows).items())),
+            "dropped_too_long": dropped[stage],
+            **tokens[stage],
+        }
 
     manifest = {
         "seed": seed,
@@ -283,8 +344,8 @@ def write_posttrain_data(sft_path, dpo_path, n_sft: int, n_dpo: int, seed: int, 
         "tokenizer": str(tokenizer_dir) if tokenizer_dir is not None else None,
         "max_length": max_length,
         "sft": section("sft", sft_path, sft),
-        "dpo": section("dpo", dpo_path, dpo) | {
-            "rejections": dict(sorted(Counter(r["rejection"] for r in dpo).items()))},
+        "dpo": section("dpo", dpo_path, dpo)
+        | {"rejections": dict(sorted(Counter(r["rejection"] for r in dpo).items()))},
         "public": public_report,
         "train_pool": used_identities(seed, n_sft, n_dpo),
         "train_pool_all_function_names": sp.all_function_names("train"),

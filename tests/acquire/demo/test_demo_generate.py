@@ -56,9 +56,9 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path):
         assert a == b
         for rel in a:
             bytes_a = (tmp_path / "a" / source / rel).read_bytes()
-            assert (
-                bytes_a == (tmp_path / "b" / source / rel).read_bytes()
-            ), f"{source}/{rel} not deterministic"
+            assert bytes_a == (tmp_path / "b" / source / rel).read_bytes(), (
+                f"{source}/{rel} not deterministic"
+            )
         assert any(
             not (tmp_path / "c" / source / rel).exists()
             or (tmp_path / "a" / source / rel).read_bytes() != (tmp_path / "c" / source / rel).read_bytes()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from typing import Callable
+from collections.abc import Callable
 
 from trellis.acquire.demo.vocab import FIELD_TYPES, GENERIC_NOUNS, LEVELS, SYLLABLES, TOPIC_VOCAB
 

@@ -161,8 +161,10 @@ def gen_fineweb_edu(rng: random.Random, n_docs: int, n_files: int, seed: int, to
         for row in rows:
             row["dump"] = dump
             row["file_path"] = (
-                f"s3://commoncrawl/crawl-data/{dump}/segments/{rng.randint(1700000000000, 1709999999999)}.{rng.randint(10, 99)}"
-                f"/warc/{dump}-{rng.randint(20231101000000, 20240430235959)}-{rng.randint(0, 899):05d}.warc.gz"
+                f"s3://commoncrawl/crawl-data/{dump}/segments/"
+                f"{rng.randint(1700000000000, 1709999999999)}.{rng.randint(10, 99)}"
+                f"/warc/{dump}-{rng.randint(20231101000000, 20240430235959)}"
+                f"-{rng.randint(0, 899):05d}.warc.gz"
             )
         out[rel] = rows
     return out

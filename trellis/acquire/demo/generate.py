@@ -11,8 +11,8 @@ near-duplicate in a different file than its original, and a demo source is a few
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from trellis.acquire.demo.common import source_rng
 from trellis.acquire.demo.finemath import gen_finemath

@@ -31,7 +31,10 @@ def gen_pes2o(rng: random.Random, n_docs: int, n_files: int, seed: int, topics: 
     for _ in range(n_docs):
         topic = rng.choice(pool)
         terms = _topic_terms(topic)
-        title = f"{rng.choice(['On', 'Towards', 'Revisiting', 'Learning', 'A Study of'])} {rng.choice(terms).title()} and {rng.choice(terms).title()}"
+        title = (
+            f"{rng.choice(['On', 'Towards', 'Revisiting', 'Learning', 'A Study of'])} "
+            f"{rng.choice(terms).title()} and {rng.choice(terms).title()}"
+        )
         abstract = " ".join(_sentence(rng, 4, terms) for _ in range(rng.randint(3, 5)))
         full = rng.random() < 0.5
         body = [title, abstract]
@@ -45,7 +48,8 @@ def gen_pes2o(rng: random.Random, n_docs: int, n_files: int, seed: int, topics: 
         year = rng.randint(1995, 2023)
         docs.append(
             {
-                "added": f"{rng.randint(2022, 2023)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T00:00:00.000Z",
+                "added": f"{rng.randint(2022, 2023)}-{rng.randint(1, 12):02d}"
+                f"-{rng.randint(1, 28):02d}T00:00:00.000Z",
                 "created": f"{year}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T00:00:00.000Z",
                 "id": str(rng.randint(10_000_000, 260_000_000)),
                 "source": "s2orc/train" if full else "s2ag/train",

@@ -18,11 +18,14 @@ SE_SITES = ("dba.stackexchange.com", "softwareengineering.stackexchange.com", "s
 SE_QUESTIONS = [
     (
         "How do I validate a JSON payload against a schema in {lang}?",
-        '<p>I receive {ent} records as JSON and need to reject ones with missing fields.</p>\n<pre><code>{{"id": 1, "name": null}}\n</code></pre>\n<p>What is the idiomatic way to do this?</p>',
+        "<p>I receive {ent} records as JSON and need to reject ones with missing "
+        'fields.</p>\n<pre><code>{{"id": 1, "name": null}}\n</code></pre>\n<p>What is the idiomatic way to '
+        "do this?</p>",
     ),
     (
         "Why does my LEFT JOIN return duplicate {ent}s?",
-        "<p>This query returns each {ent} several times:</p>\n<pre><code>SELECT u.* FROM {ent}s u LEFT JOIN events e ON e.{ent}_id = u.id;\n</code></pre>\n<p>I expected one row per {ent}.</p>",
+        "<p>This query returns each {ent} several times:</p>\n<pre><code>SELECT u.* FROM {ent}s u LEFT JOIN "
+        "events e ON e.{ent}_id = u.id;\n</code></pre>\n<p>I expected one row per {ent}.</p>",
     ),
     (
         "Best way to model optional fields in a {lang} API response?",
@@ -30,13 +33,19 @@ SE_QUESTIONS = [
     ),
     (
         "Parsing nested YAML config into typed objects",
-        "<p>My config has a nested <code>{ent}</code> section with lists of maps. How can I load it into {lang} classes and fail early on typos?</p>",
+        "<p>My config has a nested <code>{ent}</code> section with lists of maps. How can I load it into "
+        "{lang} classes and fail early on typos?</p>",
     ),
 ]
 SE_ANSWERS = [
-    "<p>Use a schema validator instead of hand-written checks: define the {ent} schema once and validate every payload against it.</p>\n<pre><code>validate(instance=payload, schema={ent}_schema)\n</code></pre>\n<p>Errors then name the exact path that failed.</p>",
-    "<p>The duplicates come from the one-to-many join. Aggregate first, or use <code>EXISTS</code>:</p>\n<pre><code>SELECT * FROM {ent}s u WHERE EXISTS (SELECT 1 FROM events e WHERE e.{ent}_id = u.id);\n</code></pre>",
-    '<p>Omit fields that do not apply, and document them as optional in the schema. <code>null</code> should mean "known to be empty".</p>',
+    "<p>Use a schema validator instead of hand-written checks: define the {ent} schema once and validate "
+    "every payload against it.</p>\n<pre><code>validate(instance=payload, "
+    "schema={ent}_schema)\n</code></pre>\n<p>Errors then name the exact path that failed.</p>",
+    "<p>The duplicates come from the one-to-many join. Aggregate first, or use "
+    "<code>EXISTS</code>:</p>\n<pre><code>SELECT * FROM {ent}s u WHERE EXISTS (SELECT 1 FROM events e WHERE "
+    "e.{ent}_id = u.id);\n</code></pre>",
+    "<p>Omit fields that do not apply, and document them as optional in the schema. <code>null</code> "
+    'should mean "known to be empty".</p>',
     "<p>Load it with a safe loader and then map the dict onto dataclasses, raising on unknown keys.</p>",
     "<p>Did you try restarting?</p>",
     "<p>same problem here, any update??</p>",
@@ -71,7 +80,9 @@ def gen_stackexchange(rng: random.Random, n_docs: int, n_files: int, seed: int, 
                 score = (
                     rng.randint(-1, 1)
                     if a == accepted and rng.random() < 0.2
-                    else rng.randint(2, 40) if good else rng.randint(-3, 1)
+                    else rng.randint(2, 40)
+                    if good
+                    else rng.randint(-3, 1)
                 )
                 answer_id += rng.randint(1, 50)
                 answers.append(

@@ -12,7 +12,7 @@ with their language directory, and about 3% lightly edited forks of another file
 from __future__ import annotations
 
 import random
-from typing import Callable
+from collections.abc import Callable
 
 from trellis.acquire.demo.code_templates.java import _java_pojo, _java_service, _java_test
 from trellis.acquire.demo.code_templates.javascript import _js_app, _js_config, _js_messy, _js_test
@@ -92,7 +92,7 @@ def gen_starcoderdata(rng: random.Random, n_docs: int, n_files: int, seed: int, 
     # Each language is its own directory as on the hub; n_files is spread over them, at least
     # one file per language.
     per_lang_files = _split_counts(max(n_files, len(langs)), len(langs))
-    counts = [max(1, int(round(n_docs * LANG_SHARES[l]))) for l in langs]
+    counts = [max(1, int(round(n_docs * LANG_SHARES[lang]))) for lang in langs]
     out = {}
     next_id = 0
     for lang, n_lang, lang_files in zip(langs, counts, per_lang_files):

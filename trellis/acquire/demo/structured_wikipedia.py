@@ -37,7 +37,8 @@ def gen_structured_wikipedia(rng: random.Random, n_docs: int, n_files: int, seed
                         "has_parts": [
                             {
                                 "type": "paragraph",
-                                "value": f"Further details on the {heading.lower()} of {e['name']} are disputed.",
+                                "value": f"Further details on the {heading.lower()} of {e['name']} are "
+                                "disputed.",
                             }
                         ],
                     }

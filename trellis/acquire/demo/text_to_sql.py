@@ -38,10 +38,14 @@ def gen_text_to_sql(rng: random.Random, n_docs: int, n_files: int, seed: int, to
                 f"SELECT {grp}, AVG({col}) FROM {ent}s GROUP BY {grp};",
             )
         elif kind == 2:
-            schema += f"\nCREATE TABLE {other}s (id INTEGER PRIMARY KEY, {ent}_id INTEGER REFERENCES {ent}s(id), label VARCHAR(80));"
+            schema += (
+                f"\nCREATE TABLE {other}s (id INTEGER PRIMARY KEY, {ent}_id INTEGER REFERENCES "
+                f"{ent}s(id), label VARCHAR(80));"
+            )
             question, query = (
                 f"List each {ent} id with the number of {other}s it has.",
-                f"SELECT e.id, COUNT(o.id) AS n_{other}s FROM {ent}s e LEFT JOIN {other}s o ON o.{ent}_id = e.id GROUP BY e.id;",
+                f"SELECT e.id, COUNT(o.id) AS n_{other}s FROM {ent}s e LEFT JOIN {other}s o ON o.{ent}_id = "
+                "e.id GROUP BY e.id;",
             )
         else:
             col = rng.choice([f for f, *_ in fields])

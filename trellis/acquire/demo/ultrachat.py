@@ -35,7 +35,10 @@ def _assistant_reply(rng: random.Random, prompt: str, terms: list[str]) -> str:
     if "JSON" in prompt:
         ent = rng.choice(ENTITIES)
         obj = {"id": rng.randint(1, 999), "name": _word(rng), "status": rng.choice(["active", "pending"])}
-        return f"Here is a {ent} as JSON:\n\n```json\n{json.dumps(obj, indent=2)}\n```\n\nEach key is a field of the {ent}; add more keys as needed."
+        return (
+            f"Here is a {ent} as JSON:\n\n```json\n{json.dumps(obj, indent=2)}\n```\n\nEach key is a "
+            f"field of the {ent}; add more keys as needed."
+        )
     if "list" in prompt:
         return "Sure:\n\n" + "\n".join(
             f"{k}. {_sentence(rng, 2, terms)}" for k in range(1, rng.randint(3, 5) + 1)

@@ -14,23 +14,43 @@ from typing import Any
 # Richer per-topic vocabulary than the config's keywords, so a document is more than its
 # keyword list and a classifier has to generalize past exact keyword matches.
 TOPIC_VOCAB = {
-    "computer_science": "hash table, binary tree, operating system, cache, compiler pass, sorting routine, source code, query planner, memory allocator, thread scheduler, packet, api endpoint, recursion, linked list, interpreter",
-    "mathematics": "derivative, vector space, prime number, inequality, function, set, geometry, sequence, limit, eigenvalue, conjecture, axiom, fraction, coordinate system, series",
-    "machine_learning_ai": "loss function, feature vector, attention layer, overfitting, validation set, backpropagation, decision tree, reinforcement learning, benchmark, tokenizer, fine-tuning, hyperparameter, inference, label noise, learning rate",
-    "physics": "force, wave, thermodynamics, electric field, mass, acceleration, orbit, friction, relativity, magnetic field, pressure, frequency, kinetic energy, spectrum, laser",
-    "chemistry": "atom, ion, oxidation, periodic table, polymer, solvent, ph level, isotope, covalent bond, titration, crystal, reagent, enthalpy, alloy, precipitate",
-    "biology": "chromosome, mitochondria, photosynthesis, bacteria, mutation, habitat, membrane, neuron, rna, immune system, tissue, population genetics, metabolism, fungus, predator",
-    "earth_environment": "sediment, volcano, watershed, erosion, biodiversity, drought, atmosphere, wetland, emissions, groundwater, coral reef, deforestation, plate tectonics, monsoon, recycling",
-    "engineering": "beam, torque, control system, gearbox, hydraulics, welding, fatigue, signal, microcontroller, actuator, blueprint, resistor, structural steel, pump, feedback loop",
-    "medicine_health": "blood pressure, nutrition, infection, diagnosis, antibiotic, exercise, sleep, cholesterol, hospital, nurse, prescription, chronic pain, mental health, immunization, physician",
-    "business_economics": "pricing, startup, interest rate, shareholder, unemployment, marketing, cash flow, tax, trade, entrepreneur, balance sheet, demand, wage, loan, competition",
-    "education": "school, reading skills, textbook, exam, tutor, classroom management, literacy, study habits, grade, kindergarten, feedback, teaching strategy, project work, learners, lesson plan",
-    "history": "kingdom, medieval period, archive, monarch, battle, civilization, industrial revolution, independence, migration, chronicle, renaissance, republic, artifact, conquest, pilgrimage",
-    "social_sciences": "identity, inequality, social norm, interview, urbanization, family structure, cognition, institution, demographic, social network, motivation, stereotype, ritual, public opinion, census",
-    "philosophy_religion": "consciousness, free will, scripture, logic, justice, existence, prayer, stoicism, knowledge, soul, doctrine, meditation, ethical dilemma, truth, temple",
-    "arts_literature": "character, sculpture, symphony, narrative, poetry, rhyme, canvas, chapter, melody, dialogue, sonnet, playwright, gallery, protagonist, verse",
-    "law_government": "judge, parliament, lawsuit, citizen, amendment, federal agency, jury, treaty law, tax code, lawyer, ballot, verdict, ordinance, senate, civil liberties",
-    "practical_skills": "kitchen, baking, woodworking, sewing, plumbing, packing list, laundry, grocery list, stain removal, camping, home maintenance, meal prep, paint, fence, compost",
+    "computer_science": "hash table, binary tree, operating system, cache, compiler pass, sorting routine, "
+    "source code, query planner, memory allocator, thread scheduler, packet, api endpoint, recursion, "
+    "linked list, interpreter",
+    "mathematics": "derivative, vector space, prime number, inequality, function, set, geometry, sequence, "
+    "limit, eigenvalue, conjecture, axiom, fraction, coordinate system, series",
+    "machine_learning_ai": "loss function, feature vector, attention layer, overfitting, validation set, "
+    "backpropagation, decision tree, reinforcement learning, benchmark, tokenizer, fine-tuning, "
+    "hyperparameter, inference, label noise, learning rate",
+    "physics": "force, wave, thermodynamics, electric field, mass, acceleration, orbit, friction, "
+    "relativity, magnetic field, pressure, frequency, kinetic energy, spectrum, laser",
+    "chemistry": "atom, ion, oxidation, periodic table, polymer, solvent, ph level, isotope, covalent bond, "
+    "titration, crystal, reagent, enthalpy, alloy, precipitate",
+    "biology": "chromosome, mitochondria, photosynthesis, bacteria, mutation, habitat, membrane, neuron, "
+    "rna, immune system, tissue, population genetics, metabolism, fungus, predator",
+    "earth_environment": "sediment, volcano, watershed, erosion, biodiversity, drought, atmosphere, "
+    "wetland, emissions, groundwater, coral reef, deforestation, plate tectonics, monsoon, recycling",
+    "engineering": "beam, torque, control system, gearbox, hydraulics, welding, fatigue, signal, "
+    "microcontroller, actuator, blueprint, resistor, structural steel, pump, feedback loop",
+    "medicine_health": "blood pressure, nutrition, infection, diagnosis, antibiotic, exercise, sleep, "
+    "cholesterol, hospital, nurse, prescription, chronic pain, mental health, immunization, physician",
+    "business_economics": "pricing, startup, interest rate, shareholder, unemployment, marketing, cash "
+    "flow, tax, trade, entrepreneur, balance sheet, demand, wage, loan, competition",
+    "education": "school, reading skills, textbook, exam, tutor, classroom management, literacy, study "
+    "habits, grade, kindergarten, feedback, teaching strategy, project work, learners, lesson plan",
+    "history": "kingdom, medieval period, archive, monarch, battle, civilization, industrial revolution, "
+    "independence, migration, chronicle, renaissance, republic, artifact, conquest, pilgrimage",
+    "social_sciences": "identity, inequality, social norm, interview, urbanization, family structure, "
+    "cognition, institution, demographic, social network, motivation, stereotype, ritual, public opinion, "
+    "census",
+    "philosophy_religion": "consciousness, free will, scripture, logic, justice, existence, prayer, "
+    "stoicism, knowledge, soul, doctrine, meditation, ethical dilemma, truth, temple",
+    "arts_literature": "character, sculpture, symphony, narrative, poetry, rhyme, canvas, chapter, melody, "
+    "dialogue, sonnet, playwright, gallery, protagonist, verse",
+    "law_government": "judge, parliament, lawsuit, citizen, amendment, federal agency, jury, treaty law, "
+    "tax code, lawyer, ballot, verdict, ordinance, senate, civil liberties",
+    "practical_skills": "kitchen, baking, woodworking, sewing, plumbing, packing list, laundry, grocery "
+    "list, stain removal, camping, home maintenance, meal prep, paint, fence, compost",
 }
 
 GENERIC_NOUNS = [

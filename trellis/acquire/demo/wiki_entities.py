@@ -45,12 +45,15 @@ def _entity(seed: int, index: int) -> dict:
         }
         prose = [
             f"{name} is a city in {country}, founded in {year}.",
-            f"It has a population of about {fields['General']['Population']} and lies at an elevation of {fields['General']['Elevation']}.",
-            f"The city is governed under a {fields['Government']['Type'].lower()} system; the current mayor is {fields['Government']['Mayor']}.",
+            f"It has a population of about {fields['General']['Population']} and lies at an elevation of "
+            f"{fields['General']['Elevation']}.",
+            f"The city is governed under a {fields['Government']['Type'].lower()} system; the current mayor "
+            f"is {fields['Government']['Mayor']}.",
         ]
         sections = {
             "History": [
-                f"The settlement grew around a river crossing and received a charter in {year + rng.randint(10, 120)}.",
+                "The settlement grew around a river crossing and received a charter in "
+                f"{year + rng.randint(10, 120)}.",
                 "Trade and later manufacturing shaped its growth.",
             ],
             "Geography": [
@@ -106,7 +109,8 @@ def _entity(seed: int, index: int) -> dict:
             }
         }
         prose = [
-            f"{name} is a {fields['Company']['Type'].lower()} {fields['Company']['Industry'].lower()} company founded in {year}.",
+            f"{name} is a {fields['Company']['Type'].lower()} {fields['Company']['Industry'].lower()} "
+            f"company founded in {year}.",
             f"It is headquartered in {country} and employs about {fields['Company']['Employees']} people.",
         ]
         sections = {
@@ -145,7 +149,8 @@ def _entity(seed: int, index: int) -> dict:
         }
         prose = [
             f"The {name} is a river in {country}, {length} km long.",
-            f"It flows into the {fields['Location']['Mouth']} with a mean discharge of {fields['Physical characteristics']['Discharge']}.",
+            f"It flows into the {fields['Location']['Mouth']} with a mean discharge of "
+            f"{fields['Physical characteristics']['Discharge']}.",
         ]
         sections = {
             "Course": [
@@ -164,8 +169,10 @@ def _entity(seed: int, index: int) -> dict:
             }
         }
         prose = [
-            f"{name} is a {fields['General']['Paradigm'].lower()} programming language designed by {fields['General']['Designed by']}.",
-            f"It first appeared in {fields['General']['First appeared']} and uses {fields['General']['Typing discipline'].lower()} typing.",
+            f"{name} is a {fields['General']['Paradigm'].lower()} programming language designed by "
+            f"{fields['General']['Designed by']}.",
+            f"It first appeared in {fields['General']['First appeared']} and uses "
+            f"{fields['General']['Typing discipline'].lower()} typing.",
         ]
         sections = {
             "Syntax": [

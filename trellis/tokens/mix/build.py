@@ -31,8 +31,18 @@ MIX_TABLE = "mix.csv"
 # part of the work state's fingerprint, so a resumed job never mixes work state of two algorithms.
 ALGORITHM = "trellis-mix/2"
 MIX_TABLE_COLUMNS = [
-    "component", "source", "stage", "upsample", "budget", "available_tokens", "realized_tokens",
-    "share", "epochs", "documents", "truncated_documents", "shortfall",
+    "component",
+    "source",
+    "stage",
+    "upsample",
+    "budget",
+    "available_tokens",
+    "realized_tokens",
+    "share",
+    "epochs",
+    "documents",
+    "truncated_documents",
+    "shortfall",
 ]
 
 
@@ -43,9 +53,14 @@ def write_mix_table(path: Path, components: dict[str, dict[str, Any]]) -> None:
         writer = csv.DictWriter(f, fieldnames=MIX_TABLE_COLUMNS, lineterminator="\n")
         writer.writeheader()
         for name, c in components.items():
-            writer.writerow({"component": name, "stage": c.get("stage", ""),
-                             "share": f"{c['realized_tokens'] / realized:.6f}",
-                             **{k: c[k] for k in MIX_TABLE_COLUMNS if k in c}})
+            writer.writerow(
+                {
+                    "component": name,
+                    "stage": c.get("stage", ""),
+                    "share": f"{c['realized_tokens'] / realized:.6f}",
+                    **{k: c[k] for k in MIX_TABLE_COLUMNS if k in c},
+                }
+            )
 
 
 def build_mix(
@@ -68,8 +83,10 @@ def build_mix(
     """
     tokenizer_vocab_size = vocab_size if tokenizer_vocab_size is None else int(tokenizer_vocab_size)
     if sequences_per_shard < 1 or shuffle_buffer_mb <= 0:
-        raise ValueError(f"sequences_per_shard ({sequences_per_shard}) must be >= 1 and shuffle_buffer_mb "
-                         f"({shuffle_buffer_mb}) > 0")
+        raise ValueError(
+            f"sequences_per_shard ({sequences_per_shard}) must be >= 1 and shuffle_buffer_mb "
+            f"({shuffle_buffer_mb}) > 0"
+        )
     if tokenizer_vocab_size > vocab_size:
         raise ValueError(
             f"the tokenizer has {tokenizer_vocab_size} tokens, more than the shards' vocab_size {vocab_size}"
@@ -78,9 +95,15 @@ def build_mix(
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     capacity = buffer_sequences(shuffle_buffer_mb, context_length)
-    settings = {"context_length": context_length, "eos_id": eos_id, "vocab_size": vocab_size,
-                "tokenizer_vocab_size": tokenizer_vocab_size, "sequences_per_shard": sequences_per_shard,
-                "buffer_sequences": capacity, "seed": seed}
+    settings = {
+        "context_length": context_length,
+        "eos_id": eos_id,
+        "vocab_size": vocab_size,
+        "tokenizer_vocab_size": tokenizer_vocab_size,
+        "sequences_per_shard": sequences_per_shard,
+        "buffer_sequences": capacity,
+        "seed": seed,
+    }
     work = WorkState(out_dir, fingerprint(components, ALGORITHM, **settings))
     record = work.pass1()
     if record is None:
@@ -94,15 +117,25 @@ def build_mix(
     if record is None:
         stream = MixStream(components, context_length, eos_id, tokenizer_vocab_size, seed)
         counts = write_runs(iter(stream), work.dir, context_length, capacity, seeded_rng(seed, 3))
-        record = {"run_counts": counts, "dropped_tail_tokens": stream.dropped_tail_tokens,
-                  "components": {c.name: c.report() for c in stream.comps}}
+        record = {
+            "run_counts": counts,
+            "dropped_tail_tokens": stream.dropped_tail_tokens,
+            "components": {c.name: c.report() for c in stream.comps},
+        }
         if not counts:
             stream_tokens = sum(c["stream_tokens"] for c in record["components"].values())
-            raise ValueError(f"the mix's {stream_tokens} tokens (EOS included) do not fill one sequence of "
-                             f"context_length {context_length}: raise the mix.components budgets")
+            raise ValueError(
+                f"the mix's {stream_tokens} tokens (EOS included) do not fill one sequence of "
+                f"context_length {context_length}: raise the mix.components budgets"
+            )
         work.save_pass1(record)
-        log.info("pass 1: %d sequences in %d runs of at most %d (%.1fs)", sum(counts), len(counts),
-                 capacity, time.monotonic() - start)
+        log.info(
+            "pass 1: %d sequences in %d runs of at most %d (%.1fs)",
+            sum(counts),
+            len(counts),
+            capacity,
+            time.monotonic() - start,
+        )
     else:
         log.info("pass 1 already complete (%d runs): resuming the merge", len(record["run_counts"]))
 
@@ -143,15 +176,25 @@ def build_mix(
         "total_tokens": total_sequences * context_length,
         "dropped_tail_tokens": record["dropped_tail_tokens"],
         "sequences_per_shard": sequences_per_shard,
-        "shuffle": {"method": "external two-pass: permuted runs, hypergeometric merge",
-                    "buffer_sequences": capacity, "runs": len(record["run_counts"])},
+        "shuffle": {
+            "method": "external two-pass: permuted runs, hypergeometric merge",
+            "buffer_sequences": capacity,
+            "runs": len(record["run_counts"]),
+        },
         "components": record["components"],
         "shards": shards,
     }
     write_mix_table(out_dir / MIX_TABLE, manifest["components"])
     write_json(out_dir / MANIFEST, manifest)
     work.remove()
-    log.info("mix: %d sequences (%d tokens) in %d shards (%d kept from a killed run), %d tail tokens "
-             "dropped (%.1fs)", total_sequences, total_sequences * context_length, len(shards), len(reused),
-             record["dropped_tail_tokens"], time.monotonic() - start)
+    log.info(
+        "mix: %d sequences (%d tokens) in %d shards (%d kept from a killed run), %d tail tokens "
+        "dropped (%.1fs)",
+        total_sequences,
+        total_sequences * context_length,
+        len(shards),
+        len(reused),
+        record["dropped_tail_tokens"],
+        time.monotonic() - start,
+    )
     return manifest

@@ -158,11 +158,17 @@ class MixStream:
                 raise KeyError(f"mix component {c.get('name', c)!r} lacks {missing}")
             if int(c["budget"]) < 0:
                 raise ValueError(f"mix component {c['name']}: negative budget {c['budget']}")
-            self.comps.append(Component(
-                name=c["name"], source=c["source"], token_paths=[Path(p) for p in c["token_paths"]],
-                budget=int(c["budget"]), upsample=bool(c.get("upsample", False)), stage=c.get("stage"),
-                selected=[] if self.record_documents else None,
-            ))
+            self.comps.append(
+                Component(
+                    name=c["name"],
+                    source=c["source"],
+                    token_paths=[Path(p) for p in c["token_paths"]],
+                    budget=int(c["budget"]),
+                    upsample=bool(c.get("upsample", False)),
+                    stage=c.get("stage"),
+                    selected=[] if self.record_documents else None,
+                )
+            )
         # Components of one source never share a document: each skips what the ones before it
         # (in config order) took, by id (ids are the same in raw and curated parts).
         taken: dict[str, np.ndarray] = {}

@@ -86,7 +86,8 @@ def id_hashes(ids: list[str]) -> np.ndarray:
     """64-bit hashes of document ids (blake2b: the same on every machine and Python run)."""
     return np.fromiter(
         (int.from_bytes(hashlib.blake2b(i.encode("utf-8"), digest_size=8).digest(), "little") for i in ids),
-        dtype=np.uint64, count=len(ids),
+        dtype=np.uint64,
+        count=len(ids),
     )
 
 
@@ -147,14 +148,21 @@ class Component:
             running = 0
             for k, path in enumerate(self.token_paths):
                 lengths = self._lengths(k, path)
-                take, running = select_prefix(lengths, running, int(targets[k]), self.sample_tokens,
-                                              seeded_rng(seed, 5, tag, k))
+                take, running = select_prefix(
+                    lengths, running, int(targets[k]), self.sample_tokens, seeded_rng(seed, 5, tag, k)
+                )
                 rows = np.flatnonzero(take)
                 self.sample[k] = (rows, take[rows])
         if self.shortfall:
             why = "its source has no documents left for it" if available == 0 else "upsample is off for it"
-            log.warning("component %s: %d tokens available for a budget of %d (%s): shortfall %d",
-                        self.name, available, self.budget, why, self.shortfall)
+            log.warning(
+                "component %s: %d tokens available for a budget of %d (%s): shortfall %d",
+                self.name,
+                available,
+                self.budget,
+                why,
+                self.shortfall,
+            )
 
     def _lengths(self, k: int, path: Path, taken: np.ndarray | None = None) -> np.ndarray:
         """Tokens per document of part ``k``, 0 for excluded documents (recorded on first call)."""

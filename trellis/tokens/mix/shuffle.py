@@ -88,7 +88,9 @@ def merge_runs(
             for r in np.flatnonzero(take):
                 k = int(take[r])
                 rows[fill : fill + k] = np.fromfile(
-                    run_path(work, int(r)), dtype=np.uint16, count=k * context_length,
+                    run_path(work, int(r)),
+                    dtype=np.uint16,
+                    count=k * context_length,
                     offset=int(position[r]) * row_bytes,
                 ).reshape(k, context_length)
                 fill += k

@@ -105,6 +105,13 @@ def fingerprint(components: list[dict], algorithm: str, **settings: Any) -> dict
         for p in c["token_paths"]:
             st = Path(p).stat()
             files.append([str(p), st.st_size, st.st_mtime_ns])
-        comps.append({"name": c["name"], "source": c["source"], "budget": int(c["budget"]),
-                      "upsample": bool(c.get("upsample", False)), "files": files})
+        comps.append(
+            {
+                "name": c["name"],
+                "source": c["source"],
+                "budget": int(c["budget"]),
+                "upsample": bool(c.get("upsample", False)),
+                "files": files,
+            }
+        )
     return {"algorithm": algorithm, "components": comps, **settings}

@@ -58,7 +58,6 @@ def latest_step_checkpoint(out_dir: str | Path) -> Path | None:
     return max(steps, key=lambda d: int(d.name.split("-")[1])) / "lit_model.pth"
 
 
-
 def _reset_if_changed(out_dir: Path, fingerprint: dict) -> None:
     """Start from scratch when ``out_dir`` holds checkpoints of a different run.
 
@@ -79,4 +78,3 @@ def _reset_if_changed(out_dir: Path, fingerprint: dict) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     tmp.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, path)
-

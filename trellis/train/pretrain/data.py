@@ -69,7 +69,9 @@ class TKDSDataset(Dataset):
             _, data = read_shard(self.files[k], validate=self.validate_tokens)
             expected = (self.counts[k], self.context_length)
             if tuple(data.shape) != expected:
-                raise ValueError(f"{self.files[k]}: holds {tuple(data.shape)} tokens, manifest says {expected}")
+                raise ValueError(
+                    f"{self.files[k]}: holds {tuple(data.shape)} tokens, manifest says {expected}"
+                )
             self._maps[k] = data
         return self._maps[k]
 
@@ -96,7 +98,9 @@ class ResumableSampler(DistributedSampler):
     def __init__(self, dataset: Dataset, num_replicas: int, rank: int, shuffle: bool, seed: int):
         # drop_last: DistributedSampler would otherwise pad ranks with repeated sequences, so two
         # ranks would train on the same sequence within one epoch.
-        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=seed, drop_last=True)
+        super().__init__(
+            dataset, num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=seed, drop_last=True
+        )
         self.skip = 0
 
     def __iter__(self) -> Iterator[int]:
@@ -189,13 +193,16 @@ class TKDSDataModule(DataModule):
             "validate_tokens": self.validate_tokens,
         }
 
-    def connect(self, tokenizer=None, batch_size: int = 1, max_seq_length: int | None = None, **kwargs) -> None:
+    def connect(
+        self, tokenizer=None, batch_size: int = 1, max_seq_length: int | None = None, **kwargs
+    ) -> None:
         self.batch_size = batch_size
         # LitGPT passes the model's max_seq_length; each sequence must hold one more token (the
         # last target), so it can be at most context_length - 1.
         if max_seq_length is not None and max_seq_length > self.context_length - 1:
             raise ValueError(
-                f"{self.shard_dir}: max_seq_length {max_seq_length} needs sequences of {max_seq_length + 1} tokens;"
+                f"{self.shard_dir}: max_seq_length {max_seq_length} needs sequences of {max_seq_length + 1} "
+                "tokens;"
                 f" the shards hold {self.context_length} (set train.max_seq_length = context_length - 1)"
             )
         self.max_seq_length = max_seq_length

@@ -70,7 +70,6 @@ def _litgpt_argv(argv: list[str]):
         sys.argv = saved
 
 
-
 def _cli_args(prog: str, model_name: str, values: dict[str, Any]) -> list[str]:
     args = [prog, model_name]
     for key, value in values.items():
@@ -122,7 +121,9 @@ def _plan(shard_dir, tokenizer_dir, out_dir, model: dict, pretrain: dict, seed: 
     _require(pretrain, PRETRAIN_KEYS, "pretrain")
     shard_dir, tokenizer_dir, out_dir = Path(shard_dir), Path(tokenizer_dir), Path(out_dir)
     if not (tokenizer_dir / "tokenizer.json").is_file():
-        raise FileNotFoundError(f"{tokenizer_dir}: no tokenizer.json (expected a Hugging Face tokenizer directory)")
+        raise FileNotFoundError(
+            f"{tokenizer_dir}: no tokenizer.json (expected a Hugging Face tokenizer directory)"
+        )
     data = TKDSDataModule(shard_dir, seed=int(seed))
     ctx = data.context_length
     if int(data.manifest["vocab_size"]) > int(model["padded_vocab_size"]):
@@ -168,8 +169,19 @@ def _plan(shard_dir, tokenizer_dir, out_dir, model: dict, pretrain: dict, seed: 
             "betas": [float(pretrain["beta1"]), float(pretrain["beta2"])],
         },
     }
-    return _Run(config, data, train, eval_args, optimizer, str(pretrain["precision"]), devices, num_nodes,
-                tokenizer_dir, out_dir, int(seed))
+    return _Run(
+        config,
+        data,
+        train,
+        eval_args,
+        optimizer,
+        str(pretrain["precision"]),
+        devices,
+        num_nodes,
+        tokenizer_dir,
+        out_dir,
+        int(seed),
+    )
 
 
 def _train(run: _Run, compile_model: bool, gradient_checkpointing: bool) -> None:
@@ -180,8 +192,13 @@ def _train(run: _Run, compile_model: bool, gradient_checkpointing: bool) -> None
         "litgpt-pretrain",
         run.config.name,
         {
-            "model_config": {f.name: getattr(run.config, f.name) for f in dataclasses.fields(run.config) if f.init},
-            "data": {"class_path": f"{TKDSDataModule.__module__}.TKDSDataModule", "init_args": run.data.init_args()},
+            "model_config": {
+                f.name: getattr(run.config, f.name) for f in dataclasses.fields(run.config) if f.init
+            },
+            "data": {
+                "class_path": f"{TKDSDataModule.__module__}.TKDSDataModule",
+                "init_args": run.data.init_args(),
+            },
             "out_dir": str(run.out_dir),
             "precision": run.precision,
             "resume": "auto",
@@ -217,7 +234,9 @@ def _train(run: _Run, compile_model: bool, gradient_checkpointing: bool) -> None
         )
 
 
-def launch_command(devices: int, num_nodes: int, launch_json: str | Path, environ: dict | None = None) -> list[str]:
+def launch_command(
+    devices: int, num_nodes: int, launch_json: str | Path, environ: dict | None = None
+) -> list[str]:
     """The command that starts one training process per GPU (Fabric then joins them up).
 
     Under SLURM (the slurm profile gives the job ``devices × num_nodes`` tasks on ``num_nodes``
@@ -230,14 +249,26 @@ def launch_command(devices: int, num_nodes: int, launch_json: str | Path, enviro
     environ = os.environ if environ is None else environ
     program = ["-m", "trellis.train.pretrain", str(launch_json)]
     if "SLURM_JOB_ID" in environ:
-        return ["srun", f"--nodes={num_nodes}", f"--ntasks-per-node={devices}", "--kill-on-bad-exit=1",
-                sys.executable] + program
+        return [
+            "srun",
+            f"--nodes={num_nodes}",
+            f"--ntasks-per-node={devices}",
+            "--kill-on-bad-exit=1",
+            sys.executable,
+        ] + program
     if num_nodes > 1:
         raise RuntimeError(
-            f"pretrain.num_nodes is {num_nodes}: several nodes need SLURM (snakemake --profile profiles/slurm)"
+            f"pretrain.num_nodes is {num_nodes}: several nodes need SLURM (snakemake --profile "
+            "profiles/slurm)"
         )
     # torch's own torchrun module, run by this interpreter (not whatever torchrun is first on PATH)
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={devices}"] + program
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc-per-node={devices}",
+    ] + program
 
 
 def _launch(run_args: dict, run: _Run) -> None:
@@ -268,8 +299,15 @@ def run_pretrain(
     clean up checkpoints at once). Returns a summary: final checkpoint path, resumed-from
     checkpoint (or None), iterations, tokens, wall time, metrics path.
     """
-    run_args = {"shard_dir": str(shard_dir), "tokenizer_dir": str(tokenizer_dir), "out_dir": str(out_dir),
-                "model": dict(model), "pretrain": dict(pretrain), "seed": int(seed), "arm_name": arm_name}
+    run_args = {
+        "shard_dir": str(shard_dir),
+        "tokenizer_dir": str(tokenizer_dir),
+        "out_dir": str(out_dir),
+        "model": dict(model),
+        "pretrain": dict(pretrain),
+        "seed": int(seed),
+        "arm_name": arm_name,
+    }
     run = _plan(**run_args)
     out_dir = run.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -330,4 +368,3 @@ def _main(argv: list[str]) -> None:
     run_args = json.loads(Path(argv[0]).read_text())
     pretrain = run_args["pretrain"]
     _train(_plan(**run_args), bool(pretrain["compile"]), bool(pretrain["gradient_checkpointing"]))
-

@@ -17,7 +17,10 @@ log = logging.getLogger(__name__)
 
 
 def merge_metrics(
-    out_dir: str | Path, flops_per_token: float | None = None, peak_flops: float | None = None, world_size: int = 1
+    out_dir: str | Path,
+    flops_per_token: float | None = None,
+    peak_flops: float | None = None,
+    world_size: int = 1,
 ) -> Path:
     """Merge LitGPT's per-start CSV logs into ``out_dir/metrics.csv`` (one row per logged step).
 
@@ -38,7 +41,8 @@ def merge_metrics(
     """
     out_dir = Path(out_dir)
     versions = sorted(
-        (out_dir / "logs" / "csv").glob("version_*/metrics.csv"), key=lambda p: int(p.parent.name.split("_")[1])
+        (out_dir / "logs" / "csv").glob("version_*/metrics.csv"),
+        key=lambda p: int(p.parent.name.split("_")[1]),
     )
     if not versions:
         raise FileNotFoundError(f"{out_dir}/logs/csv: LitGPT wrote no metrics.csv")
@@ -87,4 +91,3 @@ def _device_peak_flops() -> float | None:
     except KeyError as err:
         log.warning("no MFU in metrics.csv: %s", err)
         return None
-

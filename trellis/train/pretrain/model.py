@@ -47,7 +47,6 @@ def _require(section: dict, keys: tuple[str, ...], name: str) -> None:
         raise KeyError(f"config section {name!r} is missing key(s) {missing}")
 
 
-
 # --------------------------------------------------------------------------------------- config
 
 
@@ -111,7 +110,9 @@ def enable_gradient_checkpointing(model: torch.nn.Module) -> torch.nn.Module:
     )
 
     wrapper = functools.partial(checkpoint_wrapper, checkpoint_impl=CheckpointImpl.NO_REENTRANT)
-    apply_activation_checkpointing(model, checkpoint_wrapper_fn=wrapper, check_fn=lambda m: isinstance(m, Block))
+    apply_activation_checkpointing(
+        model, checkpoint_wrapper_fn=wrapper, check_fn=lambda m: isinstance(m, Block)
+    )
     return model
 
 

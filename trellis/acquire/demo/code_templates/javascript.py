@@ -76,7 +76,8 @@ def _js_test(rng, ent):
         "  });",
         "",
         "  it('stores a valid record', async () => {",
-        f"    const res = await request(app).post('/{ent}s').send({{ id: {rng.randint(1, 500)}, name: '{_word(rng)}' }});",
+        f"    const res = await request(app).post('/{ent}s').send({{ id: {rng.randint(1, 500)}, name: "
+        f"'{_word(rng)}' }});",
         "    expect(res.status).toBe(201);",
         "  });",
         "});",

@@ -62,7 +62,9 @@ def _json_data(rng, ent):
                     else (
                         round(rng.uniform(1, 999), 2)
                         if t == "float"
-                        else rng.random() < 0.7 if t == "bool" else _word(rng)
+                        else rng.random() < 0.7
+                        if t == "bool"
+                        else _word(rng)
                     )
                 )
             )
@@ -87,26 +89,46 @@ def _json_generated(rng, ent):
 
 def _yaml_ci(rng, ent):
     py = rng.choice(["3.10", "3.11", "3.12"])
-    text = f"name: ci\non:\n  push:\n    branches: [main]\n  pull_request:\njobs:\n  test:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: actions/checkout@v4\n      - uses: actions/setup-python@v5\n        with:\n          python-version: '{py}'\n      - run: pip install -r requirements.txt\n      - run: pytest -q tests/\n"
+    text = (
+        "name: ci\non:\n  push:\n    branches: [main]\n  pull_request:\njobs:\n  test:\n    runs-on: "
+        "ubuntu-latest\n    steps:\n      - uses: actions/checkout@v4\n      - uses: "
+        f"actions/setup-python@v5\n        with:\n          python-version: '{py}'\n      - run: pip "
+        "install -r requirements.txt\n      - run: pytest -q tests/\n"
+    )
     return ".github/workflows/ci.yml", text
 
 
 def _yaml_compose(rng, ent):
-    text = f"version: '3.8'\nservices:\n  {ent}-api:\n    build: .\n    ports:\n      - \"{rng.choice([8000, 8080, 5000])}:8000\"\n    environment:\n      DATABASE_URL: postgres://app:app@db:5432/{ent}s\n    depends_on: [db]\n  db:\n    image: postgres:{rng.choice([13, 14, 15, 16])}\n    volumes:\n      - db-data:/var/lib/postgresql/data\nvolumes:\n  db-data: {{}}\n"
+    text = (
+        f"version: '3.8'\nservices:\n  {ent}-api:\n    build: .\n    ports:\n      - "
+        f'"{rng.choice([8000, 8080, 5000])}:8000"\n    environment:\n      DATABASE_URL: '
+        f"postgres://app:app@db:5432/{ent}s\n    depends_on: [db]\n  db:\n    image: "
+        f"postgres:{rng.choice([13, 14, 15, 16])}\n    volumes:\n      - "
+        f"db-data:/var/lib/postgresql/data\nvolumes:\n  db-data: {{}}\n"
+    )
     return "docker-compose.yml", text
 
 
 def _yaml_openapi(rng, ent):
     fields = _fields(rng)
     props = "".join(f"        {f}:\n          type: {jt}\n" for f, _, _, jt in fields)
-    text = f"openapi: 3.0.3\ninfo:\n  title: {_camel(ent)} API\n  version: 1.{rng.randint(0, 9)}.0\npaths:\n  /{ent}s/{{id}}:\n    get:\n      summary: Fetch one {ent}\n      parameters:\n        - name: id\n          in: path\n          required: true\n          schema: {{type: integer}}\n      responses:\n        '200':\n          description: The {ent}\n          content:\n            application/json:\n              schema: {{$ref: '#/components/schemas/{_camel(ent)}'}}\ncomponents:\n  schemas:\n    {_camel(ent)}:\n      type: object\n      properties:\n{props}"
+    text = (
+        f"openapi: 3.0.3\ninfo:\n  title: {_camel(ent)} API\n  version: "
+        f"1.{rng.randint(0, 9)}.0\npaths:\n  /{ent}s/{{id}}:\n    get:\n      summary: Fetch one {ent}\n    "
+        "  parameters:\n        - name: id\n          in: path\n          required: true\n          "
+        f"schema: {{type: integer}}\n      responses:\n        '200':\n          description: The {ent}\n   "
+        f"       content:\n            application/json:\n"
+        f"              schema: {{$ref: '#/components/schemas/{_camel(ent)}'}}\n"
+        f"components:\n  schemas:\n    {_camel(ent)}:\n      type: object\n      properties:\n{props}"
+    )
     return f"api/{ent}.openapi.yaml", text
 
 
 def _yaml_generated(rng, ent):
     n = rng.randint(150, 250)
     body = "".join(
-        f"  - name: {ent}-worker-{i}\n    image: registry.local/{ent}-worker:latest\n    replicas: 1\n    restartPolicy: Always\n"
+        f"  - name: {ent}-worker-{i}\n    image: registry.local/{ent}-worker:latest\n    replicas: 1\n    "
+        "restartPolicy: Always\n"
         for i in range(n)
     )
     return (

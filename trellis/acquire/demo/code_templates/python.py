@@ -180,7 +180,8 @@ def _py_cli(rng, ent):
         "        for count, row in enumerate(csv.DictReader(handle)):",
         "            if args.limit is not None and count >= args.limit:",
         "                break",
-        f'            row["{rng.choice(["amount", "score"])}"] = float(row.get("{rng.choice(["amount", "score"])}") or 0)',
+        f'            row["{rng.choice(["amount", "score"])}"] = '
+        f'float(row.get("{rng.choice(["amount", "score"])}") or 0)',
         '            sys.stdout.write(json.dumps(row) + "\\n")',
         "    return 0",
         "",
@@ -207,7 +208,7 @@ def _py_schema(rng, ent):
         f"class {cls}Create(BaseModel):",
     ]
     for f, t, _, _ in fields[1:]:
-        lines.append(f"    {f}: {t} = Field(..., description=\"{f.replace('_', ' ')} of the {ent}\")")
+        lines.append(f'    {f}: {t} = Field(..., description="{f.replace("_", " ")} of the {ent}")')
     lines += [
         "",
         "",
@@ -231,7 +232,11 @@ def _py_generated(rng, ent):
     ]
     for i in range(n):
         lines.append(
-            f"_{cls.upper()}_FIELD_{i} = _descriptor.FieldDescriptor(name='field_{i}', full_name='{ent}.{cls}.field_{i}', index={i}, number={i + 1}, type=9, cpp_type=9, label=1, has_default_value=False, default_value=b\"\".decode('utf-8'), message_type=None, enum_type=None, containing_type=None, is_extension=False, extension_scope=None, serialized_options=None, file=DESCRIPTOR)"
+            f"_{cls.upper()}_FIELD_{i} = _descriptor.FieldDescriptor(name='field_{i}', "
+            f"full_name='{ent}.{cls}.field_{i}', index={i}, number={i + 1}, type=9, cpp_type=9, label=1, "
+            "has_default_value=False, default_value=b\"\".decode('utf-8'), message_type=None, "
+            "enum_type=None, containing_type=None, is_extension=False, extension_scope=None, "
+            "serialized_options=None, file=DESCRIPTOR)"
         )
     return f"gen/{ent}_pb2.py", "\n".join(lines)
 
