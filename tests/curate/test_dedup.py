@@ -1,37 +1,13 @@
 """Band-partitioned dedup across parts: clusters, the kept member, the LSH shape and input errors."""
 
-import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+# Corpus helpers shared with the signature tests (the tests dir is on sys.path).
+from test_signatures import NUM_PERM, _doc, _near, _part
+
 from trellis.curate.dedup import dedup_source, lsh_bands
 from trellis.curate.signatures import compute_signatures
-
-NUM_PERM = 64
-WORDS = (
-    "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma tau "
-    "upsilon phi chi psi omega river stone cloud forest ember harbor lantern meadow quartz summit"
-).split()
-
-
-def _doc(seed, n=120):
-    rng = np.random.default_rng(seed)
-    return " ".join(rng.choice(WORDS, size=n))
-
-
-def _near(text, seed, edits=2):
-    """A copy with a couple of words changed: Jaccard of 5-gram shingles stays well above 0.7."""
-    words = text.split()
-    rng = np.random.default_rng(seed)
-    for i in rng.choice(len(words), size=edits, replace=False):
-        words[i] = "CHANGED"
-    return " ".join(words)
-
-
-def _part(path, rows, row_group_size=4):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(rows), path, row_group_size=row_group_size)
 
 
 def _source(tmp_path, parts_rows, filtered_out=(), priority=None):
