@@ -14,7 +14,13 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The demo's config only when no --configfile is given: Snakemake deep-merges a Snakefile's
+# configfile with the command line's, so a study run would otherwise inherit every key that only
+# the demo sets (an accepted Stage 0 check, the demo's lm-eval tasks). A run sees exactly its own
+# config file(s), --config overrides and the schema's defaults.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 validate(config, "config/schema.yaml")
@@ -39,6 +45,11 @@ include: "rules/tokens.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
+
+
+# Jobs that need the internet run where snakemake runs, not on compute nodes (slurm.partitions).
+if INTERNET_JOBS_RUN_LOCALLY:
+    workflow.localrules(*INTERNET_RULES)
 
 
 rule all:

@@ -11,8 +11,7 @@ rule acquire:
         "../envs/data.yaml"
     threads: 1
     resources:
-        mem_mb=res("cpu", "mem_mb"),
-        runtime=res("cpu", "runtime"),
+        **job_resources("cpu", internet=NEEDS_INTERNET["acquire"]),
     params:
         source="{source}",
         spec=lambda wildcards: acquire_spec(wildcards.source),
@@ -32,8 +31,7 @@ rule normalize:
         "../envs/data.yaml"
     threads: 1
     resources:
-        mem_mb=res("cpu", "mem_mb"),
-        runtime=res("cpu", "runtime"),
+        **job_resources("cpu"),
     params:
         source="{source}",
         part=lambda wildcards: int(wildcards.part),

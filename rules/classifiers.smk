@@ -2,10 +2,30 @@
 # scored by its classifiers (scores kept apart from text, keyed by id).
 
 
+# The study's base model (classifiers.base_model), downloaded once where the internet is reachable:
+# train_classifier reads the directory and runs offline on a GPU node. Not in the demo's DAG.
+rule fetch_classifier_base:
+    output:
+        directory(CLASSIFIER_BASE_DIR),
+    log:
+        f"{RESULTS}/logs/fetch_classifier_base.log",
+    conda:
+        "../envs/data.yaml"
+    threads: 1
+    resources:
+        **job_resources("cpu", internet=NEEDS_INTERNET["fetch_classifier_base"]),
+    params:
+        repo=config["classifiers"]["base_model"],
+        revision=BASE_MODEL_REVISION,
+    script:
+        "../scripts/fetch_classifier_base.py"
+
+
 rule train_classifier:
     input:
         labels=f"{RESULTS}/labels/{{task}}.parquet",
         tokenizer=get_classifier_tokenizer(),
+        base_model=get_classifier_base(),
     output:
         model=directory(f"{RESULTS}/classifiers/{{task}}/model"),
         metrics=f"{RESULTS}/classifiers/{{task}}/metrics.json",
@@ -17,9 +37,7 @@ rule train_classifier:
         "../envs/classify.yaml"
     threads: res("model", "threads")
     resources:
-        mem_mb=res("model", "mem_mb"),
-        runtime=res("model", "runtime"),
-        gpu=res("model", "gpu"),
+        **job_resources("model", gpu=True),
     params:
         task="{task}",
         labels=labeler_config(),
@@ -45,9 +63,7 @@ rule score:
         "../envs/classify.yaml"
     threads: res("model", "threads")
     resources:
-        mem_mb=res("model", "mem_mb"),
-        runtime=res("model", "runtime"),
-        gpu=res("model", "gpu"),
+        **job_resources("model", gpu=True),
     params:
         tasks=lambda wildcards: tasks_for_source(wildcards.source),
         labels=labeler_config(),
@@ -76,7 +92,6 @@ rule classifier_metrics:
         "../envs/classify.yaml"
     threads: 1
     resources:
-        mem_mb=res("cpu", "mem_mb"),
-        runtime=res("cpu", "runtime"),
+        **job_resources("cpu"),
     script:
         "../scripts/classifier_metrics.py"

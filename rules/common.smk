@@ -5,6 +5,7 @@
 # Snakemake's rerun triggers (mtime, params, code) see exactly what a config change invalidates:
 # a new filter threshold changes the filter rule's params and nothing upstream of it.
 
+from trellis.classifiers.base import BASE_MODEL_REVISION
 from trellis.core.tasks import DOMAIN_SOURCE, TASK_NAMES, build_tasks, tasks_for_source
 from trellis.evaluate.bfcl import summary_sections as bfcl_summary_sections
 from trellis.labels.settings import labels_params
@@ -52,6 +53,70 @@ wildcard_constraints:
 
 def res(family, key):
     return config["resources"][family][key]
+
+
+# Which rules' jobs reach the internet (the Hugging Face hub, the OpenAI API) with this config; each
+# passes its entry to job_resources(internet=...). Many clusters give compute nodes no route out,
+# so on SLURM these jobs run on the host that runs snakemake (the Snakefile makes them localrules)
+# unless slurm.partitions.internet names a partition that has one.
+NEEDS_INTERNET = {
+    "acquire": config["acquire"]["backend"] != "demo",
+    "label": config["labels"]["backend"] != "offline",
+    "train_tokenizer": config["tokenizer"]["kind"] == "pretrained",
+    "fetch_classifier_base": True,
+    "fetch_baseline": True,
+    "fetch_posttrain_data": True,
+    "fetch_eval_data": True,
+    "fetch_harness_data": True,
+    "upload_shards": True,
+}
+INTERNET_RULES = [rule for rule, needs in NEEDS_INTERNET.items() if needs]
+INTERNET_JOBS_RUN_LOCALLY = config["slurm"]["partitions"]["internet"] == "local"
+
+
+def job_resources(family, *, gpu=False, internet=False, **overrides):
+    """What a job asks the scheduler for, and where SLURM runs it.
+
+    Memory and runtime come from resources.<family> (overrides win), GPUs from it too when the rule
+    can use one (gpu=True). The partition follows from those resources, never from a list of rule
+    names: a job that asks for a GPU goes to slurm.partitions.gpu, one that needs the internet to
+    slurm.partitions.internet (when it names a partition), every other to slurm.partitions.cpu.
+    Account and QoS, when set, go with every job. The local executor ignores the slurm_* keys.
+    """
+    spec, slurm = config["resources"][family], config["slurm"]
+    resources = {"mem_mb": spec["mem_mb"], "runtime": spec["runtime"]}
+    if gpu:
+        resources["gpu"] = spec["gpu"]
+    if internet:
+        resources["internet"] = 1
+    resources |= overrides
+    partitions = slurm["partitions"]
+    if resources.get("gpu", 0) > 0:
+        resources["slurm_partition"] = partitions["gpu"]
+    elif internet:
+        if not INTERNET_JOBS_RUN_LOCALLY:  # local: a localrule, no partition
+            resources["slurm_partition"] = partitions["internet"] or partitions["cpu"]
+    else:
+        resources["slurm_partition"] = partitions["cpu"]
+    if slurm["account"]:
+        resources["slurm_account"] = slurm["account"]
+    if slurm["qos"]:
+        resources["qos"] = slurm["qos"]
+    return resources
+
+
+def label_runtime():
+    """Minutes a label job may take: with the Batch API, every round's full completion window.
+
+    Each round waits up to labels.batch.completion_window for the API, and up to max_rounds rounds
+    run, so the job's time limit covers them all (plus an hour for uploads and downloads) and the
+    wait never outlives the job that is doing it.
+    """
+    if config["labels"]["backend"] != "openai-batch":
+        return res("cpu", "runtime")
+    batch = config["labels"]["batch"]
+    window_hours = int(str(batch["completion_window"]).rstrip("h"))
+    return max(res("cpu", "runtime"), 60 * window_hours * int(batch["max_rounds"]) + 60)
 
 
 def parts(source):
@@ -219,6 +284,14 @@ def get_classifier_tokenizer():
     return [] if config["classifiers"]["base_model"] else [f"{RESULTS}/tokenizer"]
 
 
+CLASSIFIER_BASE_DIR = f"{RESULTS}/downloads/models/classifier_base"
+
+
+def get_classifier_base():
+    """The base model as fetch_classifier_base downloaded it (none in the demo: from scratch)."""
+    return [CLASSIFIER_BASE_DIR] if config["classifiers"]["base_model"] else []
+
+
 def get_classifier_dirs(source):
     return [f"{RESULTS}/classifiers/{t}/model" for t in tasks_for_source(source)]
 
@@ -249,10 +322,17 @@ def get_evaluate_inputs(wildcards):
     return inputs
 
 
+HARNESS_DATA_MANIFEST = f"{RESULTS}/downloads/lm_eval/MANIFEST.json"
+
+
 def get_harness_inputs(wildcards):
+    """The model, and the tasks' data: the demo's local task files, or lm-eval's own tasks'
+    datasets as fetch_harness_data cached them (the job then runs offline)."""
     inputs = {"model": model_dir(wildcards.arm, wildcards.stage)}
     if config["evaluate"]["harness"]["demo_tasks"] is not None:
         inputs["tasks"] = f"{RESULTS}/suites/lm_eval"
+    else:
+        inputs["data"] = HARNESS_DATA_MANIFEST
     return inputs
 
 

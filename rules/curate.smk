@@ -31,9 +31,7 @@ rule stage0:
         "../envs/classify.yaml"
     threads: res("model", "threads")
     resources:
-        mem_mb=res("model", "mem_mb"),
-        runtime=res("model", "runtime"),
-        gpu=res("model", "gpu"),
+        **job_resources("model", gpu=True),
     params:
         source="{source}",
         tasks=lambda wildcards: tasks_for_source(wildcards.source),
@@ -63,8 +61,7 @@ rule signatures:
         "../envs/data.yaml"
     threads: 1
     resources:
-        mem_mb=res("cpu", "mem_mb"),
-        runtime=res("cpu", "runtime"),
+        **job_resources("cpu"),
     params:
         num_perm=config["curation"]["dedup"]["num_perm"],
         shingle_words=config["curation"]["dedup"]["shingle_words"],
@@ -92,8 +89,7 @@ rule filter:
         "../envs/data.yaml"
     threads: 1
     resources:
-        mem_mb=res("cpu", "mem_mb"),
-        runtime=res("cpu", "runtime"),
+        **job_resources("cpu"),
     params:
         source="{source}",
         policy=lambda wildcards: config["curation"][wildcards.source],
@@ -132,8 +128,7 @@ for curated_source in CURATED_SOURCES:
             "../envs/data.yaml"
         threads: 1
         resources:
-            mem_mb=res("cpu", "mem_mb"),
-            runtime=res("cpu", "runtime"),
+            **job_resources("cpu"),
         params:
             num_perm=config["curation"]["dedup"]["num_perm"],
             threshold=config["curation"]["dedup"]["jaccard_threshold"],
@@ -158,8 +153,7 @@ for curated_source in CURATED_SOURCES:
             "../envs/data.yaml"
         threads: 1
         resources:
-            mem_mb=res("cpu", "mem_mb"),
-            runtime=res("cpu", "runtime"),
+            **job_resources("cpu"),
         params:
             source=curated_source,
             target_tokens=curated_budget(curated_source),
@@ -198,8 +192,7 @@ rule curation_yield:
         "../envs/report.yaml"
     threads: 1
     resources:
-        mem_mb=res("cpu", "mem_mb"),
-        runtime=res("cpu", "runtime"),
+        **job_resources("cpu"),
     params:
         sources=CURATED_SOURCES,
         parts={s: len(parts(s)) for s in CURATED_SOURCES},

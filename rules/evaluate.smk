@@ -21,8 +21,7 @@ rule build_json_suite:
         "../envs/evaluate.yaml"
     threads: 1
     resources:
-        mem_mb=res("cpu", "mem_mb"),
-        runtime=res("cpu", "runtime"),
+        **job_resources("cpu"),
     params:
         n=config["evaluate"]["json_schema"]["examples"],
     script:
@@ -47,9 +46,7 @@ rule evaluate:
         "../envs/evaluate.yaml"
     threads: res("model", "threads")
     resources:
-        mem_mb=res("model", "mem_mb"),
-        runtime=res("model", "runtime"),
-        gpu=res("model", "gpu"),
+        **job_resources("model", gpu=True),
     params:
         arm="{arm}",
         stage="{stage}",
@@ -72,8 +69,7 @@ rule fetch_eval_data:
         "../envs/evaluate.yaml"
     threads: 1
     resources:
-        mem_mb=res("cpu", "mem_mb"),
-        runtime=res("cpu", "runtime"),
+        **job_resources("cpu", internet=NEEDS_INTERNET["fetch_eval_data"]),
     params:
         dataset="{dataset}",
         hf=lambda wildcards: config["evaluate"][wildcards.dataset]["hf"],
@@ -91,14 +87,32 @@ rule build_harness_tasks:
         "../envs/evaluate.yaml"
     threads: 1
     resources:
-        mem_mb=res("cpu", "mem_mb"),
-        runtime=res("cpu", "runtime"),
+        **job_resources("cpu"),
     params:
         docs=config["evaluate"]["harness"]["demo_tasks"],
         topics=config["labels"]["topics"],
         seed=config["seed"],
     script:
         "../scripts/build_harness_tasks.py"
+
+
+# lm-eval's own tasks (study) load their datasets from the hub when lm-eval builds them: this job
+# builds them once, where the internet is reachable, into a datasets cache beside its manifest, and
+# evaluate_harness reads that cache offline. The demo's local tasks need neither.
+rule fetch_harness_data:
+    output:
+        manifest=HARNESS_DATA_MANIFEST,
+    log:
+        f"{RESULTS}/logs/fetch_harness_data.log",
+    conda:
+        "../envs/evaluate.yaml"
+    threads: 1
+    resources:
+        **job_resources("cpu", internet=NEEDS_INTERNET["fetch_harness_data"]),
+    params:
+        tasks=HARNESS_TASKS,
+    script:
+        "../scripts/fetch_harness_data.py"
 
 
 # One job per model runs every lm-eval task (one model load) and writes one result per task.
@@ -115,9 +129,7 @@ rule evaluate_harness:
         "../envs/evaluate.yaml"
     threads: res("model", "threads")
     resources:
-        mem_mb=res("model", "mem_mb"),
-        runtime=res("model", "runtime"),
-        gpu=res("model", "gpu"),
+        **job_resources("model", gpu=True),
     params:
         arm="{arm}",
         stage="{stage}",

@@ -13,8 +13,7 @@ rule label_sample:
         "../envs/data.yaml"
     threads: 1
     resources:
-        mem_mb=res("cpu", "mem_mb"),
-        runtime=res("cpu", "runtime"),
+        **job_resources("cpu"),
     params:
         n=lambda wildcards: config["labels"]["sample"][wildcards.domain],
         seed=config["seed"],
@@ -34,8 +33,9 @@ rule label:
         "../envs/data.yaml"
     threads: 1
     resources:
-        mem_mb=res("cpu", "mem_mb"),
-        runtime=res("cpu", "runtime"),
+        **job_resources(
+            "cpu", internet=NEEDS_INTERNET["label"], runtime=label_runtime()
+        ),
     params:
         task="{task}",
         labels=labeler_config(),

@@ -26,11 +26,11 @@ rule plan:
         "../envs/evaluate.yaml"
     threads: 1
     resources:
-        mem_mb=res("cpu", "mem_mb"),
-        runtime=res("cpu", "runtime"),
+        **job_resources("cpu"),
     params:
-        # The plan is a function of the whole config (mix, model, schedule, arms, prices).
-        config=config,
+        # The plan is a function of the whole config (mix, model, schedule, arms, prices), but not
+        # of where a cluster runs the jobs.
+        config={k: v for k, v in config.items() if k != "slurm"},
     script:
         "../scripts/plan.py"
 
@@ -49,8 +49,7 @@ rule config_snapshot:
         "../envs/report.yaml"
     threads: 1
     resources:
-        mem_mb=res("cpu", "mem_mb"),
-        runtime=res("cpu", "runtime"),
+        **job_resources("cpu"),
     params:
         config=config,
     script:
@@ -73,8 +72,7 @@ rule plot_deltas:
         "../envs/report.yaml"
     threads: 1
     resources:
-        mem_mb=res("cpu", "mem_mb"),
-        runtime=res("cpu", "runtime"),
+        **job_resources("cpu"),
     script:
         "../scripts/plot_deltas.py"
 
@@ -99,8 +97,7 @@ rule tables:
         "../envs/report.yaml"
     threads: 1
     resources:
-        mem_mb=res("cpu", "mem_mb"),
-        runtime=res("cpu", "runtime"),
+        **job_resources("cpu"),
     params:
         control_arm=config["evaluate"]["control_arm"],
     script:
@@ -123,8 +120,7 @@ rule plot_pretrain:
         "../envs/report.yaml"
     threads: 1
     resources:
-        mem_mb=res("cpu", "mem_mb"),
-        runtime=res("cpu", "runtime"),
+        **job_resources("cpu"),
     params:
         arms=PRETRAIN_ARMS,
     script:

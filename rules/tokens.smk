@@ -16,8 +16,7 @@ rule train_tokenizer:
         "../envs/data.yaml"
     threads: 1
     resources:
-        mem_mb=res("cpu", "mem_mb"),
-        runtime=res("cpu", "runtime"),
+        **job_resources("cpu", internet=NEEDS_INTERNET["train_tokenizer"]),
     params:
         kind=config["tokenizer"]["kind"],
         vocab_size=config["tokenizer"]["vocab_size"],
@@ -45,8 +44,7 @@ rule tokenize:
     # tokenizers encodes each batch on this many threads (RAYON_NUM_THREADS, set by the script).
     threads: res("cpu", "threads")
     resources:
-        mem_mb=res("cpu", "mem_mb"),
-        runtime=res("cpu", "runtime"),
+        **job_resources("cpu"),
     script:
         "../scripts/tokenize.py"
 
@@ -73,8 +71,7 @@ rule mix:
         "../envs/data.yaml"
     threads: 1
     resources:
-        mem_mb=res("cpu", "mem_mb"),
-        runtime=res("cpu", "runtime"),
+        **job_resources("cpu"),
     params:
         components=lambda wildcards: mix_components(wildcards.arm),
         context_length=config["mix"]["context_length"],
@@ -106,8 +103,7 @@ rule upload_shards:
         "../envs/data.yaml"
     threads: 1
     resources:
-        mem_mb=res("cpu", "mem_mb"),
-        runtime=res("cpu", "runtime"),
+        **job_resources("cpu", internet=NEEDS_INTERNET["upload_shards"]),
     params:
         repo=lambda wildcards: upload_spec()["repo"],
         private=lambda wildcards: upload_spec()["private"],

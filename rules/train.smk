@@ -24,13 +24,15 @@ rule pretrain:
         "../envs/pretrain.yaml"
     threads: res("pretrain", "threads")
     resources:
-        **pretrain_launch_resources(),
-        mem_mb=res("pretrain", "mem_mb"),
-        runtime=res("pretrain", "runtime"),
+        **job_resources("pretrain", **pretrain_launch_resources()),
     params:
         arm="{arm}",
         model=config["model"],
-        pretrain=config["pretrain"],
+        # keep_checkpoints only decides what stays on disk: the script reads it from the config,
+        # so changing it reruns nothing.
+        pretrain={
+            k: v for k, v in config["pretrain"].items() if k != "keep_checkpoints"
+        },
         seed=config["seed"],
     script:
         "../scripts/pretrain.py"
@@ -50,8 +52,7 @@ rule convert:
         "../envs/pretrain.yaml"
     threads: 1
     resources:
-        mem_mb=res("pretrain", "mem_mb"),
-        runtime=res("cpu", "runtime"),
+        **job_resources("pretrain", runtime=res("cpu", "runtime")),
     script:
         "../scripts/convert.py"
 
@@ -67,8 +68,7 @@ rule fetch_baseline:
         "../envs/pretrain.yaml"
     threads: 1
     resources:
-        mem_mb=res("cpu", "mem_mb"),
-        runtime=res("cpu", "runtime"),
+        **job_resources("cpu", internet=NEEDS_INTERNET["fetch_baseline"]),
     params:
         repo=lambda wildcards: config["arms"][wildcards.arm]["repo"],
         revision=baseline_revision,
@@ -87,8 +87,7 @@ rule fetch_posttrain_data:
         "../envs/posttrain.yaml"
     threads: 1
     resources:
-        mem_mb=res("cpu", "mem_mb"),
-        runtime=res("cpu", "runtime"),
+        **job_resources("cpu", internet=NEEDS_INTERNET["fetch_posttrain_data"]),
     params:
         repo=public_posttrain_value("repo"),
         revision=public_posttrain_value("revision"),
@@ -111,8 +110,7 @@ rule build_posttrain_data:
         "../envs/posttrain.yaml"
     threads: 1
     resources:
-        mem_mb=res("cpu", "mem_mb"),
-        runtime=res("cpu", "runtime"),
+        **job_resources("cpu"),
     params:
         n_sft=config["posttrain"]["sft_examples"],
         n_dpo=config["posttrain"]["dpo_pairs"],
@@ -138,9 +136,7 @@ rule sft:
         "../envs/posttrain.yaml"
     threads: res("model", "threads")
     resources:
-        mem_mb=res("model", "mem_mb"),
-        runtime=res("model", "runtime"),
-        gpu=res("model", "gpu"),
+        **job_resources("model", gpu=True),
     params:
         cfg=config["posttrain"]["sft"],
         max_length=config["posttrain"]["max_length"],
@@ -164,9 +160,7 @@ rule dpo:
         "../envs/posttrain.yaml"
     threads: res("model", "threads")
     resources:
-        mem_mb=res("model", "mem_mb"),
-        runtime=res("model", "runtime"),
-        gpu=res("model", "gpu"),
+        **job_resources("model", gpu=True),
     params:
         cfg=config["posttrain"]["dpo"],
         max_length=config["posttrain"]["max_length"],

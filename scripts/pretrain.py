@@ -2,7 +2,8 @@
 
 The checkpoint directory is output.checkpoint's grandparent (<out>/final/lit_model.pth). LitGPT's
 step-* checkpoints live beside final/ and are not declared outputs, so Snakemake leaves them in
-place after a killed job and the rerun resumes from the last one.
+place after a killed job and the rerun resumes from the last one; pretrain.keep_checkpoints of
+them stay on disk.
 """
 
 import time
@@ -38,7 +39,8 @@ summary = run_pretrain(
     tokenizer_dir=tokenizer,
     out_dir=out_dir,
     model=dict(p.model),
-    pretrain=dict(p.pretrain),
+    # keep_checkpoints is not a param (it changes no result, so changing it must rerun nothing).
+    pretrain=dict(p.pretrain) | {"keep_checkpoints": snakemake.config["pretrain"]["keep_checkpoints"]},
     seed=int(p.seed),
     arm_name=p.arm,
 )

@@ -1,6 +1,10 @@
-"""Rule script: train one task's classifier on its labels; write the model dir and metrics."""
+"""Rule script: train one task's classifier on its labels; write the model dir and metrics.
+
+A base model (study) comes from fetch_classifier_base's directory: the job never reaches the hub.
+"""
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -12,6 +16,9 @@ log = setup_logging(snakemake.log[0])
 start = time.monotonic()
 labels_path = snakemake.input.get("labels", snakemake.input[0])
 tokenizer_dir = snakemake.input.get("tokenizer")
+base_model_dir = snakemake.input.get("base_model") or None
+# Read by huggingface_hub when transformers first imports it (in train_classifier, below).
+os.environ["HF_HUB_OFFLINE"] = "1"
 task_name = snakemake.params.task
 clf = dict(snakemake.params.classifiers)
 seed = int(snakemake.params.seed)
@@ -20,11 +27,12 @@ metrics_path = snakemake.output.metrics
 
 task = build_tasks({"labels": dict(snakemake.params.labels)})[task_name]
 log.info(
-    "training %s (%s) on %s; base_model=%s tokenizer=%s threads=%d",
+    "training %s (%s) on %s; base_model=%s (from %s) tokenizer=%s threads=%d",
     task.name,
     task.kind,
     labels_path,
     clf.get("base_model"),
+    base_model_dir,
     tokenizer_dir,
     snakemake.threads,
 )
@@ -34,6 +42,7 @@ metrics = train_classifier(
     out_dir=Path(model_dir).parent,
     tokenizer_dir=tokenizer_dir,
     base_model=clf.get("base_model"),
+    base_model_dir=base_model_dir,
     tiny=clf.get("tiny") or {},
     max_length=int(clf["max_length"]),
     epochs=int(clf["epochs"]),

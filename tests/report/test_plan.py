@@ -9,6 +9,7 @@ import yaml
 
 from trellis.report import plan
 from trellis.train import compute
+from trellis.train.baselines import PYTHIA_ARCHITECTURES
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,3 +57,126 @@ def test_cli_prints_the_study_plan(capsys):
     assert plan.main(["--configfile", str(ROOT / "config/study.yaml")]) == 0
     out = capsys.readouterr().out
     assert "506,328,320" in out and "GPU-hours" in out
+
+
+# ---- disk per stage
+
+
+def small_config():
+    """The demo config cut down to two mix components whose shard arithmetic is done by hand."""
+    config = load("config.yaml")
+    config["mix"]["context_length"] = 1024
+    config["mix"]["sequences_per_shard"] = 5
+    config["mix"]["components"] = {
+        "web": {"source": "fineweb_edu", "curated": True, "tokens": 10_000},
+        "code": {"source": "starcoderdata", "curated": True, "tokens": 2_500},
+    }
+    return config
+
+
+def test_shards_are_arms_times_tokens_times_two_plus_headers(monkeypatch):
+    monkeypatch.setattr(plan, "TOKENS_PER_DOCUMENT", 1000)
+    config = small_config()
+    # 12,500 budget tokens + 10 + 3 EOS = 12,513 -> 12 sequences of 1,024 (tail dropped) in 3 shards.
+    assert plan.shard_layout(config) == {"sequences": 12, "shards": 3, "tokens": 12 * 1024}
+    row = plan.disk_shards(config)
+    assert row["bytes"] == 2 * (12 * 1024 * 2 + 3 * 16)  # two pretrained arms
+    del config["arms"]["uncurated"]
+    assert plan.disk_shards(config)["bytes"] == 12 * 1024 * 2 + 3 * 16
+
+
+def test_checkpoints_scale_with_keep_checkpoints():
+    config = load("study.yaml")
+    one = plan.checkpoint_bytes(config)
+    # bf16-mixed: fp32 weights plus AdamW's two fp32 moments, 12 bytes per parameter.
+    assert one == 506_328_320 * 12
+    # 20e9 tokens // 2,047 trained positions // micro-batch 4 = 2,442,598 iterations, / 16 = 152,662
+    # optimizer steps: 152 save_interval checkpoints, besides final/.
+    config["pretrain"]["keep_checkpoints"] = 2
+    kept = plan.disk_checkpoints(config)["bytes"]
+    assert plan.checkpoints_kept(config) == 3
+    assert kept == 2 * 3 * one
+    config["pretrain"]["keep_checkpoints"] = None
+    assert plan.checkpoints_kept(config) == 153
+    assert plan.disk_checkpoints(config)["bytes"] - kept == 2 * (152 - 2) * one
+    del config["pretrain"]["keep_checkpoints"]  # missing: every checkpoint, as null
+    assert plan.checkpoints_kept(config) == 153
+    config["pretrain"]["keep_checkpoints"] = 500  # more than are saved
+    assert plan.checkpoints_kept(config) == 153
+    config["pretrain"]["precision"] = "bf16-true"
+    assert plan.checkpoint_bytes(config) == 506_328_320 * 6
+
+
+def test_models_follow_the_dtype_each_writer_saves():
+    config = load("study.yaml")
+    ours = 506_328_320 * 4  # convert keeps bf16-mixed's fp32 weights; SFT/DPO save float32
+    assert [plan.model_bytes(config, "curated", s) for s in ("base", "sft", "dpo")] == [ours] * 3
+    pythia = PYTHIA_ARCHITECTURES["EleutherAI/pythia-410m-deduped"]["parameters"]
+    assert plan.model_bytes(config, "pythia-410m-final", "base") == pythia * 2  # float16 from the hub
+    assert plan.model_bytes(config, "pythia-410m-final", "dpo") == pythia * 4
+    config["evaluate"]["stages"] = ["base", "sft"]
+    expected = sum(plan.model_bytes(config, a, s) for a in config["arms"] for s in ("base", "sft"))
+    assert plan.disk_models(config)["bytes"] == expected
+
+
+def test_source_sizes_follow_the_budgets_and_the_curation_pool():
+    sizes = {r["source"]: r for r in plan.source_sizes(load("study.yaml"))}
+    # FineWeb-Edu: STEM-core targets 12% + 10% + 8% = 30% of the 4.3B curated budget, ~5% of the crawl.
+    assert sizes["fineweb_edu"]["tokens"] == 6 * 4_300_000_000
+    assert sizes["starcoderdata"]["tokens"] == 4 * 3_900_000_000  # 1 / CURATED_KEEP_FRACTION
+    assert sizes["finemath"]["tokens"] == 3_200_000_000
+    assert "upper bound" in sizes["ultrachat"]["basis"]
+    assert sizes["finemath"]["documents"] == 3_200_000_000 // plan.TOKENS_PER_DOCUMENT
+    demo = {r["source"]: r for r in plan.source_sizes(load("config.yaml"))}
+    assert demo["fineweb_edu"]["documents"] == 1400  # demo_docs
+
+
+def test_per_document_bytes_match_what_the_stages_write():
+    from trellis.core.io import doc_id
+    from trellis.curate.signatures import SIGNATURE_DTYPE
+
+    config = load("study.yaml")
+    assert plan._id_bytes("fineweb_edu") == len(doc_id("fineweb_edu", "k", "text")) + 4
+    # id (32 + 4) + 17 topic float32 + list offset + complexity float32
+    assert plan.score_row_bytes(config, "fineweb_edu") == 36 + 17 * 4 + 4 + 4
+    # id (34 + 4) + compression ratio float64 + two float32 + 9 class probabilities + offset + class
+    assert plan.score_row_bytes(config, "starcoderdata") == 38 + 8 + 4 + 4 + 9 * 4 + 4 + 1
+    assert plan.SIGNATURE_VALUE_BYTES == SIGNATURE_DTYPE().itemsize
+    sizes = plan.source_sizes(config)
+    web = next(r for r in sizes if r["source"] == "fineweb_edu")
+    code = next(r for r in sizes if r["source"] == "starcoderdata")
+    assert plan.disk_minhash(config, sizes)["bytes"] == (web["documents"] + code["documents"]) * 129 * 8
+
+
+def test_study_disk_has_every_stage_and_the_total_is_their_sum():
+    p = plan.build_plan(load("study.yaml"))
+    rows = p["disk"]["stages"]
+    stages = {r["stage"] for r in rows}
+    assert stages == {
+        "downloads",
+        "raw",
+        "scores",
+        "minhash",
+        "curation",
+        "tokens",
+        "shards",
+        "checkpoints",
+        "models",
+    }
+    assert all(r["bytes"] > 0 and r["basis"] for r in rows)
+    assert p["disk"]["total_bytes"] == sum(r["bytes"] for r in rows)
+    md = plan.to_markdown(p)
+    assert "## Disk" in md
+    for r in rows:
+        assert f"| {r['stage']} | " in md and plan.human_bytes(r["bytes"]) in md
+    assert plan.human_bytes(p["disk"]["total_bytes"]) in md
+    # The demo has no baselines and writes no hub snapshots.
+    demo = plan.build_plan(load("config.yaml"))["disk"]["stages"]
+    assert "Pythia snapshots" not in " ".join(r["what"] for r in demo)
+
+
+def test_human_bytes():
+    assert plan.human_bytes(512) == "512 B"
+    assert plan.human_bytes(506_328_320 * 12) == "5.66 GiB"
+    assert plan.human_bytes(150 * 2**30) == "150 GiB"
+    assert plan.human_bytes(1.5 * 2**40) == "1.50 TiB"

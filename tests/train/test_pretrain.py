@@ -26,6 +26,7 @@ from trellis.train.pretrain import (
     litgpt_config,
     run_pretrain,
 )
+from trellis.train.pretrain.checkpoints import prune_step_checkpoints
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -72,6 +73,7 @@ def tiny_pretrain(**overrides) -> dict:
         "log_interval": 1,
         "compile": False,
         "gradient_checkpointing": False,
+        "keep_checkpoints": None,
     }
     cfg.update(overrides)
     return cfg
@@ -367,6 +369,87 @@ def test_killed_run_resumes_from_last_checkpoint(corpus, tmp_path, capfd):
     with open(out / "metrics.csv", newline="") as fh:
         merged = [int(r["iter"]) for r in csv.DictReader(fh) if r.get("iter")]
     assert merged == list(range(2, 25, 2))
+
+
+def _step_names(out: Path) -> list[str]:
+    return sorted(p.name for p in out.iterdir() if p.name.startswith(("step-", "final")))
+
+
+def test_prune_keeps_the_newest_complete_step_checkpoints(tmp_path, caplog):
+    def checkpoint(name: str, complete: bool = True) -> None:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "lit_model.pth").write_bytes(b"x")
+        if complete:  # LitGPT writes model_config.yaml last
+            (tmp_path / name / "model_config.yaml").write_text("{}")
+
+    for step in (2, 4, 8, 10):
+        checkpoint(f"step-{step:08d}")
+    checkpoint("step-00000006", complete=False)  # a kill's leftover: neither counted nor removed
+    checkpoint("step-00000012", complete=False)  # being written: not yet a newer complete one
+    checkpoint("final")
+    assert prune_step_checkpoints(tmp_path, None) == []  # null keeps everything
+    with pytest.raises(ValueError, match="keep_checkpoints"):
+        prune_step_checkpoints(tmp_path, 0)  # a killed run must always have one to resume from
+
+    with caplog.at_level("INFO", logger="trellis.train.pretrain.checkpoints"):
+        removed = prune_step_checkpoints(tmp_path, 2)
+    assert removed == [tmp_path / "step-00000002", tmp_path / "step-00000004"]
+    assert all(str(p) in caplog.text for p in removed)
+    assert _step_names(tmp_path) == [
+        "final",
+        "step-00000006",
+        "step-00000008",
+        "step-00000010",
+        "step-00000012",
+    ]
+    assert prune_step_checkpoints(tmp_path, 2) == []  # nothing more to do
+    # K=1: the newest complete one stays, though a newer (incomplete) step-12 exists.
+    assert prune_step_checkpoints(tmp_path, 1) == [tmp_path / "step-00000008"]
+    assert _step_names(tmp_path) == ["final", "step-00000006", "step-00000010", "step-00000012"]
+    assert (tmp_path / "final" / "lit_model.pth").is_file()
+
+
+def test_keep_checkpoints_prunes_while_training(corpus, tmp_path):
+    shard_dir, tok_dir, _ = corpus
+    out = tmp_path / "ckpt"
+    cfg = tiny_pretrain(save_interval=1, keep_checkpoints=2)  # 4 optimizer steps, a checkpoint each
+    run_pretrain(shard_dir, tok_dir, out, TINY, cfg, seed=7, arm_name="curated")
+    assert _step_names(out) == ["final", "step-00000003", "step-00000004"]
+    import litgpt.pretrain as lp
+
+    assert lp.save_checkpoint.__name__ == "save_checkpoint"  # LitGPT's own again after the run
+
+
+def test_pruned_run_resumes_from_the_newest_kept_checkpoint(corpus, tmp_path, monkeypatch):
+    """Kill a run that keeps 3, resume it keeping 2: it resumes from the newest kept and finishes."""
+    import litgpt.pretrain as lp
+
+    shard_dir, tok_dir, _ = corpus
+    out = tmp_path / "ckpt"
+    cfg = tiny_pretrain(max_tokens=12 * 4 * (CTX - 1), save_interval=1)  # 12 iterations, 6 steps
+
+    class Killed(Exception):
+        pass
+
+    save = lp.save_checkpoint
+
+    def killed_at_step_5(fabric, state, tokenizer_dir, checkpoint_file):
+        # What a kill between checkpoints leaves: complete step directories up to step 4, no final/.
+        if checkpoint_file.parent.name == "step-00000005":
+            raise Killed
+        save(fabric, state, tokenizer_dir, checkpoint_file)
+
+    with monkeypatch.context() as m:
+        m.setattr(lp, "save_checkpoint", killed_at_step_5)
+        with pytest.raises(Killed):
+            run_pretrain(shard_dir, tok_dir, out, TINY, cfg | {"keep_checkpoints": 3}, 7, "curated")
+    assert _step_names(out) == ["step-00000002", "step-00000003", "step-00000004"]
+
+    # keep_checkpoints is not part of the run's definition: the smaller K prunes, then resumes.
+    summary = run_pretrain(shard_dir, tok_dir, out, TINY, cfg | {"keep_checkpoints": 2}, 7, "curated")
+    assert summary["resumed_from"] == str(out / "step-00000004" / "lit_model.pth")
+    assert summary["iter_num"] == 12 and summary["step_count"] == 6  # as an uninterrupted run
+    assert _step_names(out) == ["final", "step-00000005", "step-00000006"]
 
 
 def test_gradient_checkpointing_recomputes_blocks_inside_litgpt():

@@ -89,13 +89,6 @@ def planned_jobs(output: str) -> dict[str, int]:
     return counts
 
 
-@pytest.fixture(scope="session")
-def demo_run(tmp_path_factory) -> Path:
-    workdir = copy_repo(tmp_path_factory.mktemp("demo"))
-    snakemake(workdir, "--cores", "2")
-    return workdir
-
-
 def test_demo_headline_table_comes_from_result_files(demo_run):
     config = yaml.safe_load((demo_run / "config/config.yaml").read_text())
     results = demo_run / "results" / config["run"]
@@ -304,6 +297,23 @@ def test_curation_yield_and_the_stage0_gate(demo_run, tmp_path):
 def test_completed_demo_has_nothing_to_do(demo_run):
     out = snakemake(demo_run, "-n", "--cores", "2").stdout
     assert "Nothing to be done" in out or not planned_jobs(out), out[-2000:]
+
+
+def test_operational_settings_rerun_nothing(demo_run, tmp_path):
+    """Checkpoint retention and the cluster's partitions change where things run and what stays on
+    disk, never a result: a finished run stays finished, and pruning kept the newest checkpoints."""
+    keep = yaml.safe_load((demo_run / "config/config.yaml").read_text())["pretrain"]["keep_checkpoints"]
+    for arm in ("curated", "uncurated"):
+        steps = sorted((demo_run / f"results/demo/checkpoints/{arm}").glob("step-*"))
+        assert 1 <= len(steps) <= keep, (arm, steps)
+    changed = tmp_path / "operational.yaml"
+    changed.write_text(
+        yaml.safe_dump({"pretrain": {"keep_checkpoints": keep + 3}, "slurm": {"partitions": {"gpu": "a100"}}})
+    )
+    out = snakemake(demo_run, "-n", "--cores", "2", "--configfile", "config/config.yaml", str(changed)).stdout
+    # Only the records of the config itself: its snapshot, and the plan, which prices the disk
+    # the retained checkpoints take.
+    assert set(planned_jobs(out)) <= {"config_snapshot", "plan", "all"}, out[-2000:]
 
 
 def test_study_config_dry_runs_offline(tmp_path):

@@ -4,12 +4,14 @@ Either way the result is a directory of the dataset's native files plus ``MANIFE
 is written last (and atomically): its presence means every file it lists is complete. The
 manifest shape::
 
-    {"source": ..., "backend": "huggingface" | "demo", "repo": ..., "revision": ...,
-     "commit": ..., "allow_patterns": [...], "files": [{"path": "rel/path", "bytes": N}, ...],
-     "total_bytes": N}
+    {"source": ..., "backend": "huggingface" | "demo", "repo": ..., "repo_type": "dataset",
+     "revision": ..., "commit": ..., "allow_patterns": [...],
+     "files": [{"path": "rel/path", "bytes": N}, ...], "total_bytes": N}
 
 ``files`` are relative to the manifest's directory, sorted; only data files matched by the
-source's patterns are listed (not the hub client's ``.cache`` bookkeeping).
+source's patterns are listed (not the hub client's ``.cache`` bookkeeping). The same download and
+manifest serve a model repository (``repo_type="model"``: the classifiers' base model) and other
+downloads that list their files (``write_manifest``).
 
 The hub endpoint follows the standard ``HF_ENDPOINT`` variable (read at call time, so a test or
 a mirror can redirect it); the token comes from ``HF_TOKEN`` and is never logged.
@@ -100,15 +102,15 @@ def _hub_endpoint() -> str | None:
 
 
 def list_matching_files(
-    repo: str, revision: str, allow_patterns: Sequence[str] | str | None
+    repo: str, revision: str, allow_patterns: Sequence[str] | str | None, repo_type: str = "dataset"
 ) -> tuple[str, list[str]]:
-    """(commit sha, sorted repo files matching the patterns) for a dataset repo on the hub."""
+    """(commit sha, sorted repo files matching the patterns) for a dataset (or model) repo on the hub."""
     from huggingface_hub import HfApi
     from huggingface_hub.hf_api import RepoFile
     from huggingface_hub.utils import filter_repo_objects
 
     api = HfApi(endpoint=_hub_endpoint(), token=os.environ.get("HF_TOKEN") or None)
-    info = api.dataset_info(repo, revision=revision)
+    info = api.repo_info(repo, repo_type=repo_type, revision=revision)
     if not info.sha:
         raise RuntimeError(f"{repo}@{revision}: the hub returned no commit sha")
     siblings = info.siblings or []
@@ -117,7 +119,7 @@ def list_matching_files(
     if not siblings or len(siblings) > 1000:
         names = [
             f.path
-            for f in api.list_repo_tree(repo, repo_type="dataset", revision=info.sha, recursive=True)
+            for f in api.list_repo_tree(repo, repo_type=repo_type, revision=info.sha, recursive=True)
             if isinstance(f, RepoFile)
         ]
     else:
@@ -128,7 +130,7 @@ def list_matching_files(
         sample = ", ".join(sorted(names)[:10]) or "(no files)"
         raise FileNotFoundError(
             f"{repo}@{revision}: allow_patterns {patterns} match none of the repo's {len(names)} files "
-            f"(first: {sample}); fix `hf.allow_patterns` for this source"
+            f"(first: {sample}); fix the allow_patterns (`hf.allow_patterns` of a source)"
         )
     return info.sha, matched
 
@@ -140,8 +142,9 @@ def download_huggingface(
     out_dir: str | Path,
     source: str | None = None,
     max_workers: int = 8,
+    repo_type: str = "dataset",
 ) -> Path:
-    """Download a dataset repo's matching files into ``out_dir`` and write the manifest.
+    """Download a dataset (or model) repo's matching files into ``out_dir`` and write the manifest.
 
     Resumable: files already complete in ``out_dir`` are not fetched again (the hub client keeps
     their etags under ``out_dir/.cache``), and the snapshot is pinned to the commit the listing
@@ -151,11 +154,11 @@ def download_huggingface(
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    commit, files = list_matching_files(repo, revision, allow_patterns)
+    commit, files = list_matching_files(repo, revision, allow_patterns, repo_type)
     log.info("%s@%s (commit %s): %d file(s) match %s", repo, revision, commit, len(files), allow_patterns)
     snapshot_download(
         repo,
-        repo_type="dataset",
+        repo_type=repo_type,
         revision=commit,
         local_dir=out_dir,
         allow_patterns=files,
@@ -175,6 +178,7 @@ def download_huggingface(
         source=source,
         backend="huggingface",
         repo=repo,
+        repo_type=repo_type,
         revision=revision,
         commit=commit,
         allow_patterns=patterns,

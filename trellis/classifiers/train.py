@@ -1,8 +1,10 @@
 """Train one of the study's document classifiers on the labeled sample (rule ``train_classifier``).
 
 One classifier per task, each a ModernBERT sequence classifier: in the study, ModernBERT-base
-fine-tuned (``classifiers.base_model``); in the demo, a tiny ModernBERT trained from scratch with
-the project's own tokenizer. Heads follow the task's kind:
+fine-tuned (``classifiers.base_model``, loaded from the directory ``fetch_classifier_base`` downloaded
+it to, so training needs no network: ``trellis.classifiers.base``, ``base_model_record``); in the
+demo, a tiny ModernBERT trained from scratch with the project's own tokenizer. Heads follow the
+task's kind:
 
 - multilabel (topic): one sigmoid per class, BCE loss (``multi_label_classification``);
 - regression (complexity, code_quality, structured_relevance): one output, MSE loss;
@@ -49,7 +51,7 @@ from trellis.classifiers.model import (
     predict_logits,
     task_to_dict,
 )
-from trellis.core.io import atomic_directory, iter_rows, write_json
+from trellis.core.io import atomic_directory, iter_rows, read_json, write_json
 from trellis.core.tasks import Task
 
 log = logging.getLogger(__name__)
@@ -165,6 +167,24 @@ def tune_thresholds(task: Task, y_true: Sequence[Any], probs: np.ndarray) -> lis
 # --------------------------------------------------------------------------------------------
 
 
+def base_model_record(model_dir: str | os.PathLike, repo: str) -> dict:
+    """{repo, revision, commit} of a base model directory ``fetch_classifier_base`` wrote, checked
+    against ``repo`` (the directory must hold the configured model, not one fetched for an earlier
+    config). Read from its ``MANIFEST.json``, the acquire manifest (``trellis.acquire.download``)."""
+    path = Path(model_dir) / "MANIFEST.json"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{model_dir}: no MANIFEST.json; fetch the base model first (rule fetch_classifier_base)"
+        )
+    manifest = read_json(path)
+    if manifest.get("repo") != repo:
+        raise ValueError(
+            f"{model_dir} holds {manifest.get('repo')!r}, but classifiers.base_model is {repo!r}; "
+            "fetch it again"
+        )
+    return {"repo": repo, "revision": manifest["revision"], "commit": manifest["commit"]}
+
+
 def problem_type(task: Task) -> str:
     return {
         "multilabel": "multi_label_classification",
@@ -177,15 +197,17 @@ def _id2label(task: Task) -> dict[int, str]:
     return {0: task.name} if task.kind == "regression" else dict(enumerate(task.labels))
 
 
-def _build_model(task: Task, tokenizer_dir, base_model, tiny: dict, max_length: int):
+def _build_model(task: Task, tokenizer_dir, base_model, tiny: dict, max_length: int, base_model_dir=None):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, ModernBertConfig
 
     id2label = _id2label(task)
     label2id = {v: k for k, v in id2label.items()}
     if base_model:
-        tokenizer = AutoTokenizer.from_pretrained(base_model)
+        # The fetched copy when there is one (no network); the saved model still names the repo.
+        source = str(base_model_dir) if base_model_dir else base_model
+        tokenizer = AutoTokenizer.from_pretrained(source)
         model = AutoModelForSequenceClassification.from_pretrained(
-            base_model,
+            source,
             num_labels=task.num_outputs,
             problem_type=problem_type(task),
             id2label=id2label,
@@ -193,6 +215,7 @@ def _build_model(task: Task, tokenizer_dir, base_model, tiny: dict, max_length: 
             # The base model's own head (if any) has another shape: replace it, don't fail.
             ignore_mismatched_sizes=True,
         )
+        model.config._name_or_path = tokenizer.name_or_path = base_model
         return model, tokenizer
     if tokenizer_dir is None:
         raise ValueError(
@@ -332,14 +355,17 @@ def train_classifier(
     metrics_path: str | os.PathLike | None = None,
     threads: int | None = None,
     device: str | None = None,
+    base_model_dir: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Train one classifier; save it to ``out_dir/model`` and metrics to ``out_dir/metrics.json``.
 
     ``epochs`` is the most epochs; training stops after ``patience`` epochs without a better
     validation loss and keeps the best epoch. ``compile_model`` wraps the model in
     ``torch.compile`` (the seeds' ``--compile``; worth it on a GPU, not for the demo's CPU run).
-    ``model_dir``/``metrics_path`` override the two output locations. Returns the metrics dict:
-    the test split's metrics at the top level, the validation split's under ``validation``.
+    ``model_dir``/``metrics_path`` override the two output locations. ``base_model_dir`` is
+    ``base_model`` as ``fetch_classifier_base`` downloaded it (with its manifest): loaded from
+    there, recorded as the repo and its commit. Returns the metrics dict: the test split's metrics
+    at the top level, the validation split's under ``validation``.
     """
     from transformers import get_linear_schedule_with_warmup
 
@@ -354,12 +380,17 @@ def train_classifier(
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    base_commit = None
+    if base_model_dir:
+        if not base_model:
+            raise ValueError("base_model_dir given without base_model (the repo it was fetched from)")
+        base_commit = base_model_record(base_model_dir, base_model)["commit"]
 
     ids, texts, targets = read_labeled(task, labels_path)
     sides = _split(ids, validation_fraction, test_fraction, labels_path)
     train_idx, val_idx, test_idx = sides["train"], sides["validation"], sides["test"]
 
-    model, tokenizer = _build_model(task, tokenizer_dir, base_model, tiny, max_length)
+    model, tokenizer = _build_model(task, tokenizer_dir, base_model, tiny, max_length, base_model_dir)
     pad_id = _pad_id(tokenizer)
     encoded = encode_texts(tokenizer, texts, max_length)
     _init_head_bias(model, task, [targets[i] for i in train_idx])
@@ -440,6 +471,7 @@ def train_classifier(
             "train_loss_per_epoch": epoch_losses,
             "validation_loss_per_epoch": val_losses,
             "base_model": base_model,
+            "base_model_commit": base_commit,
             "parameters": int(sum(p.numel() for p in model.parameters())),
             "max_length": max_length,
             "compiled": bool(compile_model),

@@ -2,7 +2,12 @@
 
 The study config names lm-eval's tasks (mmlu, hellaswag, arc_easy, arc_challenge, gsm8k, piqa,
 winogrande, lambada_openai, sciq), each with its number of shots; lm-eval loads their data from
-the Hugging Face hub. The demo has no network, so ``write_demo_tasks`` writes three task YAMLs
+the Hugging Face hub when it builds a task. GPU nodes often have no route out, so rule
+``fetch_harness_data`` builds the tasks once where the internet is reachable, which loads their
+datasets into a cache beside its manifest (``fetch_task_data``), and ``evaluate_harness`` runs on
+that cache offline (``use_data_cache``: both set datasets' and the hub client's cache locations,
+and the offline switches for evaluation, before either library is imported). The demo has no
+network, so ``write_demo_tasks`` writes three task YAMLs
 with local JSON Lines data (a multiple-choice, a loglikelihood cloze and a generate-until task,
 the three request types the study's tasks use) and they are found through lm-eval's
 ``include_path``: the same ``run_tasks`` call, the same lm-eval code path.
@@ -36,8 +41,9 @@ from typing import Any
 
 import yaml
 
+from trellis.acquire.download import read_manifest, write_manifest
 from trellis.core.bootstrap import metric_intervals
-from trellis.core.io import atomic_path, write_jsonl
+from trellis.core.io import atomic_path, read_json, write_jsonl
 from trellis.evaluate.results import RESULT_FORMAT, model_info
 
 log = logging.getLogger(__name__)
@@ -77,6 +83,18 @@ def _task_manager(task_manager_cls, include_path, tasks):
     return task_manager_cls(include_path=str(include_path) if include_path else None)
 
 
+def _known_tasks(task_manager_cls, include_path, tasks):
+    """``_task_manager``, refusing a task it does not know."""
+    manager = _task_manager(task_manager_cls, include_path, tasks)
+    unknown = [t for t in tasks if t not in manager.all_tasks]
+    if unknown:
+        where = f" or in {include_path}" if include_path else ""
+        raise ValueError(
+            f"lm-eval knows no task {unknown} (not among its {len(manager.all_tasks)} tasks{where})"
+        )
+    return manager
+
+
 def run_tasks(
     model_dir: str | os.PathLike,
     stage: str,
@@ -102,13 +120,7 @@ def run_tasks(
     if not tasks:
         raise ValueError("no lm-eval tasks to run")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    manager = _task_manager(TaskManager, include_path, tasks)
-    unknown = [t for t in tasks if t not in manager.all_tasks]
-    if unknown:
-        where = f" or in {include_path}" if include_path else ""
-        raise ValueError(
-            f"lm-eval knows no task {unknown} (not among its {len(manager.all_tasks)} tasks{where})"
-        )
+    manager = _known_tasks(TaskManager, include_path, tasks)
     # bf16 on GPU as the study trains; fp32 on CPU (bf16 matmuls are slow there).
     model = HFLM(
         pretrained=str(model_dir),
@@ -235,14 +247,28 @@ def evaluate_harness(
     bootstrap: dict,
     seed: int,
     include_path: str | os.PathLike | None = None,
+    data_manifest: str | os.PathLike | None = None,
 ) -> dict[str, dict]:
-    """Run the configured tasks on one model; {benchmark name: result record}."""
+    """Run the configured tasks on one model; {benchmark name: result record}.
+
+    ``data_manifest``: the tasks' data as ``fetch_task_data`` cached it; the process must run on
+    that cache, offline (``use_data_cache``), and each result names its datasets' commits.
+    """
     tasks = {str(t): int(s) for t, s in cfg["tasks"].items()}
+    fetched = check_task_data(data_manifest, tasks) if data_manifest else None
     t0 = time.monotonic()
     raw = run_tasks(
         model_dir, stage, tasks, include_path, int(cfg.get("batch_size", 8)), cfg.get("limit"), seed=seed
     )
     results = to_results(raw, tasks, arm, stage, model_info(model_dir), bootstrap, seed)
+    if fetched:
+        for r in results.values():
+            leaves = r["data"]["subtasks"] or [r["data"]["task"]]
+            r["data"]["datasets"] = {
+                leaf: {k: fetched["tasks"][leaf][k] for k in ("dataset_path", "dataset_name", "commit")}
+                for leaf in leaves
+                if leaf in fetched["tasks"]
+            }
     elapsed = time.monotonic() - t0
     docs = sum(r["n"] for r in results.values())
     for r in results.values():
@@ -252,6 +278,126 @@ def evaluate_harness(
             "examples_per_s": round(docs / elapsed, 3) if elapsed > 0 else None,
         }
     return results
+
+
+# ---- lm-eval's own tasks' data, fetched ahead (study) -----------------------------------------------
+
+# The caches a fetch fills, under its directory (beside MANIFEST.json): datasets' prepared Arrow
+# files, which an offline run reads, and the hub client's downloads they were prepared from.
+DATA_CACHE_DIRS = {"HF_DATASETS_CACHE": "datasets", "HF_HUB_CACHE": "hub"}
+OFFLINE_ENV = {"HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1"}
+# Libraries that read those variables once, when they are first imported.
+_READ_ENV_AT_IMPORT = ("datasets", "huggingface_hub", "lm_eval", "transformers", "evaluate")
+
+
+def data_cache_env(data_dir: str | os.PathLike, offline: bool) -> dict[str, str]:
+    """The environment that puts a process's datasets and hub caches under ``data_dir``
+    (and, ``offline``, keeps it off the network)."""
+    root = Path(data_dir).resolve()
+    env = {var: str(root / sub) for var, sub in DATA_CACHE_DIRS.items()}
+    return env | (OFFLINE_ENV if offline else {})
+
+
+def use_data_cache(data_dir: str | os.PathLike, offline: bool) -> None:
+    """Set ``data_cache_env`` for this process; it must come before datasets and lm-eval are imported."""
+    loaded = [m for m in _READ_ENV_AT_IMPORT if m in sys.modules]
+    if loaded:
+        raise RuntimeError(
+            f"{loaded} already imported: they read their cache and offline settings at import, "
+            "so the lm-eval data cache must be set first"
+        )
+    os.environ.update(data_cache_env(data_dir, offline))
+
+
+def _hub_commit(dataset_path: str | None, builder_dir: Path) -> str | None:
+    """The commit a hub dataset was prepared from: datasets names its cache folder after it."""
+    if not dataset_path or "/" not in dataset_path or Path(dataset_path).exists():
+        return None  # a packaged builder (json, parquet, ...) or a local path
+    name = builder_dir.name
+    return name if len(name) == 40 and all(c in "0123456789abcdef" for c in name) else None
+
+
+def fetch_task_data(
+    tasks: Iterable[str], out_dir: str | os.PathLike, include_path: str | os.PathLike | None = None
+) -> Path:
+    """Build ``tasks`` as lm-eval does, which loads their datasets into the cache; write the manifest.
+
+    The process must run with ``data_cache_env(out_dir, offline=False)`` (``use_data_cache``): a
+    task whose data did not land in that cache is an error. ``out_dir/MANIFEST.json`` lists every
+    leaf task (a group's subtasks) with its dataset path, name, requested revision and the commit
+    it resolved to, the rows per split, and the cached files with their sizes (``read_manifest``
+    checks them).
+    """
+    from importlib.metadata import version
+
+    from lm_eval.tasks import TaskManager
+
+    out_dir = Path(out_dir).resolve()
+    cache = out_dir / DATA_CACHE_DIRS["HF_DATASETS_CACHE"]
+    requested = [str(t) for t in tasks]
+    if not requested:
+        raise ValueError("no lm-eval tasks to fetch")
+    loaded = _known_tasks(TaskManager, include_path, requested).load(requested)
+    records: dict[str, dict] = {}
+    files: set[str] = set()
+    for name, task in sorted(loaded["tasks"].items()):
+        cfg = task.config
+        dataset = getattr(task, "dataset", None)
+        if dataset is None or not isinstance(getattr(dataset, "cache_files", None), dict):
+            raise ValueError(
+                f"lm-eval task {name!r} has no dataset splits to cache ({type(dataset).__name__})"
+            )
+        splits, builder_dirs = {}, set()
+        for split, entries in sorted(dataset.cache_files.items()):
+            paths = [Path(e["filename"]).resolve() for e in entries]
+            if not paths or not all(p.is_relative_to(cache) for p in paths):
+                raise RuntimeError(
+                    f"lm-eval task {name!r}: split {split!r} is not cached under {cache} ({paths}); "
+                    "set the cache (use_data_cache) before datasets is imported"
+                )
+            rel = [str(p.relative_to(out_dir)) for p in paths]
+            files.update(rel)
+            builder_dirs.update(p.parent for p in paths)
+            splits[split] = {"rows": dataset[split].num_rows, "files": rel}
+        for folder in builder_dirs:
+            if (folder / "dataset_info.json").is_file():
+                files.add(str((folder / "dataset_info.json").relative_to(out_dir)))
+        commits = {_hub_commit(cfg.dataset_path, d) for d in builder_dirs}
+        commit = commits.pop() if len(commits) == 1 else None
+        records[name] = {
+            "dataset_path": cfg.dataset_path,
+            "dataset_name": cfg.dataset_name,
+            "revision": (cfg.dataset_kwargs or {}).get("revision"),
+            "commit": commit,
+            "splits": splits,
+        }
+        rows = ", ".join(f"{split} {s['rows']}" for split, s in splits.items())
+        log.info("%s: %s %s commit %s (rows: %s)", name, cfg.dataset_path, cfg.dataset_name, commit, rows)
+    return write_manifest(
+        out_dir,
+        sorted(files),
+        backend="lm-eval",
+        lm_eval_version=version("lm_eval"),
+        requested=requested,
+        groups={str(g): [str(c) for c in children] for g, children in loaded["group_map"].items()},
+        tasks=records,
+        cache=DATA_CACHE_DIRS,
+    )
+
+
+def check_task_data(manifest: str | os.PathLike, tasks: Iterable[str]) -> dict:
+    """The fetch's manifest, once its files are all there and it covers ``tasks``, in this
+    process's cache (``use_data_cache``, offline)."""
+    read_manifest(manifest)
+    fetched = read_json(manifest)
+    missing = [t for t in tasks if t not in fetched["requested"]]
+    if missing:
+        raise ValueError(f"{manifest}: no data fetched for lm-eval task(s) {missing}; fetch it again")
+    expected = data_cache_env(Path(manifest).parent, offline=True)
+    wrong = {k: os.environ.get(k) for k, v in expected.items() if os.environ.get(k) != v}
+    if wrong:
+        raise RuntimeError(f"the lm-eval data cache is not this process's (use_data_cache): {wrong}")
+    return fetched
 
 
 # ---- the demo's local tasks -----------------------------------------------------------------------

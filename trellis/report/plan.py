@@ -2,8 +2,9 @@
 
 A researcher reads this before spending anything: the token mix per arm, the model's parameter
 count and training FLOPs, GPU-hours and cost per arm (``trellis.train.compute``, whose docstring
-documents the FLOPs formula), the labeling requests, and every artifact the run fetches from the
-Hugging Face hub. Nothing here touches the network or a GPU:
+documents the FLOPs formula), the labeling requests, every artifact the run fetches from the
+Hugging Face hub, and the bytes each stage leaves on disk (``disk``; the assumptions are the
+constants below and each figure's ``basis``). Nothing here touches the network or a GPU:
 
     python -m trellis.report.plan --configfile config/study.yaml
 
@@ -13,15 +14,62 @@ prints it; the workflow's ``plan`` rule writes it as ``plan/plan.md`` and ``plan
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from trellis.core.io import atomic_path, write_json
+from trellis.core.tasks import DOMAIN_SOURCE, build_tasks, tasks_for_source
+from trellis.tokens.tkds import HEADER_SIZE, TOKEN_DTYPE
+from trellis.tokens.tokenize import token_dtype
 from trellis.train import compute
-from trellis.train.baselines import resolve_revision
+from trellis.train.baselines import PYTHIA_ARCHITECTURES, resolve_revision
+
+# ----------------------------------------------------------------- disk: what the estimates assume
+
+# UTF-8 bytes of text per GPT-NeoX token, English web prose: ~4.2 (GPT-2-family BPEs average about
+# 4 characters a token on English; FineWeb-Edu's documents, mostly ASCII, a little more). Code and
+# math tokenize slightly denser; one figure serves every source.
+TEXT_BYTES_PER_TOKEN = 4.2
+# Mean tokens per document, for the per-document costs (ids, scores, signatures, EOS): FineWeb-Edu's
+# sample-10BT holds ~10B tokens in ~9.7M rows. Used for every source, and for the demo's documents.
+TOKENS_PER_DOCUMENT = 1000
+# Compression of English text (enwik8, lzbench/Squash figures): ~1.8x with snappy, pyarrow's default
+# Parquet codec (what trellis.core.io.ParquetWriter writes, and the hub's Parquet is taken to be no
+# smaller), ~2.7x with gzip -6 (peS2o's .json.gz). JSON lines are counted as their text alone.
+SNAPPY_TEXT_RATIO = 1.8
+GZIP_TEXT_RATIO = 2.7
+NATIVE_TEXT_RATIO = {".json.gz": GZIP_TEXT_RATIO, ".parquet": SNAPPY_TEXT_RATIO, ".jsonl": 1.0, ".json": 1.0}
+# A document id is "<source>-" + 20 hex digits (trellis.core.io.doc_id: blake2b, 10 bytes), plus
+# the 4-byte offset of an Arrow string; token ids, floats and hex are taken as incompressible.
+DOC_ID_HEX_CHARS = 20
+ARROW_OFFSET_BYTES = 4
+# Seeds (project summary, the topic x complexity heatmap): STEM-core topics are ~5% of FineWeb-Edu.
+# Raising them to their target_topic_shares needs a pool of (their target share / 5%) x the
+# curated budget, even if every STEM-core document passes the filter.
+STEM_CORE_TOPICS = ("computer_science", "mathematics", "machine_learning_ai")
+STEM_CORE_SHARE = 0.05
+# A curated source's tokens assumed to survive filter and dedup where the config implies no larger
+# pool (StarCoderData: compression, quality and structured-relevance floors; no measured yield
+# before Stage 0). curation/yield.csv has the real figure after a run.
+CURATED_KEEP_FRACTION = 0.25
+# Bytes per weight as LitGPT's Fabric holds it (trellis.train.pretrain passes pretrain.precision
+# through): "-mixed" keeps fp32 master weights; "-true" casts them. torch.optim.AdamW keeps two
+# moments (exp_avg, exp_avg_sq) per weight in the weight's dtype; its per-tensor step counters and
+# the checkpoint directory's configs and tokenizer copy (a few MB) are left out.
+PRECISION_WEIGHT_BYTES = {"32-true": 4, "bf16-mixed": 4, "16-mixed": 4, "bf16-true": 2, "16-true": 2}
+ADAMW_MOMENTS = 2
+# SFT and DPO load every model in float32 (trellis.train.posttrain._load) and save it so.
+POSTTRAIN_WEIGHT_BYTES = 4
+# Pythia's hub weights are float16 (its config.json); fetch_baseline loads them with transformers'
+# default dtype ("auto" since transformers 5) and saves them as they are.
+PYTHIA_WEIGHT_BYTES = 2
+# One MinHash value and the exact-text key per document: uint64 each (trellis.curate.signatures).
+SIGNATURE_VALUE_BYTES = 8
 
 
 def token_mix(config: dict) -> list[dict[str, Any]]:
@@ -141,6 +189,366 @@ def labeling(config: dict) -> dict[str, Any]:
     return {"backend": labels["backend"], "model": labels["model"], "documents": dict(labels["sample"])}
 
 
+# ------------------------------------------------------------------------------------ disk
+
+
+def _curated_budget(config: dict, source: str) -> int:
+    """The source's selection target: its curated mix components' budgets (0: none curated)."""
+    if source not in DOMAIN_SOURCE.values():
+        return 0
+    comps = config["mix"]["components"].values()
+    return sum(int(c["tokens"]) for c in comps if c["source"] == source and c.get("curated"))
+
+
+def _curated_oversample(config: dict, source: str) -> tuple[float, str]:
+    """How many times its curated budget a curated source must hold, and why (module constants)."""
+    floor = 1.0 / CURATED_KEEP_FRACTION
+    shares = (config.get("curation", {}).get(source) or {}).get("target_topic_shares") or {}
+    stem = sum(float(shares.get(t, 0.0)) for t in STEM_CORE_TOPICS)
+    if stem / STEM_CORE_SHARE > floor:
+        return stem / STEM_CORE_SHARE, (
+            f"STEM-core target shares {stem:.0%} of the curated budget vs ~{STEM_CORE_SHARE:.0%} "
+            "of the crawl (seeds)"
+        )
+    return floor, f"an assumed {CURATED_KEEP_FRACTION:.0%} of its tokens pass filter and dedup"
+
+
+def source_sizes(config: dict) -> list[dict[str, Any]]:
+    """Tokens and documents each source's normalized parts are assumed to hold, and why.
+
+    The config gives no source's size for the hub; the estimate is the least the mix needs: the
+    budgets of the source's components, or for a curated source its curated budget times the
+    pool selection needs (``_curated_oversample``), whichever is larger. The demo's generator
+    writes ``demo_docs`` documents, taken at ``TOKENS_PER_DOCUMENT`` each.
+    """
+    rows = []
+    for source, spec in config["sources"].items():
+        comps = [c for c in config["mix"]["components"].values() if c["source"] == source]
+        tokens = sum(int(c["tokens"]) for c in comps)
+        basis = "its mix budgets (the least it must hold)"
+        if config["acquire"]["backend"] == "demo":
+            tokens = int(spec["demo_docs"]) * TOKENS_PER_DOCUMENT
+            basis = f"demo_docs × ~{TOKENS_PER_DOCUMENT:,} tokens"
+        elif _curated_budget(config, source):
+            factor, why = _curated_oversample(config, source)
+            pool = round(_curated_budget(config, source) * factor)
+            if pool > tokens:
+                tokens, basis = pool, f"{factor:.3g}× its curated budget: {why}"
+        if config["acquire"]["backend"] != "demo" and any(c.get("upsample") for c in comps):
+            basis = "its mix budget, an upper bound: upsample: true (the source may hold less)"
+        rows.append(
+            {
+                "source": source,
+                "tokens": tokens,
+                "documents": -(-tokens // TOKENS_PER_DOCUMENT),
+                "basis": basis,
+            }
+        )
+    return rows
+
+
+def _text_bytes(tokens: int, ratio: float = SNAPPY_TEXT_RATIO) -> int:
+    return round(tokens * TEXT_BYTES_PER_TOKEN / ratio)
+
+
+def _id_bytes(source: str) -> int:
+    """One document id in a Parquet string column (``trellis.core.io.doc_id``)."""
+    return len(source) + 1 + DOC_ID_HEX_CHARS + ARROW_OFFSET_BYTES
+
+
+def _native_ratio(spec: dict) -> float:
+    """Text compression of a source's native files, by the extension its allow_patterns name."""
+    pattern = str(spec["hf"]["allow_patterns"][0])
+    return next((r for ext, r in NATIVE_TEXT_RATIO.items() if pattern.endswith(ext)), 1.0)
+
+
+def disk_downloads(config: dict, sizes: list[dict]) -> dict[str, Any]:
+    """downloads/<source>/: each source's text in its native files (the least the budgets need)."""
+    total = sum(_text_bytes(r["tokens"], _native_ratio(config["sources"][r["source"]])) for r in sizes)
+    basis = (
+        f"each source's tokens (below) × {TEXT_BYTES_PER_TOKEN} bytes of text ÷ its format's compression "
+        f"(Parquet {SNAPPY_TEXT_RATIO}, .json.gz {GZIP_TEXT_RATIO}, JSON lines 1)"
+    )
+    if config["acquire"]["backend"] == "demo":
+        return {
+            "stage": "downloads",
+            "what": f"downloads/<source>/ ({len(sizes)} sources, generated)",
+            "bytes": total,
+            "basis": basis,
+        }
+    return {
+        "stage": "downloads",
+        "what": f"downloads/<source>/ ({len(sizes)} sources, hub files)",
+        "bytes": total,
+        "basis": basis + "; the least the budgets need: the download is every file allow_patterns "
+        "match (MANIFEST.json total_bytes), and what normalize drops (peS2o's subject filter, "
+        "unanswered StackExchange questions) comes on top",
+    }
+
+
+def disk_baseline_snapshots(config: dict) -> dict[str, Any] | None:
+    """The hub snapshots fetch_baseline reads: Pythia's float16 weights in the Hugging Face cache."""
+    arms = [spec for spec in config["arms"].values() if spec["kind"] == "baseline"]
+    if not arms:
+        return None
+    total = sum(PYTHIA_ARCHITECTURES[spec["repo"]]["parameters"] * PYTHIA_WEIGHT_BYTES for spec in arms)
+    return {
+        "stage": "downloads",
+        "what": f"Pythia snapshots ({len(arms)} baseline arms, Hugging Face cache, outside results/)",
+        "bytes": total,
+        "basis": f"parameters × {PYTHIA_WEIGHT_BYTES} bytes (float16 on the hub)",
+    }
+
+
+def disk_raw(config: dict, sizes: list[dict]) -> dict[str, Any]:
+    """raw/<source>/part-K.parquet: normalized documents (snappy Parquet)."""
+    total = sum(_text_bytes(r["tokens"]) + r["documents"] * _id_bytes(r["source"]) for r in sizes)
+    return {
+        "stage": "raw",
+        "what": "raw/<source>/part-K.parquet (normalized)",
+        "bytes": total,
+        "basis": f"text at {TEXT_BYTES_PER_TOKEN} bytes/token ÷ {SNAPPY_TEXT_RATIO} (snappy) plus the id "
+        "column; metadata columns (URLs, titles, ~100 bytes a document) not counted",
+    }
+
+
+def score_row_bytes(config: dict, source: str) -> int:
+    """One document's row in scores/<source>/ (``trellis.classifiers.score.scores_schema``).
+
+    Floats and list offsets uncompressed; a single-label class name dictionary-encoded (~1 byte).
+    """
+    tasks = build_tasks(config)
+    size = _id_bytes(source)
+    if source == DOMAIN_SOURCE["code"] and config["scoring"].get("skip_below_compression_ratio") is not None:
+        size += 8  # compression_ratio, float64
+    for name in tasks_for_source(source):
+        task = tasks[name]
+        if task.kind == "regression":
+            size += 4
+        else:  # list<float32> of class scores; single-label adds the class name
+            size += 4 * len(task.labels) + ARROW_OFFSET_BYTES + (1 if task.kind == "single_label" else 0)
+    return size
+
+
+def _scored(sizes: list[dict]) -> list[dict]:
+    return [r for r in sizes if r["source"] in DOMAIN_SOURCE.values()]
+
+
+def disk_scores(config: dict, sizes: list[dict]) -> dict[str, Any]:
+    """scores/<source>/part-K.parquet: one row of classifier outputs per raw document, no text."""
+    scored = _scored(sizes)
+    per_doc = {r["source"]: score_row_bytes(config, r["source"]) for r in scored}
+    return {
+        "stage": "scores",
+        "what": f"scores/<source>/ ({', '.join(per_doc) or 'none'})",
+        "bytes": sum(r["documents"] * per_doc[r["source"]] for r in scored),
+        "basis": "per raw document: "
+        + ", ".join(f"{s} {b} bytes" for s, b in per_doc.items())
+        + " (id, float32 scores and class probabilities, uncompressed)",
+    }
+
+
+def disk_minhash(config: dict, sizes: list[dict]) -> dict[str, Any]:
+    """minhash/<source>/part-K.npy and .exact.npy: MinHash signature and exact key per raw document."""
+    num_perm = int(config["curation"]["dedup"]["num_perm"])
+    scored = _scored(sizes)
+    return {
+        "stage": "minhash",
+        "what": "minhash/<source>/ (curated sources)",
+        "bytes": sum(r["documents"] * (num_perm + 1) * SIGNATURE_VALUE_BYTES for r in scored),
+        "basis": f"per raw document: {num_perm} uint64 MinHash values + one uint64 exact key",
+    }
+
+
+def disk_curation(config: dict, sizes: list[dict]) -> dict[str, Any]:
+    """filtered/ and curated/: text Parquet of what passes the filter, then what selection keeps."""
+    scored = _scored(sizes)
+    filtered = sum(_text_bytes(r["tokens"]) + r["documents"] * _id_bytes(r["source"]) for r in scored)
+    curated = sum(_text_bytes(_curated_budget(config, r["source"])) for r in scored)
+    return {
+        "stage": "curation",
+        "what": "filtered/<source>/ + curated/<source>/",
+        "bytes": filtered + curated,
+        "basis": "filtered: at most the curated sources' raw parts (every document passing); curated: "
+        "the curated budgets' text (snappy)",
+    }
+
+
+def disk_tokens(config: dict, sizes: list[dict]) -> dict[str, Any]:
+    """tokens/raw/ and tokens/curated/: list<uint16> token ids plus the document index."""
+    width = np.dtype(token_dtype(int(config["tokenizer"]["vocab_size"]))).itemsize
+    per_doc = ARROW_OFFSET_BYTES + 4  # the list offset and n_tokens (int32), beside the id
+    parts = [(r["source"], r["tokens"]) for r in sizes]  # raw parts of every source
+    parts += [(r["source"], _curated_budget(config, r["source"])) for r in _scored(sizes)]
+    total = sum(t * width + -(-t // TOKENS_PER_DOCUMENT) * (_id_bytes(s) + per_doc) for s, t in parts)
+    return {
+        "stage": "tokens",
+        "what": "tokens/raw/<source>/ + tokens/curated/<source>/",
+        "bytes": total,
+        "basis": f"{width} bytes a token (a list of uint{8 * width}, token ids incompressible) plus id, "
+        "offset and n_tokens per document; raw parts of every source, curated parts of the curated budgets",
+    }
+
+
+def shard_layout(config: dict) -> dict[str, int]:
+    """One arm's TKDS shard set: sequences, shards and token slots (``trellis.tokens.tkds``).
+
+    The stream is every budget plus one EOS per document (``TOKENS_PER_DOCUMENT``), cut into
+    ``context_length`` sequences (the tail is dropped), ``sequences_per_shard`` to a shard.
+    """
+    mix = config["mix"]
+    context, per_shard = int(mix["context_length"]), int(mix["sequences_per_shard"])
+    budgets = [int(c["tokens"]) for c in mix["components"].values()]
+    stream = sum(budgets) + sum(-(-b // TOKENS_PER_DOCUMENT) for b in budgets)
+    sequences = stream // context
+    shards = -(-sequences // per_shard)
+    return {"sequences": sequences, "shards": shards, "tokens": sequences * context}
+
+
+def _pretrain_arms(config: dict) -> list[str]:
+    return [arm for arm, spec in config["arms"].items() if spec["kind"] == "pretrain"]
+
+
+def disk_shards(config: dict) -> dict[str, Any]:
+    """shards/<arm>/: the TKDS shard set of each pretrained arm (same budgets for every arm)."""
+    layout, arms = shard_layout(config), _pretrain_arms(config)
+    one = layout["tokens"] * TOKEN_DTYPE.itemsize + layout["shards"] * HEADER_SIZE
+    return {
+        "stage": "shards",
+        "what": f"shards/<arm>/*.tkds ({len(arms)} pretrained arms)",
+        "bytes": len(arms) * one,
+        "basis": f"per arm {layout['sequences']:,} sequences × {config['mix']['context_length']:,} tokens "
+        f"× {TOKEN_DTYPE.itemsize} bytes + a {HEADER_SIZE}-byte header on each of {layout['shards']:,} "
+        "shards (budgets + one EOS a document); while the mix runs, its shuffle runs take as much again",
+    }
+
+
+def checkpoints_kept(config: dict) -> int:
+    """Checkpoint directories one pretrained arm keeps: the last K step-* (all when K is null) + final/.
+
+    LitGPT saves a step checkpoint every ``save_interval`` optimizer steps
+    (``compute.pretrain_schedule`` counts them as LitGPT does).
+    """
+    pretrain = config["pretrain"]
+    steps = compute.pretrain_schedule(pretrain, int(config["mix"]["context_length"]))["optimizer_steps"]
+    saved = steps // int(pretrain["save_interval"])
+    keep = pretrain.get("keep_checkpoints")
+    return (saved if keep is None else min(int(keep), saved)) + 1
+
+
+def checkpoint_bytes(config: dict) -> int:
+    """One LitGPT Fabric checkpoint (lit_model.pth): the weights plus AdamW's two moments, in the
+    weights' dtype under ``pretrain.precision`` (PRECISION_WEIGHT_BYTES)."""
+    precision = str(config["pretrain"]["precision"])
+    if precision not in PRECISION_WEIGHT_BYTES:
+        raise KeyError(
+            f"pretrain.precision {precision!r}: bytes per weight unknown ({sorted(PRECISION_WEIGHT_BYTES)})"
+        )
+    return compute.parameter_count(config["model"]) * PRECISION_WEIGHT_BYTES[precision] * (1 + ADAMW_MOMENTS)
+
+
+def disk_checkpoints(config: dict) -> dict[str, Any]:
+    """checkpoints/<arm>/: the step checkpoints kept and final/, per pretrained arm."""
+    arms, kept, one = _pretrain_arms(config), checkpoints_kept(config), checkpoint_bytes(config)
+    keep = config["pretrain"].get("keep_checkpoints")
+    keep_text = "null: all" if keep is None else keep
+    weight = PRECISION_WEIGHT_BYTES[str(config["pretrain"]["precision"])]
+    return {
+        "stage": "checkpoints",
+        "what": f"checkpoints/<arm>/ ({len(arms)} pretrained arms)",
+        "bytes": len(arms) * kept * one,
+        "basis": f"per arm at rest {kept - 1} step checkpoints (keep_checkpoints: {keep_text}) "
+        f"+ final/, each {compute.parameter_count(config['model']):,} weights × {weight} bytes "
+        f"({config['pretrain']['precision']}) × {1 + ADAMW_MOMENTS} (the weights and AdamW's "
+        f"{ADAMW_MOMENTS} moments) = {human_bytes(one)}; one more while the next is written",
+    }
+
+
+def _stages_built(config: dict) -> list[str]:
+    """Model stages written per arm: base always, sft before dpo, as far as evaluate.stages reaches."""
+    wanted = set(config["evaluate"]["stages"])
+    order = ["base", "sft", "dpo"]
+    last = max(order.index(s) for s in wanted | {"base"})
+    return order[: last + 1]
+
+
+def model_bytes(config: dict, arm: str, stage: str) -> int:
+    """One HF model directory's safetensors: every parameter at the dtype its writer saves."""
+    spec = config["arms"][arm]
+    if spec["kind"] == "pretrain":
+        params = compute.parameter_count(config["model"])
+        base_width = PRECISION_WEIGHT_BYTES[str(config["pretrain"]["precision"])]  # convert keeps it
+    else:
+        params, base_width = PYTHIA_ARCHITECTURES[spec["repo"]]["parameters"], PYTHIA_WEIGHT_BYTES
+    return params * (base_width if stage == "base" else POSTTRAIN_WEIGHT_BYTES)
+
+
+def disk_models(config: dict) -> dict[str, Any]:
+    """models/<arm>/<stage>/: Hugging Face directories of every arm and stage."""
+    stages = _stages_built(config)
+    total = sum(model_bytes(config, arm, stage) for arm in config["arms"] for stage in stages)
+    return {
+        "stage": "models",
+        "what": f"models/<arm>/{{{','.join(stages)}}}/ ({len(config['arms'])} arms)",
+        "bytes": total,
+        "basis": "safetensors of every parameter: a pretrained arm's base in its training weights' dtype "
+        f"(convert keeps it), Pythia's base in float16, SFT and DPO in float32 ({POSTTRAIN_WEIGHT_BYTES} "
+        "bytes); tokenizer files (a few MB) not counted",
+    }
+
+
+def disk(config: dict) -> dict[str, Any]:
+    """Estimated bytes each stage leaves on disk for the configured run, and their total.
+
+    Every figure follows from the config and the constants at the top of this module; each row's
+    ``basis`` says what it assumes:
+
+    - source sizes (``source_sizes``): the least the mix needs of each source (its budgets; a
+      curated source's curated budget × the pool selection needs), ``TOKENS_PER_DOCUMENT`` a
+      document; the demo's ``demo_docs``.
+    - downloads: that text (``TEXT_BYTES_PER_TOKEN``) compressed as its native files are
+      (``NATIVE_TEXT_RATIO``); Pythia's float16 snapshots in the hub cache.
+    - raw: the text in snappy Parquet (``SNAPPY_TEXT_RATIO``) plus the id column.
+    - scores: one uncompressed row of classifier outputs per raw document of a curated source.
+    - minhash: ``num_perm`` + 1 uint64 per raw document of a curated source.
+    - curation: filtered/ at most the curated sources' raw parts, curated/ their budgets' text.
+    - tokens: 2 bytes a token (uint16 lists) plus the document index, raw and curated parts.
+    - shards: the TKDS bytes exactly, given the stream (budgets + one EOS a document).
+    - checkpoints: K step checkpoints (``pretrain.keep_checkpoints``; null: every one) + final/
+      per pretrained arm, each the weights plus AdamW's two moments at ``pretrain.precision``.
+    - models: HF safetensors per arm and stage at the dtype their writers save.
+
+    What exists only while a job runs (the mix's shuffle runs, a checkpoint being written, the
+    SFT/DPO trainer's scratch) is not counted; the total is the sum of the rows.
+    """
+    sizes = source_sizes(config)
+    rows = [
+        disk_downloads(config, sizes),
+        disk_baseline_snapshots(config),
+        disk_raw(config, sizes),
+        disk_scores(config, sizes),
+        disk_minhash(config, sizes),
+        disk_curation(config, sizes),
+        disk_tokens(config, sizes),
+        disk_shards(config),
+        disk_checkpoints(config),
+        disk_models(config),
+    ]
+    rows = [r for r in rows if r is not None]
+    return {"sources": sizes, "stages": rows, "total_bytes": sum(r["bytes"] for r in rows)}
+
+
+def human_bytes(n: float) -> str:
+    """Bytes in binary units, three significant digits: 5.66 GiB, 112 GiB, 1.23 TiB."""
+    units = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
+    k = 0
+    while abs(n) >= 1000 and k < len(units) - 1:
+        n, k = n / 1024, k + 1
+    if k == 0:
+        return f"{int(n)} B"
+    return f"{n:.{max(0, 2 - int(math.log10(max(abs(n), 1))))}f} {units[k]}"
+
+
 def build_plan(config: dict) -> dict[str, Any]:
     model = config["model"]
     context = int(config["mix"]["context_length"])
@@ -161,6 +569,7 @@ def build_plan(config: dict) -> dict[str, Any]:
         "accelerator": dict(config["resources"]["accelerator"]),
         "labeling": labeling(config),
         "downloads": downloads(config),
+        "disk": disk(config),
     }
 
 
@@ -174,6 +583,13 @@ def _table(rows: list[dict], columns: list[str], formats: dict[str, str] | None 
             cells.append(format(value, formats[c]) if c in formats and value != "" else str(value))
         lines.append("| " + " | ".join(cells).replace("\n", " ") + " |")
     return "\n".join(lines)
+
+
+def _code_path(what: str) -> str:
+    """``what`` with its results paths in backticks (so their <placeholders> are not read as HTML)."""
+    paths, paren, note = what.partition(" (")
+    words = [f"`{w}`" if "/" in w else w for w in paths.split(" ")]
+    return " ".join(words) + paren + note
 
 
 def to_markdown(plan: dict) -> str:
@@ -243,6 +659,26 @@ def to_markdown(plan: dict) -> str:
         _table(plan["downloads"], ["what", "repo", "revision", "files"])
         if plan["downloads"]
         else "Nothing: every input is generated or ships in an installed package.",
+        "",
+        "## Disk (estimated, under results/ unless said)",
+        "",
+        _table(
+            [
+                r | {"what": _code_path(r["what"]), "size": human_bytes(r["bytes"])}
+                for r in plan["disk"]["stages"]
+            ],
+            ["stage", "what", "size", "basis"],
+        ),
+        "",
+        f"Total: {human_bytes(plan['disk']['total_bytes'])} ({plan['disk']['total_bytes']:,} bytes).",
+        "",
+        "The source sizes these assume:",
+        "",
+        _table(
+            plan["disk"]["sources"],
+            ["source", "tokens", "documents", "basis"],
+            {"tokens": ",", "documents": ","},
+        ),
         "",
     ]
     return "\n".join(parts)

@@ -14,6 +14,10 @@ What LitGPT writes under ``out_dir`` (checked against litgpt 0.5.13)
 - ``final/lit_model.pth`` (same layout) after the last iteration.
 - ``logs/csv/version_N/metrics.csv``: one CSV per process start (a resumed run adds a version).
   ``run_pretrain`` merges them into ``out_dir/metrics.csv`` (metrics.py).
+
+LitGPT keeps every step checkpoint (study: model + AdamW state, ~6 GB each, every 1000 steps).
+``pretrain.keep_checkpoints`` keeps only the newest K complete ones (``prune_step_checkpoints``):
+launch.py prunes right after each step checkpoint is complete and when a run starts.
 """
 
 from __future__ import annotations
@@ -56,6 +60,41 @@ def latest_step_checkpoint(out_dir: str | Path) -> Path | None:
     if not steps:
         return None
     return max(steps, key=lambda d: int(d.name.split("-")[1])) / "lit_model.pth"
+
+
+def _step_dirs(out_dir: Path) -> list[Path]:
+    """Step directories under ``out_dir``, oldest first (by step number, as resume="auto" orders them)."""
+    steps = [d for d in out_dir.glob("step-*") if d.is_dir() and d.name.split("-", 1)[1].isdigit()]
+    return sorted(steps, key=lambda d: int(d.name.split("-", 1)[1]))
+
+
+def _retention(keep: object) -> int | None:
+    """``pretrain.keep_checkpoints`` checked: an integer >= 1, or None to keep every checkpoint."""
+    if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 1):
+        raise ValueError(
+            "pretrain.keep_checkpoints must be an integer >= 1 (a killed run resumes from the newest) "
+            f"or null (keep all), got {keep!r}"
+        )
+    return keep
+
+
+def prune_step_checkpoints(out_dir: str | Path, keep: int | None) -> list[Path]:
+    """Remove all but the newest ``keep`` complete step checkpoints; return the removed directories.
+
+    Only complete checkpoints count, so a checkpoint goes only when ``keep`` newer complete ones
+    remain to resume from. Incomplete step directories (one being written, or a kill's leftover,
+    which ``_discard_partial_checkpoints`` moves aside) are left alone, and so is ``final/``.
+    ``keep=None`` keeps everything.
+    """
+    if _retention(keep) is None:
+        return []
+    out_dir = Path(out_dir)
+    complete = [d for d in _step_dirs(out_dir) if _checkpoint_complete(d)]
+    removed = complete[:-keep]
+    for step_dir in removed:
+        shutil.rmtree(step_dir)
+        log.info("removed step checkpoint %s (keeping the newest %d complete)", step_dir, keep)
+    return removed
 
 
 def _reset_if_changed(out_dir: Path, fingerprint: dict) -> None:

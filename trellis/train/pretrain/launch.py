@@ -39,8 +39,10 @@ from trellis.train.compute import model_flops_per_token, parameter_count
 from trellis.train.pretrain.checkpoints import (
     _discard_partial_checkpoints,
     _reset_if_changed,
+    _retention,
     final_checkpoint,
     latest_step_checkpoint,
+    prune_step_checkpoints,
 )
 from trellis.train.pretrain.data import TKDSDataModule
 from trellis.train.pretrain.metrics import _device_peak_flops, merge_metrics
@@ -68,6 +70,35 @@ def _litgpt_argv(argv: list[str]):
         yield
     finally:
         sys.argv = saved
+
+
+@contextlib.contextmanager
+def _litgpt_checkpoint_retention(keep: int | None):
+    """Keep only the newest ``keep`` step checkpoints while LitGPT's loop writes them.
+
+    LitGPT 0.5.13 saves through the module-level ``litgpt.pretrain.save_checkpoint``, looked up at
+    call time: ``fit`` for every step checkpoint, ``main`` for ``final/``. Once it returns, the new
+    step checkpoint is complete (Fabric's save ends in a barrier, then rank 0 writes
+    model_config.yaml last), so rank 0, the rank that writes the files, prunes the older ones there.
+    """
+    if keep is None:
+        yield
+        return
+    import litgpt.pretrain as lp
+
+    save = lp.save_checkpoint
+
+    def save_and_prune(fabric, state, tokenizer_dir, checkpoint_file):
+        save(fabric, state, tokenizer_dir, checkpoint_file)
+        step_dir = Path(checkpoint_file).parent
+        if fabric.global_rank == 0 and step_dir.name.startswith("step-"):
+            prune_step_checkpoints(step_dir.parent, keep)
+
+    lp.save_checkpoint = save_and_prune
+    try:
+        yield
+    finally:
+        lp.save_checkpoint = save
 
 
 def _cli_args(prog: str, model_name: str, values: dict[str, Any]) -> list[str]:
@@ -101,7 +132,8 @@ class _Run:
 
     def fingerprint(self) -> dict:
         # What defines the run's results. compile and gradient_checkpointing change speed and
-        # memory, not the numbers, so toggling them keeps a killed run resumable.
+        # memory, and keep_checkpoints only how many step checkpoints stay on disk, not the
+        # numbers: they are not part of it, so changing them keeps a killed run resumable.
         return {
             "model": self.config.__dict__ | {"hf_config": {}},
             "train": vars(self.train),
@@ -119,6 +151,7 @@ def _plan(shard_dir, tokenizer_dir, out_dir, model: dict, pretrain: dict, seed: 
     from litgpt.args import EvalArgs, TrainArgs
 
     _require(pretrain, PRETRAIN_KEYS, "pretrain")
+    _retention(pretrain["keep_checkpoints"])
     shard_dir, tokenizer_dir, out_dir = Path(shard_dir), Path(tokenizer_dir), Path(out_dir)
     if not (tokenizer_dir / "tokenizer.json").is_file():
         raise FileNotFoundError(
@@ -184,7 +217,9 @@ def _plan(shard_dir, tokenizer_dir, out_dir, model: dict, pretrain: dict, seed: 
     )
 
 
-def _train(run: _Run, compile_model: bool, gradient_checkpointing: bool) -> None:
+def _train(
+    run: _Run, compile_model: bool, gradient_checkpointing: bool, keep_checkpoints: int | None
+) -> None:
     """One process's share of the run: LitGPT's pretrain loop (Fabric sets up the ranks)."""
     from litgpt import pretrain as litgpt_pretrain
 
@@ -215,7 +250,12 @@ def _train(run: _Run, compile_model: bool, gradient_checkpointing: bool) -> None
     # LitGPT 0.5.13 always wraps the model in torch.compile. pretrain.compile: false turns Dynamo
     # off for the run, so the wrapper runs eagerly (CPU demo: no minutes of Inductor compilation).
     compile_ctx = contextlib.nullcontext() if compile_model else torch._dynamo.config.patch(disable=True)
-    with _litgpt_argv(argv), compile_ctx, _litgpt_gradient_checkpointing(gradient_checkpointing):
+    with (
+        _litgpt_argv(argv),
+        compile_ctx,
+        _litgpt_gradient_checkpointing(gradient_checkpointing),
+        _litgpt_checkpoint_retention(keep_checkpoints),
+    ):
         litgpt_pretrain.setup(
             model_name=run.config.name,
             model_config=run.config,
@@ -315,6 +355,8 @@ def run_pretrain(
     moved = _discard_partial_checkpoints(out_dir)
     for path in moved:
         log.warning("moved aside a half-written checkpoint (killed mid-save): %s", path)
+    # Leftovers of an earlier attempt that kept more (a larger keep_checkpoints) go now.
+    prune_step_checkpoints(out_dir, pretrain["keep_checkpoints"])
     resume_from = latest_step_checkpoint(out_dir)
     if resume_from is not None:
         log.info("resuming from %s", resume_from)
@@ -324,7 +366,12 @@ def run_pretrain(
 
     t0 = time.perf_counter()
     if run.world == 1:
-        _train(run, bool(pretrain["compile"]), bool(pretrain["gradient_checkpointing"]))
+        _train(
+            run,
+            bool(pretrain["compile"]),
+            bool(pretrain["gradient_checkpointing"]),
+            pretrain["keep_checkpoints"],
+        )
     else:
         _launch(run_args, run)
     seconds = time.perf_counter() - t0
@@ -367,4 +414,9 @@ def _main(argv: list[str]) -> None:
         raise SystemExit("usage: python -m trellis.train.pretrain LAUNCH_JSON (written by run_pretrain)")
     run_args = json.loads(Path(argv[0]).read_text())
     pretrain = run_args["pretrain"]
-    _train(_plan(**run_args), bool(pretrain["compile"]), bool(pretrain["gradient_checkpointing"]))
+    _train(
+        _plan(**run_args),
+        bool(pretrain["compile"]),
+        bool(pretrain["gradient_checkpointing"]),
+        pretrain["keep_checkpoints"],
+    )

@@ -38,6 +38,7 @@ PRETRAIN_KEYS = (
     "log_interval",
     "compile",
     "gradient_checkpointing",
+    "keep_checkpoints",  # an integer >= 1, or None (null) to keep every step checkpoint
 )
 
 

@@ -1,0 +1,144 @@
+"""Shared test fixtures: a local stand-in for the Hugging Face hub.
+
+``hf_hub`` starts a small HTTP server on 127.0.0.1 that speaks the part of the hub API that
+huggingface_hub's ``snapshot_download`` and ``datasets.load_dataset`` use, and points HF_ENDPOINT
+at it: the real client code paths run, with no network. It serves model and dataset repositories
+at one commit: repo info with siblings, the recursive and per-folder tree listings, and HEAD/GET
+on resolve URLs with commit and etag headers (Range for resumes). Every request is recorded, so a
+test can check what was fetched, or that nothing was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote, urlparse
+
+import pytest
+
+HUB_COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+class StandInHub:
+    """Repositories ({(repo_type, repo_id): {path: bytes}}) served the way huggingface.co serves them."""
+
+    def __init__(self, repos: dict[tuple[str, str], dict[str, bytes]], commit: str = HUB_COMMIT):
+        self.repos = repos
+        self.commit = commit
+        self.requests: list[tuple[str, str]] = []
+        hub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep pytest output clean
+                pass
+
+            def _send(self, status: int, body: bytes = b"", headers: dict | None = None, length=None):
+                self.send_response(status)
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body) if length is None else length))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
+            def _json(self, payload):
+                self._send(200, json.dumps(payload).encode(), {"Content-Type": "application/json"})
+
+            def _not_found(self, code: str):
+                self._send(404, headers={"X-Error-Code": code})
+
+            def _serve_file(self, body: bytes):
+                start = 0
+                if rng := self.headers.get("Range"):
+                    start = int(re.match(r"bytes=(\d+)-", rng).group(1))
+                headers = {"X-Repo-Commit": hub.commit, "ETag": '"' + hashlib.sha1(body).hexdigest() + '"'}
+                self._send(206 if start else 200, body[start:], headers)
+
+            def _route(self):
+                hub.requests.append((self.command, self.path))
+                url = urlparse(self.path)
+                path = unquote(url.path)
+                for (repo_type, repo), files in hub.repos.items():
+                    api = f"/api/{repo_type}s/{repo}"
+                    if path == api or re.fullmatch(rf"{re.escape(api)}/revision/[^/]+", path):
+                        siblings = [{"rfilename": f} for f in sorted(files)]
+                        return self._json({"id": repo, "sha": hub.commit, "siblings": siblings})
+                    m = re.fullmatch(rf"{re.escape(api)}/tree/[^/]+(?:/(.*))?", path)
+                    if m:
+                        folder = (m.group(1) or "").strip("/")
+                        return self._json(hub.tree(files, folder, "recursive=true" in url.query))
+                    prefix = "/datasets" if repo_type == "dataset" else ""
+                    m = re.fullmatch(rf"{prefix}/{re.escape(repo)}/resolve/[^/]+/(.+)", path)
+                    if m:
+                        if m.group(1) not in files:
+                            return self._not_found("EntryNotFound")
+                        return self._serve_file(files[m.group(1)])
+                return self._not_found("RepoNotFound")
+
+            do_GET = do_HEAD = _route
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @staticmethod
+    def tree(files: dict[str, bytes], folder: str, recursive: bool) -> list[dict]:
+        """The hub's tree listing of ``folder``: its files and folders (everything below, if recursive)."""
+        entries, folders = [], set()
+        for path, body in sorted(files.items()):
+            if folder and not path.startswith(folder + "/"):
+                continue
+            parts = path.split("/")
+            depth = len(folder.split("/")) if folder else 0
+            below = parts[depth:-1] if recursive else parts[depth:-1][:1]
+            for k in range(len(below)):
+                sub = "/".join(parts[: depth + k + 1])
+                if sub not in folders:
+                    folders.add(sub)
+                    entries.append({"type": "directory", "path": sub, "oid": "0" * 40})
+            if recursive or len(parts) == depth + 1:
+                entries.append(
+                    {"type": "file", "path": path, "size": len(body), "oid": hashlib.sha1(body).hexdigest()}
+                )
+        return entries
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def file_gets(self) -> list[str]:
+        return [p for m, p in self.requests if m == "GET" and "/resolve/" in p]
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def hf_hub(monkeypatch):
+    """Start a stand-in hub: ``hf_hub({("model", "org/name"): {"config.json": b"..."}})``.
+
+    HF_ENDPOINT points at it (for this process and the subprocesses a test starts), HF_TOKEN is
+    unset, and huggingface_hub's offline switch is off while the test runs.
+    """
+    import huggingface_hub.constants as hf_constants
+
+    servers: list[StandInHub] = []
+
+    def start(repos: dict[tuple[str, str], dict[str, bytes]]) -> StandInHub:
+        server = StandInHub(repos).__enter__()
+        servers.append(server)
+        monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
+        monkeypatch.delenv("HF_TOKEN", raising=False)
+        monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)
+        return server
+
+    yield start
+    for server in servers:
+        server.__exit__()

@@ -1,0 +1,16 @@
+"""The demo end to end, once per session, for every workflow test that inspects a finished run
+(test_workflow.py and the SLURM test, which compares its outputs with the local run's)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from test_workflow import copy_repo, snakemake
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> Path:
+    workdir = copy_repo(tmp_path_factory.mktemp("demo"))
+    snakemake(workdir, "--cores", "2")
+    return workdir
