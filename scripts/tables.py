@@ -10,7 +10,8 @@ start = time.monotonic()
 results = list(snakemake.input.results)
 out, control = snakemake.output, snakemake.params.control_arm
 log.info("tables: %d result files %s; control arm %s", len(results), results, control)
-df = write_tables(results, out.csv, out.md, control)
+# The workflow's table compares against the control arm: one without results is an error.
+df = write_tables(results, out.csv, out.md, control, require_control=True)
 log.info(
     "wrote %s and %s: %d result rows, %d delta rows in %.1fs",
     out.csv,

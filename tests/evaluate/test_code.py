@@ -27,10 +27,13 @@ def tiny_model(tmp_path_factory):
 # ---- the sandbox -------------------------------------------------------------------------------
 
 
-def test_sandbox_passes_clean_exit_and_fails_assertions():
+def test_sandbox_passes_a_program_that_runs_to_its_end_and_fails_assertions():
     assert execution.run_program("assert sum([1, 2]) == 3\n").passed
     failed = execution.run_program("assert 1 + 1 == 3, 'arithmetic'\n")
     assert failed.status == "failed" and "AssertionError: arithmetic" in failed.detail
+    # The exit status counts for nothing: a pass is reported by the runner after the tests.
+    for early_exit in ("import sys\nsys.exit(0)\n", "import os\nos._exit(0)\n"):
+        assert execution.run_program(early_exit).status == "failed"
 
 
 def test_sandbox_kills_a_program_that_never_ends():
@@ -58,12 +61,13 @@ def test_sandbox_limits_memory_and_starts_clean(tmp_path, monkeypatch):
     # No environment leaks in (secrets stay with the evaluator), and cwd is an empty directory.
     monkeypatch.setenv("OPENAI_API_KEY", "sk-secret")
     assert execution.run_program(
-        "import os\nassert 'OPENAI_API_KEY' not in os.environ\nassert os.listdir('.') == ['program.py']\n"
+        "import os, sys\nassert 'OPENAI_API_KEY' not in os.environ\nassert os.listdir('.') == []\n"
+        "assert sys.stdin.read() == ''\n"  # the runner's job (and its token) came through stdin
     ).passed
 
 
 def test_sandbox_runs_programs_in_parallel_in_order():
-    programs = [f"import sys\nsys.exit({i % 2})\n" for i in range(6)]
+    programs = [f"assert {i} % 2 == 0\n" for i in range(6)]
     outcomes = execution.run_programs(programs, workers=3)
     assert [o.passed for o in outcomes] == [i % 2 == 0 for i in range(6)]
     with pytest.raises(ValueError, match="workers"):

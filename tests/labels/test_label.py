@@ -13,7 +13,13 @@ from test_offline import BOILERPLATE, CS_MATH, JSON_SCHEMA, LABELS_CONFIG, SIMPL
 from test_sample import write_part
 
 from trellis.core.tasks import build_tasks
-from trellis.labels.label import label_task, make_labeler, validate_label
+from trellis.labels.label import (
+    InvalidCeilingError,
+    label_task,
+    make_labeler,
+    rejected_report_path,
+    validate_label,
+)
 from trellis.labels.offline import OfflineLabeler
 from trellis.labels.sample import write_sample
 
@@ -82,7 +88,8 @@ def _sample(tmp_path: Path) -> Path:
 def test_label_task_outputs_and_report(tmp_path, labeler):
     sample = _sample(tmp_path)
     out = tmp_path / "labels" / "content_type.parquet"
-    report = label_task(TASKS["content_type"], sample, out, labeler)
+    # One of four rows has an empty text: 25% invalid, exactly at this ceiling, which passes.
+    report = label_task(TASKS["content_type"], sample, out, labeler, max_invalid_fraction=0.25)
     table = pq.read_table(out)
     assert table.column_names == [
         "id",
@@ -106,11 +113,52 @@ def test_label_task_outputs_and_report(tmp_path, labeler):
         TASKS["content_type"].labels
     )
 
-    report = label_task(TASKS["structured_relevance"], sample, tmp_path / "sr.parquet", labeler)
+    report = label_task(
+        TASKS["structured_relevance"], sample, tmp_path / "sr.parquet", labeler, max_invalid_fraction=0.25
+    )
     t = pq.read_table(tmp_path / "sr.parquet")
     assert t.schema.field("label").type == pa.float64()
     assert t.column("label").to_pylist()[0] == 3.0
     assert list(report["distribution"]) == ["0", "1", "2", "3"]
+
+
+def test_invalid_ceiling_from_config_fails_after_writing_the_report(tmp_path):
+    sample = _sample(tmp_path)  # 1 of 4 without a valid label (empty text)
+    out = tmp_path / "labels" / "content_type.parquet"
+    strict = OfflineLabeler(dict(LABELS_CONFIG, max_invalid_fraction=0.2))
+    with pytest.raises(InvalidCeilingError) as err:
+        label_task(TASKS["content_type"], sample, out, strict)
+    assert str(err.value).startswith(
+        "task content_type: 1 of 4 sample documents (25.00%) have no valid label, above "
+        "labels.max_invalid_fraction = 0.2; by reason: {'empty_text': 1}; e.g. c4 (empty_text)."
+    )
+    assert not out.exists()
+    rejected = json.loads(rejected_report_path(out).read_text())
+    assert rejected["invalid_records"] == [
+        {"id": "c4", "reason": "empty_text", "detail": None, "attempts": 0}
+    ]
+    # The demo's own ceiling: the offline labeler leaves nothing invalid on clean documents.
+    assert LABELS_CONFIG["max_invalid_fraction"] == 0.05
+    assert OfflineLabeler(LABELS_CONFIG).max_invalid_fraction == 0.05
+
+
+def test_invalid_ceiling_lists_at_most_five_examples(tmp_path):
+    rows = [
+        {"id": f"c{i}", "text": "" if i < 7 else TEST_FILE, "source": "starcoderdata", "language": "python"}
+        for i in range(10)
+    ]
+    sample = tmp_path / "sample_code.parquet"
+    write_sample(rows, sample)
+    out = tmp_path / "ct.parquet"
+    labeler = OfflineLabeler(LABELS_CONFIG)
+    with pytest.raises(InvalidCeilingError, match=r"7 of 10 sample documents \(70.00%\)") as err:
+        label_task(TASKS["content_type"], sample, out, labeler)
+    assert "e.g. c0 (empty_text), c1 (empty_text), c2 (empty_text), c3 (empty_text), c4 (empty_text)." in str(
+        err.value
+    )
+    assert "c5 (" not in str(err.value) and not out.exists()
+    report = label_task(TASKS["content_type"], sample, out, labeler, max_invalid_fraction=0.7)
+    assert report["n_labeled"] == 3 and out.exists() and not rejected_report_path(out).exists()
 
 
 def test_label_task_topic_is_a_list_and_wrong_source_fails(tmp_path, labeler):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import runpy
 from pathlib import Path
 
@@ -16,11 +17,12 @@ import yaml
 from openai_stub import OpenAIStub
 
 from trellis.core.tasks import build_tasks
-from trellis.labels.label import label_task, make_labeler
+from trellis.labels.label import InvalidCeilingError, label_task, make_labeler
 from trellis.labels.openai_batch import BatchLabeler
+from trellis.labels.openai_chat import RequestCache
 from trellis.labels.prompts import PromptBuilder
 from trellis.labels.sample import write_sample
-from trellis.labels.settings import labels_params, labels_runtime
+from trellis.labels.settings import labels_params, labels_runtime, merge_labels_config
 
 ROOT = Path(__file__).resolve().parents[2]
 STUDY = yaml.safe_load((ROOT / "config" / "study.yaml").read_text())
@@ -35,6 +37,7 @@ def labels_config(base_url: str, backend: str, **batch) -> dict:
     cfg["request"]["base_url"] = base_url
     cfg["batch"].update(poll_seconds=0.01, **batch)
     cfg["chat"].update(concurrency=4, backoff_seconds=0.001, max_backoff_seconds=0.01, max_retries=3)
+    cfg["max_invalid_fraction"] = 1.0  # these tests provoke invalid answers; the ceiling has its own
     return cfg
 
 
@@ -113,6 +116,14 @@ def test_config_backends_and_rerun_params():
     tuned["prices"]["input_per_million"] = 9
     assert labels_params(tuned) == labels_params(STUDY["labels"])  # operational: no rerun
     assert labels_runtime(tuned)["batch"]["poll_seconds"] == 1
+    # The invalid ceiling decides whether labels are accepted, not which: read at run time.
+    tuned["max_invalid_fraction"] = 0.5
+    assert labels_params(tuned) == labels_params(STUDY["labels"])
+    merged = merge_labels_config(labels_params(tuned), labels_runtime(tuned))
+    assert merged["max_invalid_fraction"] == 0.5 and make_labeler(merged).max_invalid_fraction == 0.5
+    assert STUDY["labels"]["max_invalid_fraction"] == 0.02
+    with pytest.raises(ValueError, match=r"labels.max_invalid_fraction = 1.5 must be a number in \[0, 1\]"):
+        make_labeler(dict(STUDY["labels"], max_invalid_fraction=1.5))
 
 
 def test_missing_key_is_a_clear_error(monkeypatch, tmp_path):
@@ -258,6 +269,94 @@ def test_chat_gives_up_then_rerun_asks_only_the_missing(tmp_path, key, stub):
     table, _ = run(tmp_path, cfg, sample)
     assert table.num_rows == 3 and stub.state.calls["chat"] == asked + 1
     assert sorted(stub.state.billed.values()) == [1] * 3
+
+
+def _cache_path(tmp_path, task="complexity") -> Path:
+    return tmp_path / "labels" / f"{task}.work" / "openai-chat" / "cache.jsonl"
+
+
+def test_chat_torn_cache_line_is_asked_once_more_and_later_answers_kept(tmp_path, key, stub, caplog):
+    sample = web_sample(tmp_path, PLAIN[:4])
+    cfg = labels_config(stub.base_url, "openai-chat")
+    run(tmp_path, cfg, sample)
+    assert stub.state.calls["chat"] == 4
+    cache = _cache_path(tmp_path)
+    data = cache.read_bytes()
+    last = data.rstrip(b"\n").rfind(b"\n") + 1  # where the last answer's line starts
+    cache.write_bytes(data[: last + (len(data) - last) // 2])  # killed halfway through writing it
+    with caplog.at_level(logging.WARNING):
+        table, report = run(tmp_path, cfg, sample)
+    assert f"{cache}: dropped a torn last line at byte offset {last}" in caplog.text
+    # Exactly one more request, for the torn answer; none for the three complete ones.
+    assert table.num_rows == 4 and stub.state.calls["chat"] == 5
+    assert report["backend_info"]["cache_hits"] == 3
+    assert sorted(stub.state.billed.values()) == [1, 1, 1, 2]
+    text = cache.read_text()
+    assert text.endswith("\n") and len([json.loads(line) for line in text.splitlines()]) == 4
+    # The answer appended after the repair is a line of its own: the next run asks nothing.
+    _, report = run(tmp_path, cfg, sample)
+    assert stub.state.calls["chat"] == 5 and report["backend_info"]["cache_hits"] == 4
+
+
+def test_request_cache_tail_repair_and_damage_in_the_middle(tmp_path, caplog):
+    path = tmp_path / "cache.jsonl"
+    cache = RequestCache(path)
+    for k in "abc":
+        cache.put(k, {"content": f"réponse {k}"})
+    cache.close()
+    whole = path.read_bytes()
+    # Killed between an answer and its newline: the line is whole, kept, and completed.
+    path.write_bytes(whole[:-1])
+    cache = RequestCache(path)
+    assert sorted(cache.entries) == ["a", "b", "c"] and cache.torn_bytes == 0
+    cache.close()
+    assert path.read_bytes() == whole
+    # Cut inside a multi-byte character of the last line: dropped, and the file is whole again.
+    cut = whole.rindex("é".encode()) + 1
+    path.write_bytes(whole[:cut])
+    with caplog.at_level(logging.WARNING):
+        cache = RequestCache(path)
+    start = whole[:-1].rindex(b"\n") + 1
+    assert sorted(cache.entries) == ["a", "b"] and cache.torn_bytes == cut - start
+    assert f"byte offset {start}" in caplog.text
+    cache.put("d", {"content": "after"})
+    cache.close()
+    cache = RequestCache(path)
+    assert sorted(cache.entries) == ["a", "b", "d"]
+    cache.close()
+    # A damaged line before the last one is corruption: named by file and line, never skipped.
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text(lines[0] + lines[1][:20] + "\n" + lines[2])
+    with pytest.raises(ValueError, match=r"cache.jsonl, line 2: invalid JSON .*damaged before its last line"):
+        RequestCache(path)
+
+
+def test_invalid_ceiling_fails_the_task_without_labels_and_keeps_the_report(tmp_path, key, stub):
+    sample = web_sample(tmp_path, ["MALFORMED one"] + PLAIN[:3])  # 1 of 4 invalid: 25%
+    cfg = labels_config(stub.base_url, "openai-chat")
+    cfg["max_invalid_fraction"] = 0.2
+    out = tmp_path / "labels" / "complexity.parquet"
+    rejected = tmp_path / "labels" / "complexity.rejected.report.json"
+    with pytest.raises(InvalidCeilingError) as err:
+        run(tmp_path, cfg, sample)
+    message = str(err.value)
+    for part in (
+        "task complexity: 1 of 4 sample documents (25.00%)",
+        "labels.max_invalid_fraction = 0.2",
+        "web-0 (malformed_json)",
+        str(rejected),
+    ):
+        assert part in message, part
+    assert not out.exists() and not list(out.parent.glob(".*tmp*"))
+    report = json.loads(rejected.read_text())
+    assert report["invalid"] == 1 and report["invalid_fraction"] == 0.25
+    assert report["invalid_records"][0]["id"] == "web-0"
+    asked = stub.state.calls["chat"]
+    # At the ceiling it passes, and every answer comes from the cache: nothing is paid twice.
+    cfg["max_invalid_fraction"] = 0.25
+    table, report = run(tmp_path, cfg, sample)
+    assert table.num_rows == 3 and report["max_invalid_fraction"] == 0.25
+    assert stub.state.calls["chat"] == asked and not rejected.exists()
 
 
 # ----------------------------------------------------------------------------- the secret

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from trellis.core.bootstrap import paired_delta_ci
-from trellis.core.io import write_json
-from trellis.report.tables import COLUMNS, headline_table, write_tables
+from trellis.core.io import read_json, write_json
+from trellis.report.tables import COLUMNS, IncomparableResults, headline_table, write_tables
 
 
 def fabricate(path, arm, stage, benchmark, per_metric: dict[str, list[float]], seed):
@@ -122,3 +122,176 @@ def test_bad_result_files_are_named(tmp_path, results):
         headline_table(files + [bad])
     with pytest.raises(ValueError, match="both results"):
         headline_table(files + [files[0]])
+
+
+# No silent partial tables: every reason a delta would be missing or unpaired is one error.
+
+
+def edit(path, change):
+    """Rewrite a result file through ``change(result)``."""
+    result = read_json(path)
+    change(result)
+    write_json(path, result)
+
+
+def path_of(files, arm, stage, bench):
+    return next(p for p in files if p.parts[-3:] == (arm, stage, f"{bench}.json"))
+
+
+def problems_of(files, **kwargs) -> list[str]:
+    with pytest.raises(IncomparableResults) as info:
+        headline_table(files, control_arm="uncurated", **kwargs)
+    message = str(info.value)
+    assert all(p in message for p in info.value.problems)
+    return info.value.problems
+
+
+def test_missing_control_result_is_an_error(results, tmp_path):
+    files, _ = results
+    missing = path_of(files, "uncurated", "sft", "json_schema")
+    kept = [p for p in files if p != missing]
+    [problem] = problems_of(kept)
+    assert "stage 'sft', benchmark 'json_schema'" in problem
+    assert "metric(s) 'field_accuracy', 'parse_rate'" in problem
+    assert "control arm 'uncurated' has no result (eval/uncurated/sft/json_schema.json)" in problem
+    assert f"arm 'curated' ({path_of(files, 'curated', 'sft', 'json_schema')})" in problem
+    # Nothing is written when the table cannot be built.
+    csv, md = tmp_path / "t" / "headline.csv", tmp_path / "t" / "headline.md"
+    with pytest.raises(IncomparableResults):
+        write_tables(kept, csv, md, control_arm="uncurated")
+    assert not csv.exists() and not md.exists()
+
+
+def test_other_arms_may_lack_a_result(results, tmp_path):
+    """A non-control arm without a (stage, benchmark) has no row there (a baseline evaluated at
+    base only): not an error, and the other deltas are unchanged."""
+    files, _ = results
+    baseline = tmp_path / "eval" / "pythia" / "base" / "json_schema.json"
+    control = read_json(path_of(files, "uncurated", "base", "json_schema"))
+    per = {m: [ex["scores"][m] for ex in control["examples"]] for m in control["metrics"]}
+    fabricate(baseline, "pythia", "base", "json_schema", per, 99)
+    before = headline_table(files, control_arm="uncurated")
+    after = headline_table(files + [baseline], control_arm="uncurated")
+    deltas = after[after["kind"] == "delta"]
+    pythia = deltas[deltas["arm"] == "pythia"]
+    assert sorted(zip(pythia["stage"], pythia["benchmark"])) == [("base", "json_schema")] * 2
+    assert pythia["value"].tolist() == [0.0, 0.0]
+    pd.testing.assert_frame_equal(
+        deltas[deltas["arm"] == "curated"].reset_index(drop=True),
+        before[before["kind"] == "delta"].reset_index(drop=True),
+    )
+
+
+def test_control_arm_without_any_result(results):
+    files, _ = results
+    # As a library call: results only (the Markdown says there are no deltas); the workflow
+    # requires the control arm.
+    assert set(headline_table(files, control_arm="pythia")["kind"]) == {"result"}
+    with pytest.raises(IncomparableResults, match="control arm 'pythia' has no result at all") as info:
+        headline_table(files, control_arm="pythia", require_control=True)
+    assert "'curated', 'uncurated'" in str(info.value)
+
+
+def test_same_n_different_example_ids_is_an_error(results):
+    files, _ = results
+    path = path_of(files, "curated", "base", "json_schema")
+
+    def rename(r):
+        r["examples"][29]["id"] = "other-29"
+        r["examples"][3]["id"] = "other-3"
+
+    edit(path, rename)
+    [problem] = problems_of(files)
+    assert "stage 'base', benchmark 'json_schema', metric(s) 'field_accuracy', 'parse_rate'" in problem
+    assert f"arm 'curated' ({path})" in problem and "control arm 'uncurated'" in problem
+    assert (
+        "different example sets (n 30 vs 30; 2 example id(s) only in 'curated': 'other-3', 'other-29'"
+        in problem
+    )
+    assert "2 only in 'uncurated': 'ex-3', 'ex-29')" in problem
+
+
+def test_different_n_is_an_error(results):
+    files, _ = results
+
+    def drop_last(r):
+        r["examples"].pop()
+        r["n"] = len(r["examples"])
+
+    edit(path_of(files, "uncurated", "sft", "bfcl_simple"), drop_last)
+    # Same ids, but a different n recorded.
+    edit(path_of(files, "uncurated", "base", "json_schema"), lambda r: r.update(n=31))
+    first, second = problems_of(files)
+    assert "stage 'base', benchmark 'json_schema', metric(s) 'field_accuracy', 'parse_rate'" in first
+    assert "(n 30 vs 31; the same example ids)" in first
+    assert "stage 'sft', benchmark 'bfcl_simple', metric(s) 'accuracy'" in second
+    assert "(n 30 vs 29; 1 example id(s) only in 'curated': 'ex-29')" in second
+
+
+def test_metric_on_one_side_only_is_an_error(results):
+    files, _ = results
+
+    def drop(metric):
+        def change(r):
+            del r["metrics"][metric]
+            for ex in r["examples"]:
+                del ex["scores"][metric]
+
+        return change
+
+    control = path_of(files, "uncurated", "sft", "json_schema")
+    curated = path_of(files, "curated", "base", "json_schema")
+    edit(control, drop("parse_rate"))
+    edit(curated, drop("field_accuracy"))
+    first, second = problems_of(files)
+    assert first == (
+        f"stage 'base', benchmark 'json_schema', metric 'field_accuracy': in the control arm 'uncurated' "
+        f"({path_of(files, 'uncurated', 'base', 'json_schema')}) but not in arm 'curated' ({curated})"
+    )
+    assert second == (
+        f"stage 'sft', benchmark 'json_schema', metric 'parse_rate': in arm 'curated' "
+        f"({path_of(files, 'curated', 'sft', 'json_schema')}) but not in the control arm 'uncurated' "
+        f"({control})"
+    )
+
+
+def test_metric_scored_on_different_examples_is_an_error(results):
+    """A metric over part of the examples (BFCL's summary sections) must cover the same ones."""
+    files, _ = results
+
+    def unscore(r):
+        for ex in r["examples"][:2]:
+            del ex["scores"]["accuracy"]
+
+    edit(path_of(files, "uncurated", "sft", "bfcl_simple"), unscore)
+    [problem] = problems_of(files)
+    assert problem.startswith(
+        "stage 'sft', benchmark 'bfcl_simple', metric 'accuracy': scored per example on 30"
+    )
+    assert "but 28 of the control arm 'uncurated'" in problem and "they differ on 'ex-0', 'ex-1'" in problem
+
+
+def test_every_problem_is_listed_at_once(results):
+    files, _ = results
+    missing = path_of(files, "uncurated", "sft", "bfcl_simple")
+    edit(path_of(files, "curated", "base", "json_schema"), lambda r: r["examples"][0].update(id="other"))
+    edit(path_of(files, "curated", "sft", "json_schema"), lambda r: r["metrics"].pop("parse_rate"))
+    problems = problems_of([p for p in files if p != missing])
+    assert len(problems) == 3
+    assert any(
+        "stage 'base', benchmark 'json_schema'" in p and "different example sets" in p for p in problems
+    )
+    assert any("stage 'sft', benchmark 'json_schema', metric 'parse_rate'" in p for p in problems)
+    assert any(
+        "stage 'sft', benchmark 'bfcl_simple', metric(s) 'accuracy': "
+        "the control arm 'uncurated' has no result" in p
+        for p in problems
+    )
+
+
+def test_repeated_example_id_is_an_error(results):
+    files, _ = results
+    path = path_of(files, "curated", "base", "json_schema")
+    edit(path, lambda r: r["examples"][5].update(id="ex-4"))
+    with pytest.raises(ValueError, match=r"json_schema.json: examples\[5\] repeats the example id 'ex-4'"):
+        headline_table(files)

@@ -2,6 +2,8 @@
 
 import csv
 import hashlib
+import json
+import logging
 from collections import Counter
 
 import numpy as np
@@ -351,6 +353,75 @@ def test_killed_merge_resumes_to_identical_shards(corpus, monkeypatch):
     assert resumed["shards"] == reference["shards"]
     assert (out / "manifest.json").read_text() == (root / "ref" / "manifest.json").read_text()
     assert not (out / ".mix-work").exists()
+
+
+def test_torn_journal_line_is_dropped_redone_and_resume_stays_identical(corpus, monkeypatch, caplog):
+    root, components, _, _ = corpus
+    reference = _mix(root, components, out="ref", shard=4, buffer_mb=SMALL_BUFFER_MB)
+    assert len(reference["shards"]) > 5
+    real = mix_build.write_shard
+    calls = []
+
+    def dies_after(n):
+        def write_shard(path, rows, vocab):
+            if len(calls) == n:
+                raise Killed("killed")
+            calls.append(path.name)
+            return real(path, rows, vocab)
+
+        return write_shard
+
+    monkeypatch.setattr(mix_build, "write_shard", dies_after(3))
+    with pytest.raises(Killed):
+        _mix(root, components, out="run", shard=4, buffer_mb=SMALL_BUFFER_MB)
+    out = root / "run"
+    journal = out / ".mix-work" / "shards.jsonl"
+    data = journal.read_bytes()
+    last = data.rstrip(b"\n").rfind(b"\n") + 1
+    journal.write_bytes(data[: last + 9])  # killed while journaling shard 2 (its file is complete)
+
+    # Resume, killed again after two shards: shard 2 (torn entry) is redone, then shard 3.
+    calls.clear()
+    monkeypatch.setattr(mix_build, "write_shard", dies_after(2))
+    with caplog.at_level(logging.WARNING), pytest.raises(Killed):
+        _mix(root, components, out="run", shard=4, buffer_mb=SMALL_BUFFER_MB)
+    assert f"{journal}: dropped a torn last line at byte offset {last}" in caplog.text
+    assert calls == ["shard-00002.tkds", "shard-00003.tkds"]
+    text = journal.read_text()
+    assert text.endswith("\n")
+    assert [json.loads(line)["index"] for line in text.splitlines()] == [0, 1, 2, 3]
+
+    # The entries appended after the repair are read back: only the rest is written.
+    calls.clear()
+    monkeypatch.setattr(mix_build, "write_shard", lambda *a: calls.append(a[0].name) or real(*a))
+    resumed = _mix(root, components, out="run", shard=4, buffer_mb=SMALL_BUFFER_MB)
+    assert calls == [s["file"] for s in reference["shards"][4:]]
+    assert resumed["shards"] == reference["shards"]
+    assert (out / "manifest.json").read_text() == (root / "ref" / "manifest.json").read_text()
+    for s in reference["shards"]:
+        assert (out / s["file"]).read_bytes() == (root / "ref" / s["file"]).read_bytes()
+
+
+def test_journal_damaged_before_its_last_line_is_an_error(corpus, monkeypatch):
+    root, components, _, _ = corpus
+    real = mix_build.write_shard
+    calls = []
+
+    def dies_after_three(path, rows, vocab):
+        if len(calls) == 3:
+            raise Killed("killed")
+        calls.append(path.name)
+        return real(path, rows, vocab)
+
+    monkeypatch.setattr(mix_build, "write_shard", dies_after_three)
+    with pytest.raises(Killed):
+        _mix(root, components, out="run", shard=4, buffer_mb=SMALL_BUFFER_MB)
+    journal = root / "run" / ".mix-work" / "shards.jsonl"
+    lines = journal.read_text().splitlines(keepends=True)
+    journal.write_text(lines[0] + lines[1][:12] + "\n" + lines[2])
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match=r"shards.jsonl, line 2: invalid JSON .*delete .*\.mix-work"):
+        _mix(root, components, out="run", shard=4, buffer_mb=SMALL_BUFFER_MB)
 
 
 def test_killed_first_pass_reruns_to_identical_shards_and_new_inputs_start_over(corpus, monkeypatch):

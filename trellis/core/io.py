@@ -11,6 +11,7 @@ import contextlib
 import gzip
 import hashlib
 import json
+import logging
 import os
 import shutil
 from collections.abc import Iterable, Iterator
@@ -26,6 +27,8 @@ ROW_GROUP_ROWS = 2048
 
 # The columns every normalized document part has; sources add their own metadata columns.
 DOCUMENT_COLUMNS = ("id", "text", "source")
+
+log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -145,11 +148,79 @@ def count_rows(path: str | os.PathLike) -> int:
     return pq.ParquetFile(path).metadata.num_rows
 
 
-def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
+def repair_jsonl_tail(path: str | os.PathLike) -> int:
+    """Make an append-only JSON Lines file end on a complete line; return the bytes dropped.
+
+    A writer killed mid-line leaves a torn last line (no trailing newline). Unless repaired, the
+    next append is glued onto it and that entry is lost too. The torn tail is truncated away
+    (with a warning naming the file and the byte offset it started at), so the next append starts
+    a line of its own. A last line that lacks only its newline but parses as a complete JSON
+    object (the writer was killed between the two) is kept and gets its newline: it is whole.
+    A missing file, an empty one or one that ends in a newline is left as it is (returns 0).
+    Damage before the last line is not a torn write and is left for the reader to report.
+    """
+    path = Path(path)
+    if str(path).endswith(".gz"):
+        raise ValueError(f"{path}: a gzip file is not an append-only log; cannot repair its tail")
+    if not path.exists():
+        return 0
+    with open(path, "rb+") as f:
+        size = f.seek(0, os.SEEK_END)
+        if size == 0:
+            return 0
+        f.seek(size - 1)
+        if f.read(1) == b"\n":
+            return 0
+        start, pos = 0, size  # start: where the last line begins (just after the last newline)
+        while pos > 0:
+            step = min(1 << 16, pos)
+            pos -= step
+            f.seek(pos)
+            cut = f.read(step).rfind(b"\n")
+            if cut >= 0:
+                start = pos + cut + 1
+                break
+        f.seek(start)
+        tail = f.read()
+        if _is_json_object(tail):
+            f.write(b"\n")
+            f.flush()
+            os.fsync(f.fileno())
+            log.warning("%s: the last line (byte offset %d) lacked its newline; completed it", path, start)
+            return 0
+        f.truncate(start)
+        f.flush()
+        os.fsync(f.fileno())
+    log.warning(
+        "%s: dropped a torn last line at byte offset %d (%d bytes, left by a killed writer); "
+        "truncated the file back to its last complete line",
+        path,
+        start,
+        size - start,
+    )
+    return size - start
+
+
+def _is_json_object(raw: bytes) -> bool:
+    try:
+        return isinstance(json.loads(raw.decode("utf-8")), dict)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return False
+
+
+def iter_jsonl(
+    path: str | os.PathLike, required: Iterable[str] = (), *, repair_tail: bool = False
+) -> Iterator[tuple[int, dict]]:
     """(line number, object) for each line of a JSON Lines file (``.gz`` too), streaming.
 
-    Blank lines are skipped; a line that is not a JSON object raises naming file and line.
+    Blank lines are skipped; a line that is not a JSON object raises naming file and line, and so
+    does a row lacking a ``required`` key (``KeyError``). ``repair_tail``: for an append-only log
+    (a cache, a journal), first drop a torn last line left by a killed writer
+    (``repair_jsonl_tail``); a bad line before the last one is still an error (corruption).
     """
+    if repair_tail:
+        repair_jsonl_tail(path)
+    required = tuple(required)
     opener = gzip.open if str(path).endswith(".gz") else open
     with opener(path, "rt", encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
@@ -163,18 +234,15 @@ def iter_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
                 raise ValueError(
                     f"{path}, line {lineno}: expected a JSON object, got {type(record).__name__}"
                 )
+            missing = [k for k in required if k not in record]
+            if missing:
+                raise KeyError(f"{path}, line {lineno}: missing key(s) {missing}")
             yield lineno, record
 
 
 def read_jsonl(path: str | os.PathLike, required: Iterable[str] = ()) -> list[dict]:
     """All rows of a small JSON Lines file; a row lacking a required key raises naming the line."""
-    required = tuple(required)
-    rows = []
-    for lineno, row in iter_jsonl(path):
-        missing = [k for k in required if k not in row]
-        if missing:
-            raise KeyError(f"{path}, line {lineno}: missing key(s) {missing}")
-        rows.append(row)
+    rows = [row for _, row in iter_jsonl(path, required)]
     if not rows:
         raise ValueError(f"{path}: no rows")
     return rows

@@ -14,12 +14,18 @@ whose shots are MBPP's own ``prompt`` split (task ids 1-10, never in the test sp
 models get the task alone. The program is the test setup code, the answer's code, and the
 problem's assert statements.
 
-Programs run in a fresh interpreter with a timeout and no network (``execution``). With one
-greedy sample per problem, pass@1 is the fraction of problems whose program exits cleanly.
+Programs run in a fresh interpreter with a timeout and no network (``execution``), in parts:
+the candidate (HumanEval: prompt + answer; MBPP: setup + answer), then the tests in a namespace
+of their own; HumanEval's ``check`` is called by the runner itself. A problem counts as passed
+only when its checks ran to the end without an exception: exiting early (``sys.exit``,
+``os._exit``, ``unittest.main()``), replacing ``check`` or shadowing what it uses fails, with the
+reason in the example's ``detail``. With one greedy sample per problem, pass@1 is the fraction of
+problems passed.
 """
 
 from __future__ import annotations
 
+import ast
 import logging
 import os
 from collections.abc import Sequence
@@ -151,13 +157,41 @@ def completion_prefix(example: dict) -> str | None:
     return example["prompt"] if example["benchmark"] == "humaneval" else None
 
 
-def program(example: dict, generation_text: str) -> str:
-    """The Python program that passes iff the generated code solves the problem."""
+def program(example: dict, generation_text: str) -> execution.Program:
+    """The program that passes iff the generated code solves the problem (see ``execution``)."""
     code = prompts.extract_code(generation_text)
     if example["benchmark"] == "humaneval":
-        return f"{example['prompt']}\n{code}\n\n{example['test']}\n\ncheck({example['entry_point']})\n"
-    tests = "\n".join(example["tests"])
-    return f"{example['setup']}\n{code}\n\n{tests}\n"
+        # A body continues the prompt's function; a complete function redefines it.
+        return execution.Program(
+            candidate=f"{example['prompt']}\n{code}\n",
+            tests=example["test"],
+            context=example["prompt"],
+            entry_point=example["entry_point"],
+        )
+    return execution.Program(
+        candidate=f"{example['setup']}\n{code}\n",
+        tests="\n".join(example["tests"]) + "\n",
+        context=example["setup"],
+        provides=_top_level_names(example["code"]),
+    )
+
+
+def _top_level_names(source: str) -> tuple[str, ...]:
+    """The names a module-level ``source`` binds (MBPP: what the tests may call)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return ()
+    names = []
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.append(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names += [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names += [(a.asname or a.name).split(".")[0] for a in node.names if a.name != "*"]
+    return tuple(dict.fromkeys(names))
 
 
 def reference_answer(example: dict, stage: str) -> str:

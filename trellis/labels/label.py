@@ -13,11 +13,12 @@ from __future__ import annotations
 import math
 import os
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from trellis.core.io import ParquetWriter, iter_batches
+from trellis.core.io import ParquetWriter, iter_batches, write_json
 from trellis.core.stats import StepStats
 from trellis.core.tasks import Task
 from trellis.labels.offline import OfflineLabeler
@@ -123,6 +124,7 @@ def label_task(
     labeler,
     batch_size: int = 512,
     work_dir: str | os.PathLike | None = None,
+    max_invalid_fraction: float | None = None,
 ) -> dict[str, Any]:
     """Label every sample row for ``task``; write ``labels/<task>.parquet``; return a report.
 
@@ -135,7 +137,16 @@ def label_task(
     after their retries, and labels that fail validation are left out of the parquet, and each is
     counted in the report (``invalid``, ``invalid_reasons``) and listed in ``invalid_records``
     with its id, reason and number of answers received.
+
+    ``max_invalid_fraction`` (default: the labeler's, from ``labels.max_invalid_fraction``; None:
+    no ceiling): when more than this share of the sample rows ends without a valid label, the
+    labels parquet is not written (the job fails and nothing downstream runs); the report is
+    written to ``<task>.rejected.report.json`` beside it (not a Snakemake output, so it survives
+    the failed job) and the error names the task, count, fraction, ceiling and example ids.
     """
+    if max_invalid_fraction is None:
+        max_invalid_fraction = getattr(labeler, "max_invalid_fraction", None)
+    rejected_path = rejected_report_path(out_path)
     tally = StepStats(f"label:{task.name}", unit="chars", drop_sizes=False, timed=True)
     schema = label_schema(task)
     invalid: Counter[str] = Counter()
@@ -208,31 +219,60 @@ def label_task(
                 )
                 tally.kept(row["text"])
             w.write_rows(out)
-    report: dict[str, Any] = {
-        "task": task.name,
-        "kind": task.kind,
-        "backend": labeler.backend,
-        "model": labeler.model,
-        "prompt_version": prompt_version,
-        "prompt_hash": prompt_hash,
-        "n_in": tally.docs_in,
-        "n_labeled": tally.docs_out,
-        "invalid": sum(invalid.values()),
-        "invalid_reasons": dict(sorted(invalid.items())),
-        "invalid_records": invalid_records,
-        "distribution": _ordered_distribution(task, dist),
-        "seconds": tally.seconds,
-    }
-    if outcomes is not None:
-        # Documents that needed more than one answer (an invalid answer was retried).
-        report["retried_docs"] = retried
-        report["backend_info"] = backend_info
-    if task.kind == "multilabel" and n_topics:
-        report["mean_labels_per_doc"] = sum(n_topics) / len(n_topics)
-        report["multi_label_docs"] = sum(1 for k in n_topics if k > 1)
-    if task.kind == "regression" and reg_values:
-        report["mean"] = sum(reg_values) / len(reg_values)
+        report: dict[str, Any] = {
+            "task": task.name,
+            "kind": task.kind,
+            "backend": labeler.backend,
+            "model": labeler.model,
+            "prompt_version": prompt_version,
+            "prompt_hash": prompt_hash,
+            "n_in": tally.docs_in,
+            "n_labeled": tally.docs_out,
+            "invalid": sum(invalid.values()),
+            "invalid_reasons": dict(sorted(invalid.items())),
+            "invalid_records": invalid_records,
+            "distribution": _ordered_distribution(task, dist),
+            "seconds": tally.seconds,
+        }
+        if outcomes is not None:
+            # Documents that needed more than one answer (an invalid answer was retried).
+            report["retried_docs"] = retried
+            report["backend_info"] = backend_info
+        if task.kind == "multilabel" and n_topics:
+            report["mean_labels_per_doc"] = sum(n_topics) / len(n_topics)
+            report["multi_label_docs"] = sum(1 for k in n_topics if k > 1)
+        if task.kind == "regression" and reg_values:
+            report["mean"] = sum(reg_values) / len(reg_values)
+        report["invalid_fraction"] = report["invalid"] / report["n_in"] if report["n_in"] else 0.0
+        report["max_invalid_fraction"] = max_invalid_fraction
+        if max_invalid_fraction is not None and report["invalid_fraction"] > max_invalid_fraction:
+            # Raised inside the writer: its temporary file is discarded, no labels output appears.
+            write_json(rejected_path, report)
+            raise InvalidCeilingError(_ceiling_message(report, rejected_path))
+    rejected_path.unlink(missing_ok=True)  # a rejected report of an earlier run is out of date
     return report
+
+
+class InvalidCeilingError(RuntimeError):
+    """More of a task's sample ended without a valid label than labels.max_invalid_fraction allows."""
+
+
+def rejected_report_path(out_path: str | os.PathLike) -> Path:
+    """Where a labeling refused by the invalid ceiling leaves its report: beside the labels."""
+    out = Path(out_path)
+    return out.with_name(f"{out.stem}.rejected.report.json")
+
+
+def _ceiling_message(report: dict[str, Any], rejected_path: Path) -> str:
+    examples = ", ".join(f"{r['id']} ({r['reason']})" for r in report["invalid_records"][:5])
+    return (
+        f"task {report['task']}: {report['invalid']} of {report['n_in']} sample documents "
+        f"({report['invalid_fraction']:.2%}) have no valid label, above "
+        f"labels.max_invalid_fraction = {report['max_invalid_fraction']:g}; by reason: "
+        f"{report['invalid_reasons']}; e.g. {examples}. The labels were not written; the report "
+        f"with every invalid record is {rejected_path}. Fix the cause (prompt, model, taxonomy, "
+        f"sample) or raise the ceiling, then rerun"
+    )
 
 
 def _ordered_distribution(task: Task, dist: Counter) -> dict[str, int]:

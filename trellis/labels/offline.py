@@ -23,6 +23,7 @@ from collections import Counter
 from typing import Any
 
 from trellis.core.tasks import Task
+from trellis.labels.settings import max_invalid_fraction
 
 # Bump when any rule below changes: it is hashed into prompt_version.
 OFFLINE_RULES_VERSION = "offline-rules-v1"
@@ -99,6 +100,7 @@ class OfflineLabeler:
         if not topics:
             raise ValueError("labels.topics is empty: the offline labeler needs the topic taxonomy")
         self.model = str(labels_config.get("model", "offline"))
+        self.max_invalid_fraction = max_invalid_fraction(labels_config)
         self.topics: list[tuple[str, list[re.Pattern]]] = []
         for i, t in enumerate(topics):
             keywords = t.get("keywords") or []

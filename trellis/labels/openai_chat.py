@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
+from trellis.core.io import iter_jsonl, repair_jsonl_tail
 from trellis.core.tasks import Task
 from trellis.labels.openai_common import LLMLabeler, Outcome, Usage, make_client, message_chars
 
@@ -30,7 +31,10 @@ class RequestCache:
     """Append-only JSON Lines of answers, keyed by a hash of the request (and attempt number).
 
     Each answer is one line, flushed and fsynced before it is used, so a killed run loses at most
-    the request in flight. A torn last line (killed mid-write) is ignored on load.
+    the request in flight. A torn last line (killed mid-write) is truncated away on open, with a
+    warning naming the file and byte offset (``repair_jsonl_tail``), so that request is asked
+    again once and the next answer starts a line of its own. A bad line before the last one is
+    corruption, not a kill: opening the cache then fails, naming the file and line.
     """
 
     def __init__(self, path: str | os.PathLike):
@@ -38,15 +42,17 @@ class RequestCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self.entries: dict[str, dict[str, Any]] = {}
-        self.torn_lines = 0
+        self.torn_bytes = 0
         if self.path.exists():
-            with open(self.path, encoding="utf-8") as fh:
-                for line in fh:
-                    try:
-                        entry = json.loads(line)
-                        self.entries[entry["key"]] = entry
-                    except (json.JSONDecodeError, KeyError, TypeError):
-                        self.torn_lines += 1
+            self.torn_bytes = repair_jsonl_tail(self.path)
+            try:
+                for _, entry in iter_jsonl(self.path, required=("key", "completion")):
+                    self.entries[entry["key"]] = entry
+            except (ValueError, KeyError) as exc:
+                raise ValueError(
+                    f"{exc.args[0]}: the request cache is damaged before its last line (not a "
+                    f"torn write); delete that line to ask for its request again"
+                ) from None
         self._fh = open(self.path, "a", encoding="utf-8")
 
     def get(self, key: str) -> dict[str, Any] | None:
@@ -174,8 +180,8 @@ class ChatLabeler(LLMLabeler):
         work = Path(work_dir) / "openai-chat"
         self._lock = threading.Lock()
         cache = RequestCache(work / "cache.jsonl")
-        if cache.torn_lines:
-            log.warning("%s: ignored %d torn line(s) left by a killed run", cache.path, cache.torn_lines)
+        if cache.torn_bytes:
+            log.info("the answer cut off by a killed run (torn cache line) is asked for again")
         usage, stats = Usage(), {}
         todo = [r for r in rows if self.request_key(self.body(task, r), 0) not in cache.entries]
         estimate = self.estimate_cost(sum(message_chars(self.body(task, r)) for r in todo), len(todo))

@@ -16,6 +16,7 @@ from typing import Any
 
 from trellis.core.tasks import Task
 from trellis.labels.prompts import PromptBuilder
+from trellis.labels.settings import max_invalid_fraction
 
 log = logging.getLogger("trellis.labeling")
 
@@ -108,6 +109,7 @@ class LLMLabeler:
     def __init__(self, labels_config: dict[str, Any]):
         self.config = labels_config
         self.model = str(labels_config["model"])
+        self.max_invalid_fraction = max_invalid_fraction(labels_config)
         self.request_cfg = self.config_section(
             "request",
             (

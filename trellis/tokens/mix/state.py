@@ -1,8 +1,8 @@
 """Resumable work state: ``<out_dir>/.mix-work``, the fingerprint it is valid for, and the shard journal.
 
 A killed mix job leaves its pass-1 runs, ``pass1.json`` and a journal line per finished shard
-here; a rerun whose fingerprint (every setting, and each token part's size and mtime) matches
-reuses them, any other discards them.
+here (a line torn by the kill is dropped on open); a rerun whose fingerprint (every setting, and
+each token part's size and mtime) matches reuses them, any other discards them.
 """
 
 from __future__ import annotations
@@ -14,13 +14,15 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from trellis.core.io import write_json
+from trellis.core.io import iter_jsonl, repair_jsonl_tail, write_json
 from trellis.tokens.mix.shuffle import run_path
 from trellis.tokens.tkds import TOKEN_DTYPE, sha256_file
 
 log = logging.getLogger(__name__)
 
 WORK_DIR = ".mix-work"
+# What each line of the shard journal (shards.jsonl) holds.
+JOURNAL_KEYS = ("index", "file", "sequences", "sha256")
 
 
 class WorkState:
@@ -39,12 +41,17 @@ class WorkState:
         self.journal_path = self.dir / "shards.jsonl"
         self.done: dict[int, dict[str, Any]] = {}
         if self.journal_path.exists():
-            for line in self.journal_path.read_text().splitlines():
-                try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError:
-                    break  # a line cut by a kill: that shard is simply redone
-                self.done[int(entry["index"])] = entry
+            # A line torn by a kill is truncated away (its shard is simply redone), so the next
+            # entry starts a line of its own; damage before the last line is an error.
+            repair_jsonl_tail(self.journal_path)
+            try:
+                for _, entry in iter_jsonl(self.journal_path, required=JOURNAL_KEYS):
+                    self.done[int(entry["index"])] = entry
+            except (ValueError, KeyError) as exc:
+                raise ValueError(
+                    f"{exc.args[0]}: the mix's shard journal is damaged before its last line (not "
+                    f"a torn write); delete {self.dir} to start this mix over"
+                ) from None
 
     def pass1(self) -> dict[str, Any] | None:
         record = _read_json_or_none(self.dir / "pass1.json")
