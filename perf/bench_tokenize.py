@@ -42,14 +42,23 @@ BATCH = 1024  # trellis.tokens.tokenize.tokenize_part's default batch
 
 
 def build_corpus(root: Path, docs: int) -> list[Path]:
-    topics = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["labels"]["topics"]
+    demo = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    topics = demo["labels"]["topics"]
+    se = demo["sources"]["stackexchange"]
     parts = []
     for source in SOURCES:
         native = root / "native" / source
         write_demo_source(source, docs, 1, 1, topics, native)
         files = sorted(p for p in native.rglob("*") if p.is_file() and p.name.lower() != "manifest.json")
         part = root / "raw" / source / "part-0.parquet"
-        normalize_part(source, files, part)
+        normalize_part(
+            source,
+            files,
+            part,
+            stackexchange={"sites": se["sites"], "min_answer_score": se["min_answer_score"]}
+            if source == "stackexchange"
+            else None,
+        )
         parts.append(part)
     return parts
 

@@ -37,5 +37,14 @@ rule normalize:
         part=lambda wildcards: int(wildcards.part),
         parts=source_value("parts"),
         subject_filter=source_value("subject_filter"),
+        # StackExchange's sites and answer-score floor (None for every other source).
+        stackexchange=lambda wildcards: (
+            {
+                k: config["sources"][wildcards.source][k]
+                for k in ("sites", "min_answer_score")
+            }
+            if wildcards.source == "stackexchange"
+            else None
+        ),
     script:
         "../scripts/normalize.py"

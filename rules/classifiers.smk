@@ -51,6 +51,8 @@ rule score:
     input:
         part=f"{RESULTS}/raw/{{source}}/part-{{part}}.parquet",
         classifiers=lambda wildcards: get_classifier_dirs(wildcards.source),
+        # The Stage 0 gate: scoring waits for it; ancient, so recalibrating never rescores.
+        stage0=ancient(f"{RESULTS}/stage0/{{source}}/report.json"),
     output:
         f"{RESULTS}/scores/{{source}}/part-{{part}}.parquet",
     log:

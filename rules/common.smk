@@ -8,8 +8,13 @@
 from trellis.classifiers.base import BASE_MODEL_REVISION
 from trellis.core.tasks import DOMAIN_SOURCE, TASK_NAMES, build_tasks, tasks_for_source
 from trellis.evaluate.bfcl import summary_sections as bfcl_summary_sections
+from trellis.evaluate.harness import (
+    PUBLISHED_MODEL,
+    PYTHIA_410M_DEDUPED_ZERO_SHOT,
+    VALIDATION_TOLERANCE,
+)
 from trellis.labels.settings import labels_params
-from trellis.train.baselines import resolve_revision
+from trellis.train.baselines import final_baseline_arm, resolve_revision
 
 RESULTS = f"results/{config['run']}"
 SOURCES = list(config["sources"])
@@ -296,6 +301,20 @@ def get_classifier_dirs(source):
     return [f"{RESULTS}/classifiers/{t}/model" for t in tasks_for_source(source)]
 
 
+def get_stage0_thresholds(source):
+    """The thresholds Stage 0 calibrates or checks, as stage0's params; FineWeb-Edu's topic ones.
+
+    {"topic": "calibrated"} or {"topic": {topic: pinned threshold}}: a changed threshold reruns
+    Stage 0 (a sample) and, through its report, the filter; never scoring (it reads the report as
+    ancient). Config errors name the key (trellis.curate.filter.topic_thresholds).
+    """
+    if source != "fineweb_edu":
+        return {}
+    from trellis.curate.filter import topic_thresholds
+
+    return {"topic": topic_thresholds(config["curation"]["fineweb_edu"], topic_names())}
+
+
 def get_tokenizer_training_parts():
     if config["tokenizer"]["kind"] != "train":
         return []
@@ -334,6 +353,36 @@ def get_harness_inputs(wildcards):
     else:
         inputs["data"] = HARNESS_DATA_MANIFEST
     return inputs
+
+
+# The check of the harness against Pythia-410M-deduped's published zero-shot numbers (rule
+# validate_harness) runs where the arms run lm-eval's own tasks (study), on the final
+# Pythia-410M-deduped baseline arm, and the headline table waits for it. The demo (local tasks, no
+# baselines) has no published numbers to check: no such job, and tables does not wait.
+HARNESS_VALIDATION_ARM = (
+    final_baseline_arm(
+        config["arms"], PUBLISHED_MODEL, int(config["pretrain"]["max_tokens"])
+    )
+    if config["evaluate"]["harness"]["demo_tasks"] is None
+    else None
+)
+HARNESS_VALIDATION = (
+    [f"{RESULTS}/eval/harness_validation.json"] if HARNESS_VALIDATION_ARM else []
+)
+
+
+def get_harness_validation_inputs(wildcards):
+    """validate_harness reads the baseline as fetch_baseline fetched it and the published tasks'
+    data as fetch_harness_data cached it (offline)."""
+    if HARNESS_VALIDATION_ARM is None:
+        raise ValueError(
+            "validate_harness needs lm-eval's own tasks (evaluate.harness.demo_tasks: null) and a "
+            "baseline arm of EleutherAI/pythia-410m-deduped at its final revision in config.arms"
+        )
+    return {
+        "model": model_dir(HARNESS_VALIDATION_ARM, "base"),
+        "data": HARNESS_DATA_MANIFEST,
+    }
 
 
 def get_harness_result_files(arm, stage):

@@ -3,12 +3,16 @@
 # policy: hard rules, priority, group). Per source: dedup (band-partitioned LSH over the filtered
 # documents' signatures, one document kept per cluster) and select (the best documents up to the
 # mix budget, groups rebalanced). A changed threshold reruns filter, dedup, select and what
-# follows, never scoring or signatures.
+# follows (and, for FineWeb-Edu's topic thresholds, Stage 0 on its sample), never scoring or
+# signatures.
 
 
-# Stage 0 (the gate): the source's classifiers on a sample; filter needs its report, which is only
-# written when every check passes or is accepted (curation.stage0.accept), so a degenerate
-# classifier stops the DAG before any filtering, with the failing checks named in the log.
+# Stage 0 (the gate): the source's classifiers on a sample; score (as ancient: recalibrating never
+# rescores the source) and filter need its report, which is only written when every check passes or
+# is accepted (curation.stage0.accept), so a degenerate classifier stops the DAG before the scoring
+# spend, with the failing checks named in the log. The report holds the topic thresholds the filter
+# applies: calibrated here (curation.fineweb_edu.topic_thresholds: calibrated) or pinned in the
+# config and checked here.
 rule stage0:
     input:
         parts=lambda wildcards: get_source_parts("raw", wildcards.source),
@@ -41,6 +45,7 @@ rule stage0:
         batch_size=config["scoring"]["batch_size"],
         max_length=config["classifiers"]["max_length"],
         skip_below_compression_ratio=lambda wildcards: code_prefilter(wildcards.source),
+        thresholds=lambda wildcards: get_stage0_thresholds(wildcards.source),
     script:
         "../scripts/stage0.py"
 
@@ -172,6 +177,11 @@ rule curation_yield:
         dedup_stats=[f"{RESULTS}/dedup/{s}/stats.json" for s in CURATED_SOURCES],
         select_stats=[
             f"{RESULTS}/curated/{s}/select.stats.json" for s in CURATED_SOURCES
+        ],
+        # StackExchange's normalize stats: its per-site kept and dropped counts.
+        site_stats=[
+            f"{RESULTS}/raw/stackexchange/part-{k}.stats.json"
+            for k in (parts("stackexchange") if "stackexchange" in SOURCES else [])
         ],
     output:
         csv=report(

@@ -138,3 +138,38 @@ rule evaluate_harness:
         seed=config["seed"],
     script:
         "../scripts/evaluate_harness.py"
+
+
+# Before the arms' lm-eval results are trusted (tables waits for it): lm-eval, set up as the arms
+# run it, must reproduce Pythia-410M-deduped's published zero-shot acc on the study's final
+# Pythia-410M-deduped baseline within the tolerance, else the job fails (no output) naming each
+# task off. Study only: the demo's local tasks have no published numbers.
+rule validate_harness:
+    input:
+        unpack(get_harness_validation_inputs),
+    output:
+        json=f"{RESULTS}/eval/harness_validation.json",
+        csv=report(
+            f"{RESULTS}/eval/harness_validation.csv",
+            caption="../report/harness_validation.rst",
+            category="5. Benchmarks",
+            labels={"table": "harness validation"},
+        ),
+    log:
+        f"{RESULTS}/logs/validate_harness.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/validate_harness.tsv"
+    conda:
+        "../envs/evaluate.yaml"
+    threads: res("model", "threads")
+    resources:
+        **job_resources("model", gpu=True),
+    params:
+        arm=HARNESS_VALIDATION_ARM,
+        # The arms' settings that bear on the numbers (the tasks are the published ones, zero-shot).
+        cfg={k: config["evaluate"]["harness"][k] for k in ("batch_size", "limit")},
+        published=PYTHIA_410M_DEDUPED_ZERO_SHOT,
+        tolerance=VALIDATION_TOLERANCE,
+        seed=config["seed"],
+    script:
+        "../scripts/validate_harness.py"

@@ -83,6 +83,8 @@ rule plot_deltas:
 rule tables:
     input:
         results=get_result_files(),
+        # Study: lm-eval reproduces Pythia-410M-deduped's published numbers (none in the demo).
+        validation=HARNESS_VALIDATION,
     output:
         csv=report(
             f"{RESULTS}/tables/headline.csv",

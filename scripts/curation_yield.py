@@ -4,7 +4,7 @@ Documents and tokens per source and step (in, out, dropped per reason), CSV + fu
 """
 
 from trellis.core.logs import setup_logging
-from trellis.curate.yields import funnel_plot, source_yield, write_yield_csv
+from trellis.curate.yields import funnel_plot, site_yield, source_yield, write_yield_csv
 
 log = setup_logging(snakemake.log[0])
 inp, p = snakemake.input, snakemake.params
@@ -15,7 +15,6 @@ for i, source in enumerate(p.sources):
     before = sum(p.parts[s] for s in p.sources[:i])
     mine = filter_stats[before : before + p.parts[source]]
     rows += source_yield(source, mine, inp.dedup_stats[i], inp.select_stats[i])
-write_yield_csv(rows, snakemake.output.csv)
 funnel_plot(rows, snakemake.output.png)
 for r in rows:
     log.info(
@@ -27,4 +26,9 @@ for r in rows:
         r["tokens"],
         100 * r["tokens_share"],
     )
+# StackExchange's site and answer-score filter (normalize), per site, after the curated rows.
+sites = site_yield(list(inp.site_stats))
+for r in sites:
+    log.info("%-14s %-44s %-28s %9d docs", r["source"], r["step"], r["reason"], r["docs"])
+write_yield_csv(rows + sites, snakemake.output.csv)
 log.info("wrote %s and %s", snakemake.output.csv, snakemake.output.png)

@@ -1,5 +1,6 @@
 """Rule filter: one raw part through its source's curation policy (hard rules, priority, group)."""
 
+import json
 import time
 
 from trellis.core.io import write_json
@@ -27,6 +28,7 @@ stats = filter_part(
     snakemake.output.part,
     topics=list(p.topics),
     skip_below_compression_ratio=p.skip_below_compression_ratio,
+    stage0_report=json.loads(open(inp.stage0).read()),
 )
 write_json(snakemake.output.stats, stats)
 log.info(

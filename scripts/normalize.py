@@ -27,7 +27,18 @@ if subject_filter:
         subject_filter["min_terms"],
         subject_filter["head_chars"],
     )
-stats = normalize_part(source, files, snakemake.output.part, subject_filter=subject_filter)
+stackexchange = snakemake.params.stackexchange
+if stackexchange:
+    log.info(
+        "keeping %s questions from %d listed site(s), never a meta site, with answers accepted or "
+        "scoring pm_score >= %d",
+        source,
+        len(stackexchange["sites"]),
+        stackexchange["min_answer_score"],
+    )
+stats = normalize_part(
+    source, files, snakemake.output.part, subject_filter=subject_filter, stackexchange=stackexchange
+)
 stats.update({"part": part, "parts": parts})
 write_json(snakemake.output.stats, stats)
 log.info(

@@ -32,6 +32,7 @@ try:
         max_length=int(p.max_length),
         skip_below_compression_ratio=p.skip_below_compression_ratio,
         threads=snakemake.threads,
+        thresholds=dict(p.thresholds),
     )
 except Stage0GateError as err:
     log.error("%s", err)
@@ -39,6 +40,8 @@ except Stage0GateError as err:
 for c in report["checks"]:
     if not c["passed"]:
         log.warning("check %s failed but is accepted: %s", c["check"], c.get("accepted"))
+for name, values in report["thresholds"].items():
+    log.info("%s thresholds (%s): %s", name, report["threshold_source"][name], values)
 log.info(
     "Stage 0 %s passed: %d checks (%d accepted) on %d documents; wrote %s and %s in %.1fs",
     p.source,

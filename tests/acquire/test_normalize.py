@@ -14,9 +14,9 @@ import yaml
 
 from trellis.acquire.download import read_manifest, write_demo_source
 from trellis.acquire.normalize import (
-    MIN_ANSWER_SCORE,
     MissingColumnError,
     Skip,
+    StackExchangeFilter,
     files_for_part,
     html_to_text,
     normalize_part,
@@ -27,6 +27,8 @@ from trellis.acquire.normalize import (
     serialize_text_to_sql,
 )
 from trellis.core.io import doc_id
+
+MIN_ANSWER_SCORE = 2
 
 CONFIG = yaml.safe_load((Path(__file__).resolve().parents[2] / "config" / "config.yaml").read_text())
 
@@ -169,7 +171,7 @@ def test_stackexchange_keeps_accepted_and_high_score_answers_only():
             },
         ],
     }
-    text, n = serialize_stackexchange(row)
+    text, n = serialize_stackexchange(row, MIN_ANSWER_SCORE)
     assert n == 3
     assert "LOW SCORE" not in text
     assert text.startswith("Question:\nHow do I parse JSON in Python?")
@@ -188,8 +190,86 @@ def test_stackexchange_without_qualifying_answer_is_a_counted_skip():
         "answers": [{"answer_id": 1, "author": "x", "pm_score": -1, "selected": False, "text": "<p>no</p>"}],
     }
     with pytest.raises(Skip) as skip:
-        serialize_stackexchange(row)
-    assert skip.value.reason == "no_answer_above_threshold"
+        serialize_stackexchange(row, MIN_ANSWER_SCORE)
+    assert skip.value.reason == "low_score"
+    with pytest.raises(Skip) as skip:
+        serialize_stackexchange(dict(row, answers=[]), MIN_ANSWER_SCORE)
+    assert skip.value.reason == "no_answer"
+
+
+def _se_row(qid: int, *scores: int, accepted: int | None = None) -> dict:
+    return {
+        "qid": qid,
+        "question": f"<p>Question {qid}?</p>",
+        "answers": [
+            {"answer_id": qid * 10 + k, "pm_score": s, "selected": k == accepted, "text": f"<p>A{k}</p>"}
+            for k, s in enumerate(scores)
+        ],
+    }
+
+
+def test_stackexchange_sites_and_score_floor_are_counted_per_site(tmp_path):
+    """Listed sites are taken, meta and unlisted sites dropped with their reason, the score floor
+    is inclusive, and every site's counts add up to the part's."""
+    dl = tmp_path / "data"
+    files = [
+        # Listed: at the floor (3) kept, one below (2) dropped, accepted at -1 kept, no answer.
+        _write_parquet(
+            dl / "math.stackexchange.com" / "train-00000-of-00001.parquet",
+            [_se_row(1, 3), _se_row(2, 2, 1), _se_row(3, -1, accepted=0), _se_row(4)],
+        ),
+        _write_parquet(dl / "stackoverflow.com" / "train-00000-of-00001.parquet", [_se_row(5, 9)]),
+        # Never taken: a meta site (even with high scores) and a site not in the list.
+        _write_parquet(
+            dl / "math.meta.stackexchange.com" / "train-00000-of-00001.parquet",
+            [_se_row(6, 9), _se_row(7, 9)],
+        ),
+        _write_parquet(dl / "meta.stackoverflow.com" / "train-00000-of-00001.parquet", [_se_row(8, 9)]),
+        _write_parquet(
+            dl / "cooking.stackexchange.com" / "train-00000-of-00001.parquet", [_se_row(9, 9)] * 3
+        ),
+    ]
+    cfg = {
+        "sites": ["math.stackexchange.com", "stackoverflow.com", "tex.stackexchange.com"],
+        "min_answer_score": 3,
+    }
+    out = tmp_path / "part-0.parquet"
+    stats = normalize_part("stackexchange", files, out, stackexchange=cfg)
+    table = pq.read_table(out)
+    assert sorted(table.column("qid").to_pylist()) == [1, 3, 5]
+    assert set(table.column("site").to_pylist()) == {"math.stackexchange.com", "stackoverflow.com"}
+    assert stats["dropped"] == {"low_score": 1, "meta_site": 3, "no_answer": 1, "not_listed_site": 3}
+    assert (stats["docs_in"], stats["docs_out"], stats["unaccounted"]) == (11, 3, 0)
+    sites = stats["sites"]
+    assert sites["math.stackexchange.com"]["dropped"] == {"low_score": 1, "no_answer": 1}
+    assert sites["math.meta.stackexchange.com"]["dropped"] == {"meta_site": 2}
+    assert sites["meta.stackoverflow.com"]["dropped"] == {"meta_site": 1}
+    assert sites["cooking.stackexchange.com"]["dropped"] == {"not_listed_site": 3}
+    assert sites["stackoverflow.com"]["docs_out"] == 1
+    for key in ("docs_in", "docs_out", "chars_in", "chars_out"):
+        assert sum(s[key] for s in sites.values()) == stats[key], key
+    for reason, n in stats["dropped"].items():
+        assert sum(s["dropped"].get(reason, 0) for s in sites.values()) == n, reason
+    assert all(s["unaccounted"] == 0 for s in sites.values())
+    assert stats["stackexchange"] == {"sites": sorted(cfg["sites"]), "min_answer_score": 3}
+    # One point lower, the answer at 2 is kept too.
+    stats = normalize_part(
+        "stackexchange", files, tmp_path / "p2.parquet", stackexchange=dict(cfg, min_answer_score=2)
+    )
+    assert stats["docs_out"] == 4 and "low_score" not in stats["dropped"]
+
+
+def test_stackexchange_filter_config_is_required_and_meta_sites_cannot_be_listed(tmp_path):
+    path = _write_parquet(tmp_path / "stackoverflow.com" / "train.parquet", [_se_row(1, 9)])
+    with pytest.raises(ValueError, match="min_answer_score"):
+        normalize_part("stackexchange", [path], tmp_path / "out.parquet")
+    with pytest.raises(ValueError, match="meta site"):
+        StackExchangeFilter(["stackoverflow.com", "meta.stackoverflow.com"], 2)
+    with pytest.raises(ValueError, match="empty list"):
+        StackExchangeFilter([], 2)
+    # No list: every site but the meta ones.
+    assert StackExchangeFilter(None, 2).site_drop("cooking.stackexchange.com") is None
+    assert StackExchangeFilter(None, 2).site_drop("meta.stackexchange.com") == "meta_site"
 
 
 def test_html_to_text_spacing():
@@ -408,7 +488,9 @@ def test_every_demo_source_normalizes(tmp_path):
         seen = set()
         for part in range(2):
             out = tmp_path / "raw" / source / f"part-{part}.parquet"
-            stats = normalize_part(source, files_for_part(files, part, 2, source), out)
+            cfg = CONFIG["sources"][source]
+            se = {k: cfg[k] for k in ("sites", "min_answer_score")} if source == "stackexchange" else None
+            stats = normalize_part(source, files_for_part(files, part, 2, source), out, stackexchange=se)
             assert stats["unaccounted"] == 0 and stats["docs_out"] > 0, source
             table = pq.read_table(out)
             assert table.schema.equals(output_schema(source))

@@ -327,3 +327,67 @@ def test_filter_handles_row_groups_of_different_sizes(tmp_path):
     kept = pq.read_table(tmp_path / "o.parquet").column("id").to_pylist()
     assert kept == [f"d{i}" for i in range(n) if np.float32(peaks[i]) >= 0.5]
     assert stats["docs_out"] == len(kept) and stats["tokens_out"] == 2 * len(kept)
+
+
+def _fineweb_files(tmp_path, planted):
+    raw = [{"id": i, "text": f"document {i}", "source": "fineweb_edu"} for i, _ in planted]
+    _write(tmp_path / "raw.parquet", raw)
+    _write(
+        tmp_path / "scores.parquet",
+        [{"id": i, "topic": t, "complexity": 3.0} for i, t in planted],
+        pa.schema([("id", pa.string()), ("topic", pa.list_(pa.float32())), ("complexity", pa.float32())]),
+    )
+    _tokens(tmp_path / "tokens.parquet", raw)
+
+
+def _filter(tmp_path, policy, report=None):
+    return filter_part(
+        "fineweb_edu",
+        tmp_path / "raw.parquet",
+        tmp_path / "scores.parquet",
+        tmp_path / "tokens.parquet",
+        policy,
+        tmp_path / "out.parquet",
+        topics=TOPICS,
+        stage0_report=report,
+    )
+
+
+def test_fineweb_calibrated_thresholds_come_from_the_stage0_report(tmp_path):
+    _fineweb_files(tmp_path, [("a", _topic((4, 0.3))), ("b", _topic((9, 0.3))), ("c", _topic((9, 0.6)))])
+    calibrated = dict(FINEWEB, topic_threshold=None, topic_thresholds="calibrated")
+    tuned = {t: 0.5 for t in TOPICS} | {"topic_4": 0.25}  # what Stage 0 calibrated
+    report = {"thresholds": {"topic": tuned}, "threshold_source": {"topic": "calibrated"}}
+    stats = _filter(tmp_path, calibrated, report)
+    assert pq.read_table(tmp_path / "out.parquet").column("id").to_pylist() == ["a", "c"]
+    assert stats["policy"]["thresholds"][4] == pytest.approx(0.25)
+    with pytest.raises(
+        ValueError, match=r"curation.fineweb_edu.topic_thresholds is 'calibrated' but no Stage 0"
+    ):
+        _filter(tmp_path, calibrated, {"passed": True})
+    # One source of truth: a pinned default beside `calibrated` is an error naming the key.
+    with pytest.raises(ValueError, match=r"config key curation.fineweb_edu.topic_threshold is 0.5"):
+        _filter(tmp_path, dict(calibrated, topic_threshold=0.5), report)
+
+
+def test_fineweb_pinned_thresholds_must_be_the_ones_stage0_checked(tmp_path):
+    _fineweb_files(tmp_path, [("a", _topic((4, 0.6)))])
+    checked = {"thresholds": {"topic": {t: 0.5 for t in TOPICS}}, "threshold_source": {"topic": "pinned"}}
+    assert _filter(tmp_path, FINEWEB, checked)["docs_out"] == 1
+    with pytest.raises(ValueError, match=r"report checked .* rerun stage0"):
+        _filter(tmp_path, dict(FINEWEB, topic_threshold=0.6), checked)
+
+
+@pytest.mark.parametrize(
+    "value, key",
+    [
+        ("calibrate", r"config key curation.fineweb_edu.topic_thresholds must be 'calibrated'"),
+        ([0.5], r"config key curation.fineweb_edu.topic_thresholds must be 'calibrated'"),
+        ({"topic_3": 1.5}, r"config key curation.fineweb_edu.topic_thresholds.topic_3 must be a number"),
+        ({"topic_3": "high"}, r"config key curation.fineweb_edu.topic_thresholds.topic_3 must be a number"),
+    ],
+)
+def test_fineweb_bad_topic_thresholds_is_a_config_error_naming_the_key(tmp_path, value, key):
+    _fineweb_files(tmp_path, [("a", _topic((4, 0.6)))])
+    with pytest.raises(ValueError, match=key):
+        _filter(tmp_path, dict(FINEWEB, topic_thresholds=value))

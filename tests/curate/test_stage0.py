@@ -280,3 +280,76 @@ def test_gate_stops_on_a_planted_degenerate_classifier(topic_classifier, tmp_pat
     report = _run(root, tmp_path / "degenerate", tmp_path / "bad", accepted)
     assert report["passed"] and report["accepted"] == {"topic:always_on:topic_7": "planted for this test"}
     assert not (tmp_path / "bad/report.failed.json").exists()
+
+
+def test_pinned_thresholds_are_checked_by_name():
+    out = healthy_outputs()
+    tasks = {k: TASKS[k] for k in out}
+    pinned = [0.5] * 17
+    pinned[4], pinned[6] = 0.99, 0.0  # topic_4 never reaches it, topic_6 always does
+    stats, checks = evaluate_sample(
+        out,
+        tasks,
+        {"topic": [0.5] * 17},
+        SETTINGS,
+        {"topic": pinned},
+        "curation.fineweb_edu.topic_thresholds",
+    )
+    failed = _failed(checks)
+    assert "topic:never_on_pinned:topic_4" in failed and "topic:always_on_pinned:topic_6" in failed
+    assert "topic:never_on:topic_4" not in failed  # the classifier itself is healthy at its tuned threshold
+    why = next(c for c in checks if c["check"] == "topic:never_on_pinned:topic_4")["why"]
+    assert "'topic_4'" in why and "threshold 0.99" in why and "curation.fineweb_edu.topic_thresholds" in why
+    assert stats["topic"]["pinned_thresholds"]["topic_4"] == pytest.approx(0.99)
+    names = check_names([TASKS["topic"]], pinned=["topic"])
+    assert {"topic:never_on_pinned:topic_4", "topic:always_on_pinned:topic_6"} <= set(names)
+    assert not any("pinned" in n for n in check_names([TASKS["topic"]]))  # calibrated: no pinned checks
+    summary = gate("fineweb_edu", checks, {}, [TASKS["topic"]], pinned=["topic"])
+    assert not summary["passed"] and "topic:never_on_pinned:topic_4" in summary["failed"]
+
+
+def test_report_records_the_thresholds_the_filter_applies(topic_classifier, tmp_path):
+    root = topic_classifier
+    lenient = {
+        **SETTINGS,
+        "min_positive_rate": 0.0,
+        "min_multilabel_rate": 0.0,
+        "max_no_topic_rate": 1.0,
+        "max_multilabel_rate": 1.0,
+    }
+    labels = TASKS["topic"].labels
+    calibrated = _run(root, root / "topic/model", tmp_path / "cal", lenient)
+    assert calibrated["threshold_source"] == {"topic": "calibrated"}
+    assert calibrated["thresholds"]["topic"] == calibrated["stats"]["topic"]["tuned_thresholds"]
+    pinned = {t: 0.5 for t in labels} | {labels[2]: 1.0}  # a sigmoid never reaches 1.0 here
+    with pytest.raises(Stage0GateError, match=rf"topic:never_on_pinned:{labels[2]}"):
+        run_stage0(
+            "fineweb_edu",
+            [root / "raw/fineweb_edu/part-0.parquet"],
+            {"topic": root / "topic/model"},
+            {"topic": TASKS["topic"]},
+            {**lenient, "min_positive_rate": 0.001},
+            tmp_path / "pin/report.json",
+            tmp_path / "pin/stage0.png",
+            seed=3,
+            batch_size=32,
+            max_length=48,
+            threads=1,
+            thresholds={"topic": pinned},
+        )
+    failed = json.loads((tmp_path / "pin/report.failed.json").read_text())
+    assert failed["thresholds"]["topic"] == pinned and failed["threshold_source"] == {"topic": "pinned"}
+    with pytest.raises(ValueError, match=r"config key curation.fineweb_edu.topic_thresholds must be"):
+        run_stage0(
+            "fineweb_edu",
+            [],
+            {},
+            {"topic": TASKS["topic"]},
+            lenient,
+            tmp_path / "x/report.json",
+            tmp_path / "x/stage0.png",
+            seed=3,
+            batch_size=32,
+            max_length=48,
+            thresholds={"topic": {labels[0]: 0.5}},
+        )

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from trellis.core.stats import StepStats
-from trellis.curate.yields import funnel_plot, source_yield, write_yield_csv
+from trellis.curate.yields import funnel_plot, site_yield, source_yield, write_yield_csv
 
 
 def test_yield_rows_add_up_and_plot(tmp_path):
@@ -99,3 +99,91 @@ def test_counting_steps_do_not_import_matplotlib():
         "assert 'matplotlib' not in sys.modules, 'matplotlib imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _se_part(tmp_path, k: int, sites: dict[str, tuple[int, dict[str, int]]]):
+    """A StackExchange normalize part's stats: per site (kept, {reason: dropped})."""
+    total = StepStats("normalize/stackexchange", unit="chars", drop_sizes=False)
+    per_site = {}
+    for site, (kept, dropped) in sites.items():
+        st = StepStats(f"normalize/stackexchange/{site}", unit="chars", drop_sizes=False)
+        for _ in range(kept):
+            for s in (st, total):
+                s.seen("text")
+                s.kept("text")
+        for reason, n in dropped.items():
+            for _ in range(n):
+                st.seen()
+                total.seen()
+            st.drop(reason, docs=n)
+            total.drop(reason, docs=n)
+        per_site[site] = st.to_dict()
+    total.extra.update({"source": "stackexchange", "sites": per_site})
+    path = tmp_path / f"part-{k}.stats.json"
+    path.write_text(json.dumps(total.to_dict()))
+    return path
+
+
+def test_stackexchange_rows_per_site_come_after_the_curated_rows(tmp_path):
+    parts = [
+        _se_part(
+            tmp_path,
+            0,
+            {
+                "math.stackexchange.com": (5, {"low_score": 2, "no_answer": 1}),
+                "meta.stackoverflow.com": (0, {"meta_site": 3}),
+            },
+        ),
+        _se_part(
+            tmp_path,
+            1,
+            {
+                "math.stackexchange.com": (3, {"low_score": 1}),
+                "cooking.stackexchange.com": (0, {"not_listed_site": 4}),
+            },
+        ),
+    ]
+    rows = site_yield(parts)
+    got = {(r["step"], r["reason"]): r["docs"] for r in rows}
+    assert [r["step"] for r in rows if r["reason"] == "in"] == [
+        "normalize",
+        "normalize:cooking.stackexchange.com",
+        "normalize:math.stackexchange.com",
+        "normalize:meta.stackoverflow.com",
+    ]
+    assert got[("normalize", "in")] == 19 and got[("normalize", "out")] == 8
+    assert got[("normalize:math.stackexchange.com", "dropped:low_score")] == 3
+    assert got[("normalize:meta.stackoverflow.com", "dropped:meta_site")] == 3
+    assert got[("normalize:cooking.stackexchange.com", "dropped:not_listed_site")] == 4
+    for step in {r["step"] for r in rows}:
+        dropped = sum(n for (s, reason), n in got.items() if s == step and reason.startswith("dropped:"))
+        assert got[(step, "in")] == got[(step, "out")] + dropped, step
+    assert all(r["source"] == "stackexchange" and r["tokens"] == "" for r in rows)
+    assert next(r for r in rows if r["step"] == "normalize" and r["reason"] == "out")["docs_share"] == round(
+        8 / 19, 6
+    )
+    # The curated rows are written as before; the StackExchange rows follow them.
+    curated = [
+        {
+            "source": "fineweb_edu",
+            "step": "filter",
+            "reason": "in",
+            "docs": 4,
+            "tokens": 40,
+            "docs_share": 1.0,
+            "tokens_share": 1.0,
+        }
+    ]
+    write_yield_csv(curated, tmp_path / "before.csv")
+    write_yield_csv(curated + rows, tmp_path / "after.csv")
+    before = (tmp_path / "before.csv").read_text()
+    after = (tmp_path / "after.csv").read_text()
+    assert after.startswith(before)
+    assert after[len(before) :].splitlines()[0] == "stackexchange,normalize,in,19,,1.0,"
+    assert site_yield([]) == []
+    # Per-site counts that do not add up to the part's are refused.
+    broken = json.loads(parts[0].read_text())
+    broken["sites"]["math.stackexchange.com"]["docs_out"] = 4
+    parts[0].write_text(json.dumps(broken))
+    with pytest.raises(ValueError, match="do not add up"):
+        site_yield(parts)

@@ -8,6 +8,7 @@ from test_json_schema import make_tiny_model
 
 from trellis.evaluate import harness
 from trellis.evaluate.results import model_info
+from trellis.train.baselines import final_baseline_arm
 
 BOOT = {"resamples": 200, "confidence": 0.95}
 TASKS = {"trellis_demo_topic": 0, "trellis_demo_cloze": 0, "trellis_demo_arith": 2}
@@ -155,9 +156,12 @@ def test_published_comparison():
     published = {"piqa": 0.675, "sciq": 0.826, "arc_easy": 0.517}
     rows = harness.compare_published({"piqa": 0.68, "sciq": 0.80}, published, tolerance=0.015)
     by_task = {r["task"]: r for r in rows}
-    assert by_task["piqa"]["ok"] and by_task["piqa"]["diff"] == pytest.approx(0.005)
-    assert not by_task["sciq"]["ok"]
-    assert not by_task["arc_easy"]["ok"] and by_task["arc_easy"]["measured"] is None
+    assert by_task["piqa"]["within_tolerance"] and by_task["piqa"]["difference"] == pytest.approx(0.005)
+    assert not by_task["sciq"]["within_tolerance"] and by_task["sciq"]["ours"] == 0.80
+    assert not by_task["arc_easy"]["within_tolerance"] and by_task["arc_easy"]["ours"] is None
+    # The tolerance is inclusive.
+    (edge,) = harness.compare_published({"piqa": 0.69}, {"piqa": 0.675}, tolerance=0.015)
+    assert edge["within_tolerance"]
     assert set(harness.PYTHIA_410M_DEDUPED_ZERO_SHOT) == {
         "lambada_openai",
         "piqa",
@@ -166,3 +170,74 @@ def test_published_comparison():
         "arc_challenge",
         "sciq",
     }
+
+
+def test_validation_within_tolerance_passes_and_records_every_task():
+    published = harness.PYTHIA_410M_DEDUPED_ZERO_SHOT
+    ours = {t: v + 0.01 for t, v in published.items()}
+    rows = harness.compare_published(ours, published, harness.VALIDATION_TOLERANCE)
+    record = harness.validation_record(rows, harness.VALIDATION_TOLERANCE, arm="pythia-410m-final")
+    harness.check_validation(record)  # no error
+    assert record["pass"] and record["tolerance"] == 0.015 and record["arm"] == "pythia-410m-final"
+    assert set(record["tasks"]) == set(published)
+    assert record["tasks"]["piqa"] == {
+        "ours": pytest.approx(0.685),
+        "published": 0.675,
+        "difference": pytest.approx(0.01),
+        "within_tolerance": True,
+    }
+    assert "| piqa | 0.685 | 0.675 | +0.010 | yes |" in harness.validation_table(record)
+
+
+def test_validation_outside_tolerance_names_task_ours_published_and_tolerance(tmp_path):
+    published = harness.PYTHIA_410M_DEDUPED_ZERO_SHOT
+    ours = dict(published) | {"sciq": 0.790}
+    del ours["winogrande"]
+    record = harness.validation_record(harness.compare_published(ours, published, 0.015), 0.015)
+    assert not record["pass"]
+    with pytest.raises(ValueError) as err:
+        harness.check_validation(record)
+    message = str(err.value)
+    assert "sciq: ours 0.7900, published 0.8260, difference -0.0360, tolerance ±0.015" in message
+    assert "winogrande: ours missing" in message and "published 0.5340" in message
+    assert "2 of 6 tasks" in message and "piqa" not in message
+
+    harness.write_validation_csv(record, tmp_path / "v.csv")
+    lines = (tmp_path / "v.csv").read_text().splitlines()
+    assert lines[0] == "task,ours,published,difference,within_tolerance,tolerance" and len(lines) == 7
+
+
+def test_validation_runs_the_published_tasks_zero_shot_with_the_arms_settings(monkeypatch, tiny_model):
+    calls = []
+
+    def fake_run_tasks(model_dir, stage, tasks, include_path, batch_size, limit, seed):
+        calls.append((stage, tasks, include_path, batch_size, limit, seed))
+        results = {t: {"acc,none": v - 0.02 if t == "arc_easy" else v} for t, v in tasks_published.items()}
+        return {"results": results, "samples": {t: [{}] * 3 for t in tasks}, "lm_eval_version": "x"}
+
+    tasks_published = harness.PYTHIA_410M_DEDUPED_ZERO_SHOT
+    monkeypatch.setattr(harness, "run_tasks", fake_run_tasks)
+    record = harness.validate_model(tiny_model, {"tasks": {"mmlu": 5}, "batch_size": 16, "limit": None}, 7)
+    assert calls == [("base", {t: 0 for t in tasks_published}, None, 16, None, 7)]
+    assert not record["pass"] and record["n"]["piqa"] == 3 and record["batch_size"] == 16
+    assert [line.split(":")[0] for line in harness.validation_failures(record)] == ["arc_easy"]
+
+
+def test_validation_runs_on_the_final_pythia_410m_deduped_baseline():
+    study = yaml.safe_load(open("config/study.yaml"))
+    tokens = int(study["pretrain"]["max_tokens"])
+    assert final_baseline_arm(study["arms"], harness.PUBLISHED_MODEL, tokens) == "pythia-410m-final"
+    demo = yaml.safe_load(open("config/config.yaml"))
+    assert final_baseline_arm(demo["arms"], harness.PUBLISHED_MODEL, tokens) is None
+    repo = harness.PUBLISHED_MODEL
+    for revision, arm in (("step143000", "a"), ("main", "a"), ("compute-matched", None), ("step1000", None)):
+        assert (
+            final_baseline_arm(
+                {"a": {"kind": "baseline", "repo": repo, "revision": revision}},
+                harness.PUBLISHED_MODEL,
+                tokens,
+            )
+            == arm
+        )
+    other = {"a": {"kind": "baseline", "repo": "EleutherAI/pythia-1b-deduped", "revision": "final"}}
+    assert final_baseline_arm(other, harness.PUBLISHED_MODEL, tokens) is None

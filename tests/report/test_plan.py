@@ -180,3 +180,101 @@ def test_human_bytes():
     assert plan.human_bytes(506_328_320 * 12) == "5.66 GiB"
     assert plan.human_bytes(150 * 2**30) == "150 GiB"
     assert plan.human_bytes(1.5 * 2**40) == "1.50 TiB"
+
+
+# ---- costs beside the seeds' table
+
+
+def test_labeling_cost_is_requests_times_tokens_times_batch_prices(monkeypatch):
+    from trellis.labels import prompt_tokens
+
+    config = load("study.yaml")
+    config["labels"]["sample"] = {"web": 1000, "code": 500}
+    monkeypatch.setattr(
+        prompt_tokens, "task_tokens", lambda b, e=None: {"overhead": 100, "answer": 10, "tokenizer": "t"}
+    )
+    rows = {r["task"]: r for r in plan.labeling_cost(config)}
+    assert set(rows) == {"topic", "complexity", "code_quality", "structured_relevance", "content_type"}
+    # web: 1,000 × (100 + 1,000) × $1.25/M + 1,000 × 10 × $5/M = $1.375 + $0.05
+    assert rows["topic"]["usd"] == pytest.approx(1.425)
+    assert rows["content_type"]["usd"] == pytest.approx(0.7125)  # 500 code documents
+    # max_text_chars 2,100 cuts a document to 2,100 / 4.2 = 500 tokens
+    config["labels"]["request"]["max_text_chars"] = 2100
+    assert plan.labeling_cost(config)[0]["input_tokens"] == 1000 * (100 + 500)
+    row = next(r for r in plan.costs(config)["rows"] if r["what"] == "labeling")
+    assert row["usd"] == pytest.approx(2 * (0.75 + 0.05) + 3 * (0.375 + 0.025))
+
+
+def test_prompt_token_counts_come_from_the_real_prompts():
+    from trellis.core.tasks import build_tasks
+    from trellis.labels import prompt_tokens
+    from trellis.labels.prompts import PromptBuilder
+
+    config = load("study.yaml")
+    labels = config["labels"]
+    builders = {
+        name: PromptBuilder(task, labels, int(labels["request"]["max_text_chars"]))
+        for name, task in build_tasks(config).items()
+    }
+
+    class Words:  # a stand-in tokenizer: one token a whitespace-separated word
+        def encode(self, text):
+            return text.split()
+
+    b = builders["topic"]
+    words = sum(len(m["content"].split()) for m in b.messages({"text": "", "path": "p", "language": "l"}))
+    schema = len(__import__("json").dumps(b.schema, separators=(",", ":")).split())
+    assert prompt_tokens.request_overhead(b, Words()) == words + 2 * 3 + 3 + schema
+    # The recorded o200k counts belong to today's templates: a template edit must re-record them.
+    for name, b in builders.items():
+        assert prompt_tokens.RECORDED[name][0] == b.prompt_hash, name
+    encoding = prompt_tokens.o200k_encoding()
+    if encoding is None:
+        pytest.skip("o200k_base not on this machine (pip install bpe-openai): live count not checked")
+    for name, b in builders.items():
+        counted = prompt_tokens.task_tokens(b, encoding)
+        assert (counted["overhead"], counted["answer"]) == prompt_tokens.RECORDED[name][1:], name
+
+
+def test_scoring_and_evaluation_hours_by_hand():
+    config = load("study.yaml")
+    sizes = [{"source": "fineweb_edu", "documents": 1000}, {"source": "wikipedia", "documents": 9}]
+    # 1,000 documents × 512 tokens (max_length) × 2 tasks / 150,000 tokens/s
+    assert plan.scoring_hours(config, sizes) == {
+        "fineweb_edu": pytest.approx(1000 * 512 * 2 / 150_000 / 3600)
+    }
+    config["evaluate"] = {
+        "stages": ["base"],
+        "json_schema": {"examples": 16, "max_new_tokens": 100},  # 2 batches of 8 × 100 steps
+        "harness": {"tasks": {}, "demo_tasks": None, "batch_size": 16},
+    }
+    assert plan.evaluation_hours(config, "curated") == pytest.approx(200 * 0.03 / 3600)
+    config["evaluate"]["harness"]["tasks"] = {"arc_easy": 0}
+    forward = 2 * compute.matmul_parameters(config["model"]) * 2376 * 4 * 50
+    assert plan.evaluation_hours(config, "curated") == pytest.approx((6 + forward / (312e12 * 0.2)) / 3600)
+
+
+def test_study_costs_rows_and_totals():
+    config = load("study.yaml")
+    p = plan.build_plan(config)
+    rows = p["costs"]["rows"]
+    assert {r["what"] for r in rows} == set(plan.SEEDS_COSTS)
+    pre = {r["scope"]: r for r in rows if r["what"] == "pretraining"}
+    assert set(pre) == {"curated", "uncurated"}  # baselines are pretrained elsewhere
+    # 6.81e19 FLOPs / (312 TFLOP/s × 45%) = 134.8 A100-hours, × $1.64
+    assert pre["curated"]["gpu_hours"] == pytest.approx(134.77, rel=1e-3)
+    assert pre["curated"]["usd"] == pytest.approx(134.77 * 1.64, rel=1e-3)
+    post = {r["scope"]: r for r in rows if r["what"] == "post-training"}
+    assert len(post) == len(config["arms"])
+    arm = next(r for r in p["compute"] if r["arm"] == "curated")
+    assert post["curated"]["gpu_hours"] == pytest.approx(
+        (arm["sft_flops"] + arm["dpo_flops"]) / (312e12 * 0.45) / 3600
+    )
+    # SFT: 40,000 examples × 2 epochs × 2,048 tokens
+    assert arm["sft_flops"] == pytest.approx(
+        40_000 * 2 * 2048 * compute.training_flops_per_token(p["model"]["matmul_parameters"], 24, 1280, 2048)
+    )
+    assert sum(1 for r in rows if r["what"] == "evaluation") == len(config["arms"])
+    assert p["costs"]["total_usd"] == pytest.approx(sum(r["usd"] for r in rows))
+    md = plan.to_markdown(p)
+    assert "## Costs beside the seeds' estimates" in md and "~430 A100-h" in md

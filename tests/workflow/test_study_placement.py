@@ -215,3 +215,30 @@ def test_local_profile_caps_gpu_jobs_by_devices(tmp_path):
     for rule, resources in jobs:
         if rule in GPU_RULES:
             assert int(resources["gpu"]) == 1, (rule, resources)
+
+
+def test_harness_validation_gates_the_tables_in_the_study_only(tmp_path):
+    """The study checks lm-eval against Pythia-410M-deduped's published numbers in one GPU job on
+    its final Pythia-410M-deduped baseline and the fetched task data, and the headline table waits
+    for it; the demo (local lm-eval tasks, no Pythia) has no such job."""
+    workdir = copy_repo(tmp_path / "repo")
+    profile = profile_without_conda("slurm", tmp_path / "profile")
+    out = snakemake(workdir, "-n", "--profile", str(profile), "--configfile", "config/study.yaml").stdout
+    placed = [r for rule, r in planned_job_resources(out) if rule == "validate_harness"]
+    partitions = yaml.safe_load((ROOT / "config/study.yaml").read_text())["slurm"]["partitions"]
+    assert len(placed) == 1, placed
+    assert int(placed[0]["gpu"]) == 1 and placed[0]["slurm_partition"] == partitions["gpu"], placed
+    assert "internet" not in placed[0], placed
+    inputs, outputs = planned_job_files(out, "input"), dict(planned_job_files(out, "output"))
+    validation = "results/study/eval/harness_validation.json"
+    assert outputs["validate_harness"] == [validation, "results/study/eval/harness_validation.csv"]
+    (validate_inputs,) = [files for rule, files in inputs if rule == "validate_harness"]
+    assert set(validate_inputs) == {
+        "results/study/models/pythia-410m-final/base",
+        "results/study/downloads/lm_eval/MANIFEST.json",
+    }
+    (tables_inputs,) = [files for rule, files in inputs if rule == "tables"]
+    assert validation in tables_inputs
+
+    demo = snakemake(copy_repo(tmp_path / "demo"), "-n", "--cores", "2").stdout
+    assert "rule validate_harness" not in demo and "eval/harness_validation" not in demo

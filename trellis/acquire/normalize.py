@@ -20,7 +20,9 @@ structured_wikipedia   title; abstract; each infobox as compact JSON in   title,
                        ``##`` headings (see serialize_structured_wikipedia)
 wikipedia              ``text`` as is                                      title, url
 stackexchange          question + accepted answer + answers scoring at     site, qid, n_answers
-                       least MIN_ANSWER_SCORE, HTML reduced to text
+                       least ``min_answer_score``, HTML reduced to text;
+                       only the configured sites, never a meta site
+                       (StackExchangeFilter)
 ultrachat              ``User: ...`` / ``Assistant: ...`` transcript       prompt_id, n_turns
 text_to_sql            ``Schema:`` DDL, ``Question:``, ``SQL:`` query      (none)
 =====================  ==================================================  =========================
@@ -30,14 +32,18 @@ where it has one (FineWeb-Edu ``id``, ``<language>/<id>`` for StarCoderData, peS
 Wikipedia ``id`` / structured ``identifier``, ``<site>/<qid>`` for StackExchange, UltraChat
 ``prompt_id``); FineMath and text-to-SQL have none, so theirs is ``<dir>/<file>:<row>``.
 
-Rows whose text comes out empty are counted drops (``empty_text``); a StackExchange question with
-no accepted answer and none at the score threshold is dropped as ``no_answer_above_threshold``;
-with a ``subject_filter`` (peS2o in both configs), a document off its subjects as ``off_subject``.
+Rows whose text comes out empty are counted drops (``empty_text``); a StackExchange question on a
+meta site is dropped as ``meta_site``, on a site not in ``sources.stackexchange.sites`` as
+``not_listed_site`` (both counted from the file's row count without reading its rows), with no
+answer at all as ``no_answer``, and with answers but none accepted or at ``min_answer_score`` as
+``low_score``; StackExchange stats also count every one of these per site (``sites``). With a
+``subject_filter`` (peS2o in both configs), a document off its subjects is an ``off_subject`` drop.
 A file lacking a required column is an error naming the file and the column.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -54,11 +60,6 @@ from trellis.core.io import ParquetWriter, doc_id, iter_jsonl
 from trellis.core.stats import StepStats
 
 log = logging.getLogger(__name__)
-
-# StackExchange answers are kept when accepted, or when they score at least this. The study keeps
-# "high-score Q&A"; 2 keeps answers the community clearly endorsed while dropping the zero/negative
-# and single-vote tail, which is mostly "me too" replies and wrong guesses.
-MIN_ANSWER_SCORE = 2
 
 # Structured-Wikipedia sections that carry only links or citations (no prose in this dataset).
 SKIP_SECTIONS = frozenset(
@@ -237,9 +238,9 @@ def html_to_text(html: str) -> str:
     return parser.text()
 
 
-def select_answers(answers: Sequence[dict] | None, min_score: int = MIN_ANSWER_SCORE) -> list[dict]:
-    """The accepted answer (whatever its score) first, then answers scoring >= min_score, best
-    first."""
+def select_answers(answers: Sequence[dict] | None, min_score: int) -> list[dict]:
+    """The accepted answer (whatever its score) first, then answers with ``pm_score >= min_score``,
+    best first."""
     answers = [a for a in answers or [] if _str(a.get("text")).strip()]
     accepted = [a for a in answers if a.get("selected")]
     others = [a for a in answers if not a.get("selected") and (a.get("pm_score") or 0) >= min_score]
@@ -247,20 +248,75 @@ def select_answers(answers: Sequence[dict] | None, min_score: int = MIN_ANSWER_S
     return accepted + others
 
 
-def serialize_stackexchange(row: dict, min_score: int = MIN_ANSWER_SCORE) -> tuple[str, int]:
+def serialize_stackexchange(row: dict, min_score: int) -> tuple[str, int]:
     """``Question:`` then each kept answer (``Accepted answer:`` / ``Answer:``); returns the text and
-    the number of answers kept. Raises Skip when no answer qualifies."""
+    the number of answers kept. Raises Skip(``no_answer``) for a question without an answer and
+    Skip(``low_score``) when it has answers but none accepted or scoring ``min_score``."""
     question = html_to_text(_str(row.get("question")))
     if not question:
         return "", 0
+    if not any(_str(a.get("text")).strip() for a in row.get("answers") or []):
+        raise Skip("no_answer")
     kept = select_answers(row.get("answers"), min_score)
     if not kept:
-        raise Skip("no_answer_above_threshold")
+        raise Skip("low_score")
     blocks = [f"Question:\n{question}"]
     for answer in kept:
         label = "Accepted answer" if answer.get("selected") else "Answer"
         blocks.append(f"{label}:\n{html_to_text(_str(answer.get('text')))}")
     return "\n\n".join(blocks), len(kept)
+
+
+def is_meta_site(site: str) -> bool:
+    """A StackExchange meta site (``meta.stackexchange.com``, ``meta.stackoverflow.com``,
+    ``math.meta.stackexchange.com``): discussion about the site, never taken."""
+    return "meta" in site.lower().split(".")
+
+
+class StackExchangeFilter:
+    """Which StackExchange questions are taken: the study's "technical, high-score Q&A".
+
+    A site is the name of its directory in the dataset (``data/<site>/``, e.g. ``stackoverflow.com``,
+    ``math.stackexchange.com``). Meta sites are never taken (``meta_site``; listing one is an
+    error); with ``sites`` given, any other site is a ``not_listed_site`` drop. Answers are kept
+    when accepted or when their ``pm_score`` reaches ``min_answer_score``. ``pm_score`` is the
+    dataset's score, not a vote count: round(log2(1 + upvotes)), plus 1 when accepted.
+    """
+
+    def __init__(self, sites: Sequence[str] | None, min_answer_score: int):
+        if sites is not None:
+            sites = [str(s) for s in sites]
+            if not sites:
+                raise ValueError("sources.stackexchange.sites: an empty list takes nothing; list sites")
+            meta = [s for s in sites if is_meta_site(s)]
+            if meta:
+                raise ValueError(
+                    f"sources.stackexchange.sites lists meta site(s) {meta}; meta sites are never taken"
+                )
+        self.sites = None if sites is None else frozenset(sites)
+        self.min_answer_score = int(min_answer_score)
+
+    @classmethod
+    def from_config(cls, cfg: dict | None) -> StackExchangeFilter:
+        if not cfg or "min_answer_score" not in cfg:
+            raise ValueError(
+                "stackexchange needs its filter config ({sites, min_answer_score}: sources.stackexchange)"
+            )
+        return cls(cfg.get("sites"), cfg["min_answer_score"])
+
+    def site_drop(self, site: str) -> str | None:
+        """The drop reason for every question of ``site``, or None when the site is taken."""
+        if is_meta_site(site):
+            return "meta_site"
+        if self.sites is not None and site not in self.sites:
+            return "not_listed_site"
+        return None
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "sites": None if self.sites is None else sorted(self.sites),
+            "min_answer_score": self.min_answer_score,
+        }
 
 
 def serialize_chat(messages: Sequence[dict] | None, where: str = "") -> tuple[str, int]:
@@ -346,9 +402,9 @@ def _wikipedia(row: dict, ctx: RowContext) -> Converted:
     return key, _str(row["text"]), {"title": row["title"], "url": row["url"]}
 
 
-def _stackexchange(row: dict, ctx: RowContext) -> Converted:
+def _stackexchange(row: dict, ctx: RowContext, min_score: int) -> Converted:
     key = None if row["qid"] is None else f"{ctx.directory}/{row['qid']}"
-    text, n = serialize_stackexchange(row)
+    text, n = serialize_stackexchange(row, min_score)
     return key, text, {"site": ctx.directory, "qid": row["qid"], "n_answers": n}
 
 
@@ -533,50 +589,100 @@ class SubjectFilter:
 
 
 def normalize_part(
-    source: str, files: Sequence[str | Path], out_path: str | Path, subject_filter: dict | None = None
+    source: str,
+    files: Sequence[str | Path],
+    out_path: str | Path,
+    subject_filter: dict | None = None,
+    stackexchange: dict | None = None,
 ) -> dict[str, Any]:
     """Normalize native files into one document part (written atomically); return the stats.
 
     ``subject_filter``: the source's ``subject_filter`` config ({subjects, min_terms, head_chars});
     documents off those subjects are counted drops (``off_subject``), see :class:`SubjectFilter`.
+    ``stackexchange``: StackExchange's ``{sites, min_answer_score}`` (required for that source),
+    see :class:`StackExchangeFilter`; its stats add ``sites``, each site's own counts.
     """
     spec = _spec(source)
     subjects = SubjectFilter.from_config(subject_filter)
+    convert = spec.convert
+    se = None
+    if source == "stackexchange":
+        se = StackExchangeFilter.from_config(stackexchange)
+        convert = functools.partial(_stackexchange, min_score=se.min_answer_score)
     tally = StepStats(f"normalize/{source}", unit="chars", drop_sizes=False, timed=True)
+    by_site: dict[str, StepStats] = {}
     warned: set[str] = set()
+
+    def site_tally(path: Path) -> StepStats | None:
+        if se is None:
+            return None
+        site = path.parent.name
+        if site not in by_site:
+            by_site[site] = StepStats(f"normalize/{source}/{site}", unit="chars", drop_sizes=False)
+        return by_site[site]
+
     with ParquetWriter(out_path, output_schema(source)) as writer:
         for path in files:
             path = Path(path)
+            site = site_tally(path)
+            if se is not None and (reason := se.site_drop(path.parent.name)):
+                # A site that is not taken is counted from the file's row count, never converted.
+                n = _count_rows(path)
+                for _ in range(n):
+                    tally.seen()
+                    site.seen()
+                if n:
+                    _drop(tally, warned, reason, RowContext(path, 0), docs=n)
+                    site.drop(reason, docs=n)
+                continue
             for row_index, row in iter_native_rows(path, spec.required, spec.optional):
                 ctx = RowContext(path, row_index)
                 try:
-                    key, text, meta = spec.convert(row, ctx)
+                    key, text, meta = convert(row, ctx)
                 except Skip as skip:
-                    tally.seen()
-                    _drop(tally, warned, skip.reason, ctx)
-                    continue
+                    reason, text = skip.reason, None
+                else:
+                    if not text.strip():
+                        reason = "empty_text"
+                    elif key is None:
+                        reason = "missing_native_id"
+                    elif subjects is not None and not subjects.keep(text):
+                        reason = "off_subject"
+                    else:
+                        reason = None
                 tally.seen(text)
-                if not text.strip():
-                    _drop(tally, warned, "empty_text", ctx)
-                    continue
-                if key is None:
-                    _drop(tally, warned, "missing_native_id", ctx)
-                    continue
-                if subjects is not None and not subjects.keep(text):
-                    _drop(tally, warned, "off_subject", ctx)
+                if site is not None:
+                    site.seen(text)
+                if reason is not None:
+                    _drop(tally, warned, reason, ctx)
+                    if site is not None:
+                        site.drop(reason)
                     continue
                 tally.kept(text)
+                if site is not None:
+                    site.kept(text)
                 writer.write_rows([{"id": doc_id(source, key, text), "text": text, "source": source, **meta}])
     tally.extra.update(
         {"source": source, "files": [str(f) for f in files], "rows_written": writer.rows_written}
     )
     if subjects is not None:
         tally.extra["subject_filter"] = subjects.stats()
+    if se is not None:
+        tally.extra["stackexchange"] = se.stats()
+        tally.extra["sites"] = {name: by_site[name].to_dict() for name in sorted(by_site)}
     return tally.to_dict()
 
 
-def _drop(tally: StepStats, warned: set[str], reason: str, ctx: RowContext) -> None:
-    tally.drop(reason)
+def _count_rows(path: Path) -> int:
+    """Rows in a native file: parquet from its footer, JSON lines by counting lines."""
+    if path.name.endswith(".parquet"):
+        with pq.ParquetFile(path) as f:
+            return f.metadata.num_rows
+    return sum(1 for _ in iter_jsonl(path))
+
+
+def _drop(tally: StepStats, warned: set[str], reason: str, ctx: RowContext, docs: int = 1) -> None:
+    tally.drop(reason, docs=docs)
     # One log line per reason (with an example row) keeps logs readable on a billion-row source;
     # the counts are in the stats.
     if reason not in warned:

@@ -8,8 +8,12 @@ that rejected it.
 FineWeb-Edu (config ``curation.fineweb_edu``)
 
 - the topic classifier is multi-label: a topic is *active* when its own sigmoid reaches its own
-  threshold (``topic_threshold``, or the topic's entry in ``topic_thresholds``); a document with
-  no active topic is dropped (``no_topic``);
+  threshold; a document with no active topic is dropped (``no_topic``). The thresholds have one
+  source of truth, chosen by ``topic_thresholds``: ``calibrated`` applies the per-topic
+  thresholds Stage 0 calibrated (the classifier's tuned per-class thresholds, the report's
+  ``thresholds.topic``; ``topic_threshold`` must then be null), or a mapping pins them
+  (``topic_threshold``, or the topic's entry in ``topic_thresholds``) and Stage 0 checks each
+  topic's positive rate at exactly that value (the report must have checked the same values);
 - reasoning complexity below ``min_complexity`` is dropped (``complexity``);
 - priority = complexity + ``multilabel_bonus`` x (active topics - 1): documents spanning several
   topics are the study's most valuable and rank first; group = the strongest active topic (what
@@ -92,6 +96,66 @@ def _require(cfg: dict, keys: Sequence[str], where: str) -> None:
         raise KeyError(f"config keys {[f'{where}.{k}' for k in missing]} are missing; got {sorted(cfg)}")
 
 
+CALIBRATED = "calibrated"
+
+
+def _threshold(value, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ValueError(f"config key {key} must be a number in [0, 1], got {value!r}")
+    return float(value)
+
+
+def topic_thresholds(cfg: dict, topics: Sequence[str]) -> str | dict[str, float]:
+    """The FineWeb-Edu topic thresholds the config asks for: ``"calibrated"`` (Stage 0's), or pinned.
+
+    Pinned: every topic's value, ``topic_thresholds[topic]`` or else ``topic_threshold``. Errors
+    name the config key.
+    """
+    where = "curation.fineweb_edu"
+    _require(cfg, ("topic_threshold", "topic_thresholds"), where)
+    spec, default = cfg["topic_thresholds"], cfg["topic_threshold"]
+    if isinstance(spec, str):
+        if spec != CALIBRATED:
+            raise ValueError(
+                f"config key {where}.topic_thresholds must be {CALIBRATED!r} (Stage 0's calibrated "
+                f"thresholds) or a mapping {{topic: threshold}} (pinned), got {spec!r}"
+            )
+        if default is not None:
+            raise ValueError(
+                f"config key {where}.topic_threshold is {default!r} but {where}.topic_thresholds is "
+                f"{CALIBRATED!r}: the filter applies Stage 0's thresholds, so set topic_threshold to null "
+                "(or pin thresholds instead)"
+            )
+        return CALIBRATED
+    if spec is not None and not isinstance(spec, dict):
+        raise ValueError(
+            f"config key {where}.topic_thresholds must be {CALIBRATED!r} or a mapping {{topic: threshold}}, "
+            f"got {spec!r}"
+        )
+    unknown = sorted(set(spec or {}) - set(topics))
+    if unknown:
+        raise ValueError(
+            f"config key {where}.topic_thresholds names unknown topics {unknown}; "
+            f"the taxonomy (labels.topics) has {list(topics)}"
+        )
+    per = spec or {}
+    out = {}
+    for t in topics:
+        if t in per:
+            out[t] = _threshold(per[t], f"{where}.topic_thresholds.{t}")
+        else:
+            out[t] = _threshold(default, f"{where}.topic_threshold")
+    return out
+
+
+def report_thresholds(report: dict | None, task: str = "topic") -> dict[str, float] | None:
+    """The thresholds a Stage 0 report applied to a multi-label task (``thresholds.<task>``), if any."""
+    if not report:
+        return None
+    values = (report.get("thresholds") or {}).get(task)
+    return {k: float(v) for k, v in values.items()} if values else None
+
+
 @dataclass(frozen=True)
 class FinewebPolicy:
     thresholds: np.ndarray  # per topic, float32
@@ -99,17 +163,38 @@ class FinewebPolicy:
     multilabel_bonus: float
 
     @classmethod
-    def from_config(cls, cfg: dict, topics: Sequence[str]) -> FinewebPolicy:
+    def from_config(
+        cls, cfg: dict, topics: Sequence[str], stage0_report: dict | None = None
+    ) -> FinewebPolicy:
+        """The policy; with ``topic_thresholds: calibrated`` the thresholds come from the Stage 0 report.
+
+        A pinned policy given a report checks that Stage 0 checked the same thresholds (a stale
+        report, e.g. under ``--rerun-triggers mtime``, would otherwise pass the gate unchecked).
+        """
         where = "curation.fineweb_edu"
         _require(cfg, ("topic_threshold", "topic_thresholds", "min_complexity", "multilabel_bonus"), where)
-        unknown = sorted(set(cfg["topic_thresholds"] or {}) - set(topics))
-        if unknown:
-            raise ValueError(
-                f"config key {where}.topic_thresholds names unknown topics {unknown}; "
-                f"the taxonomy (labels.topics) has {list(topics)}"
-            )
-        per = cfg["topic_thresholds"] or {}
-        thresholds = np.array([per.get(t, cfg["topic_threshold"]) for t in topics], dtype=np.float32)
+        spec = topic_thresholds(cfg, topics)
+        checked = report_thresholds(stage0_report)
+        if spec == CALIBRATED:
+            if checked is None:
+                raise ValueError(
+                    f"config key {where}.topic_thresholds is {CALIBRATED!r} but no Stage 0 report with "
+                    "calibrated thresholds (thresholds.topic) was given"
+                )
+            if sorted(checked) != sorted(topics):
+                raise ValueError(
+                    f"config key {where}.topic_thresholds is {CALIBRATED!r} but the Stage 0 report has "
+                    f"thresholds for {sorted(checked)}; the taxonomy (labels.topics) has {list(topics)}"
+                )
+            per = checked
+        else:
+            per = spec
+            if checked is not None and any(checked.get(t) != per[t] for t in topics):
+                raise ValueError(
+                    f"config keys {where}.topic_threshold/topic_thresholds pin {per} but the Stage 0 "
+                    f"report checked {checked}: rerun stage0 for these thresholds"
+                )
+        thresholds = np.array([per[t] for t in topics], dtype=np.float32)
         return cls(thresholds, _f32(cfg["min_complexity"]), float(cfg["multilabel_bonus"]))
 
 
@@ -389,10 +474,12 @@ def filter_part(
     *,
     topics: Sequence[str] = (),
     skip_below_compression_ratio: float | None = None,
+    stage0_report: dict | None = None,
 ) -> dict[str, Any]:
     """Write the raw documents of one part that pass ``source``'s rules to ``out_path``.
 
     ``topics``: the taxonomy's topic names (FineWeb-Edu), in the classifier's order.
+    ``stage0_report``: the source's Stage 0 report (its ``thresholds``: calibrated or checked).
     ``skip_below_compression_ratio``: the value scoring skipped inference below (StarCoderData);
     the filter's own ``min_compression_ratio`` must not be lower, or skipped documents would pass
     the pre-filter with no scores. Returns the step's counts (documents and tokens, per reason),
@@ -402,7 +489,7 @@ def filter_part(
     if source == "fineweb_edu":
         if not topics:
             raise ValueError("filter_part: fineweb_edu needs the topic names (config labels.topics)")
-        policy: Any = FinewebPolicy.from_config(policy_config, topics)
+        policy: Any = FinewebPolicy.from_config(policy_config, topics, stage0_report)
         decide, reasons = _fineweb_rows, FINEWEB_REASONS
         extra: dict[str, Any] = {"multilabel_kept": 0}
     elif source == "starcoderdata":

@@ -9,8 +9,15 @@ What it measures on the sample (``run_stage0``):
 
 - topic (multi-label): each topic's positive rate at the candidate thresholds and at the
   classifier's tuned per-class threshold; the multi-label rate (documents with two or more active
-  topics) and the no-topic rate; the topic x complexity heatmap (strongest active topic against
-  rounded complexity), the picture that showed the seeds STEM-core topics are ~5% of the crawl;
+  topics) and the no-topic rate at the thresholds the filter applies; the topic x complexity
+  heatmap (strongest active topic against rounded complexity), the picture that showed the seeds
+  STEM-core topics are ~5% of the crawl.
+
+The thresholds the filter applies have one source of truth (``thresholds``, from the config's
+``curation.<source>.topic_thresholds``): ``calibrated`` (Stage 0 calibrates them: the classifier's
+tuned per-class thresholds) or pinned per topic in the config (Stage 0 then also checks each
+topic's positive rate at exactly the pinned value). Either way the report records them under
+``thresholds.<task>`` (and ``threshold_source.<task>``), and the filter reads them from there.
 - regressions (complexity, code quality, structured relevance): histogram, mean, std, quantiles
   and the share at each rounded level;
 - content type (single-label): the share of each predicted class.
@@ -19,6 +26,8 @@ Checks (``check_name``: what fails it):
 
 - ``topic:never_on:<topic>``: positive rate at the tuned threshold below ``min_positive_rate``;
 - ``topic:always_on:<topic>``: positive rate above ``max_positive_rate``;
+- ``topic:never_on_pinned:<topic>``, ``topic:always_on_pinned:<topic>``: the same bounds on the
+  positive rate at the threshold pinned in the config (pinned thresholds only);
 - ``topic:multilabel_rate``: outside [``min_multilabel_rate``, ``max_multilabel_rate``];
 - ``topic:no_topic_rate``: above ``max_no_topic_rate``;
 - ``<regression>:collapsed``: prediction std below ``min_regression_std`` (scale units);
@@ -82,11 +91,15 @@ def _multilabel_stats(
     tuned: Sequence[float],
     candidates: Sequence[float],
     limits: Mapping[str, float],
+    pinned: Sequence[float] | None = None,
+    pinned_key: str = "the config",
 ) -> tuple[dict, list]:
     tuned_arr = np.asarray(tuned, dtype=np.float32)
-    active = probs >= tuned_arr[None, :]
+    rates = (probs >= tuned_arr[None, :]).mean(axis=0)
+    # What the filter applies: the pinned thresholds, or the calibrated (tuned) ones.
+    applied = np.asarray(tuned if pinned is None else pinned, dtype=np.float32)
+    active = probs >= applied[None, :]
     n_active = active.sum(axis=1)
-    rates = active.mean(axis=0)
     stats = {
         "tuned_thresholds": dict(zip(task.labels, map(float, tuned))),
         "positive_rate_at_tuned": dict(zip(task.labels, map(float, rates))),
@@ -123,6 +136,30 @@ def _multilabel_stats(
                 "(almost) everything",
             )
         )
+    if pinned is not None:
+        pinned_rates = active.mean(axis=0)
+        stats["pinned_thresholds"] = dict(zip(task.labels, map(float, pinned)))
+        stats["positive_rate_at_pinned"] = dict(zip(task.labels, map(float, pinned_rates)))
+        for label, rate, threshold in zip(task.labels, pinned_rates, pinned):
+            where = f"topic {label!r} at its threshold {float(threshold):g} pinned in {pinned_key}"
+            checks.append(
+                _check(
+                    f"{task.name}:never_on_pinned:{label}",
+                    rate >= limits["min_positive_rate"],
+                    rate,
+                    f">= min_positive_rate {limits['min_positive_rate']}",
+                    f"positive rate {rate:.4f} of {where}: the filter would (almost) never keep it",
+                )
+            )
+            checks.append(
+                _check(
+                    f"{task.name}:always_on_pinned:{label}",
+                    rate <= limits["max_positive_rate"],
+                    rate,
+                    f"<= max_positive_rate {limits['max_positive_rate']}",
+                    f"positive rate {rate:.4f} of {where}: the filter would assign it to (almost) everything",
+                )
+            )
     ml = stats["multilabel_rate"]
     checks.append(
         _check(
@@ -204,12 +241,21 @@ def _single_label_stats(task: Task, probs: np.ndarray, limits: Mapping[str, floa
     return stats, checks
 
 
-def check_names(tasks: Sequence[Task]) -> list[str]:
-    """Every check Stage 0 runs for these tasks (what ``accept`` may name)."""
+def check_names(tasks: Sequence[Task], pinned: Sequence[str] = ()) -> list[str]:
+    """Every check Stage 0 runs for these tasks (what ``accept`` may name).
+
+    ``pinned``: the multi-label tasks whose thresholds are pinned in the config.
+    """
     names = []
     for t in tasks:
         if t.kind == "multilabel":
             names += [f"{t.name}:{kind}:{label}" for label in t.labels for kind in ("never_on", "always_on")]
+            if t.name in pinned:
+                names += [
+                    f"{t.name}:{kind}:{label}"
+                    for label in t.labels
+                    for kind in ("never_on_pinned", "always_on_pinned")
+                ]
             names += [f"{t.name}:multilabel_rate", f"{t.name}:no_topic_rate"]
         elif t.kind == "regression":
             names.append(f"{t.name}:collapsed")
@@ -223,16 +269,31 @@ def evaluate_sample(
     tasks: Mapping[str, Task],
     tuned: Mapping[str, list],
     settings: Mapping[str, Any],
+    pinned: Mapping[str, Sequence[float]] | None = None,
+    pinned_key: str = "the config",
 ) -> tuple[dict, list]:
-    """Per-task statistics and checks from the classifiers' outputs on the sample."""
+    """Per-task statistics and checks from the classifiers' outputs on the sample.
+
+    ``pinned``: per multi-label task, the thresholds pinned in the config (in label order); a
+    task not named is calibrated (the filter applies its tuned thresholds).
+    """
     missing = [k for k in (*CHECK_KEYS, "candidate_thresholds") if k not in settings]
     if missing:
         raise KeyError(f"config keys {[f'curation.stage0.{k}' for k in missing]} are missing")
+    pinned = pinned or {}
     stats, checks = {}, []
     for name, task in tasks.items():
         out = outputs[name]
         if task.kind == "multilabel":
-            s, c = _multilabel_stats(task, out, tuned[name], settings["candidate_thresholds"], settings)
+            s, c = _multilabel_stats(
+                task,
+                out,
+                tuned[name],
+                settings["candidate_thresholds"],
+                settings,
+                pinned.get(name),
+                pinned_key,
+            )
         elif task.kind == "regression":
             s, c = _regression_stats(task, out, settings)
         else:
@@ -241,9 +302,15 @@ def evaluate_sample(
     return stats, checks
 
 
-def gate(source: str, checks: list[dict], accept: Mapping[str, str], tasks: Sequence[Task]) -> dict[str, Any]:
+def gate(
+    source: str,
+    checks: list[dict],
+    accept: Mapping[str, str],
+    tasks: Sequence[Task],
+    pinned: Sequence[str] = (),
+) -> dict[str, Any]:
     """Apply the config's acceptances; raise Stage0GateError naming every failing, unaccepted check."""
-    known = set(check_names(tasks))
+    known = set(check_names(tasks, pinned))
     unknown = sorted(set(accept) - known)
     if unknown:
         raise ValueError(
@@ -347,6 +414,37 @@ def plot_stage0(source: str, stats: Mapping[str, Any], tasks: Mapping[str, Task]
     plt.close(fig)
 
 
+def resolve_thresholds(
+    source: str, tasks: Mapping[str, Task], thresholds: Mapping[str, Any] | None
+) -> dict[str, list[float]]:
+    """The pinned thresholds per multi-label task, in label order; calibrated tasks are left out.
+
+    ``thresholds`` maps a multi-label task to ``"calibrated"`` or ``{label: threshold}`` covering
+    every label (a task not named is calibrated).
+    """
+    key = f"curation.{source}.topic_thresholds"
+    pinned = {}
+    for name, spec in (thresholds or {}).items():
+        task = tasks.get(name)
+        if task is None or task.kind != "multilabel":
+            raise ValueError(f"Stage 0 {source}: thresholds given for {name!r}, not a multi-label task here")
+        if spec == "calibrated":
+            continue
+        if not isinstance(spec, Mapping) or sorted(spec) != sorted(task.labels):
+            raise ValueError(
+                f"config key {key} must be 'calibrated' or pin a threshold for every label of {name} "
+                f"({list(task.labels)}); got {spec!r}"
+            )
+        values = []
+        for label in task.labels:
+            v = spec[label]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
+                raise ValueError(f"config key {key}.{label} must be a number in [0, 1], got {v!r}")
+            values.append(float(v))
+        pinned[name] = values
+    return pinned
+
+
 def _heatmap(outputs, tasks, tuned) -> tuple[np.ndarray, list, list, str] | None:
     """Counts of (strongest active topic x rounded complexity), or (quality level x relevance level)."""
     kinds = {t.kind: n for n, t in tasks.items()}
@@ -420,12 +518,16 @@ def run_stage0(
     skip_below_compression_ratio: float | None = None,
     threads: int | None = None,
     device: str | None = None,
+    thresholds: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Sample, score, measure, check; write the report and plot, or raise Stage0GateError.
 
+    ``thresholds``: per multi-label task, ``"calibrated"`` (default) or the ``{label: threshold}``
+    pinned in the config; the report's ``thresholds`` holds what the filter applies.
     On failure the report is still written, beside the would-be output, as ``report.failed.json``
     (not a rule output, so Snakemake leaves it for inspection) before the error is raised.
     """
+    pinned = resolve_thresholds(source, tasks, thresholds)
     if threads:
         torch.set_num_threads(int(threads))
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -445,9 +547,12 @@ def run_stage0(
         for n, (model, _, task) in loaded.items()
         if task.kind == "multilabel"
     }
-    stats, checks = evaluate_sample(outputs, tasks, tuned, settings)
+    stats, checks = evaluate_sample(
+        outputs, tasks, tuned, settings, pinned, f"curation.{source}.topic_threshold(s)"
+    )
     accept = dict((settings.get("accept") or {}).get(source) or {})
-    summary = gate(source, checks, accept, list(tasks.values()))
+    summary = gate(source, checks, accept, list(tasks.values()), list(pinned))
+    applied = {n: pinned.get(n, t) for n, t in tuned.items()}
     report = {
         "source": source,
         "sample": {
@@ -457,6 +562,9 @@ def run_stage0(
             "prefiltered_compression_ratio": prefiltered,
         },
         "settings": {k: settings[k] for k in (*CHECK_KEYS, "candidate_thresholds")},
+        # What the filter applies per multi-label task: calibrated here, or pinned and checked.
+        "thresholds": {n: dict(zip(tasks[n].labels, map(float, v))) for n, v in applied.items()},
+        "threshold_source": {n: "pinned" if n in pinned else "calibrated" for n in applied},
         **summary,
         "checks": checks,
         "stats": stats,
@@ -468,7 +576,7 @@ def run_stage0(
             gate_message(source, checks, summary["failed"], len(texts)) + f"\nThe full report: {failed_path}"
         )
     Path(report_path).with_name("report.failed.json").unlink(missing_ok=True)
-    plot_stage0(source, stats, tasks, _heatmap(outputs, tasks, tuned), plot_path)
+    plot_stage0(source, stats, tasks, _heatmap(outputs, tasks, applied), plot_path)
     write_json(report_path, report)
     log.info(
         "Stage 0 %s: %d checks on %d documents, all passed or accepted (%d accepted)",

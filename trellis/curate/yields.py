@@ -7,8 +7,15 @@ yield report speaks in the unit of the mix budgets.
 
 ``source_yield`` turns a source's step stats into rows (source, step, reason, documents, tokens)
 whose kept and dropped figures add up at every step, ``write_yield_csv`` writes them, and
-``funnel_plot`` draws them as a PNG. matplotlib is imported inside ``funnel_plot`` only, so
-importing this module for the yield rows costs no plotting library.
+``funnel_plot`` draws them as a PNG.
+
+``site_yield`` adds StackExchange's normalization (its site and answer-score filter) after the
+curated sources' rows: step ``normalize`` for all sites, then ``normalize:<site>`` for each, in
+documents only (normalize counts characters and does not measure its drops, so ``tokens`` and
+``tokens_share`` are left empty; the funnel plot keeps to the curated sources).
+
+matplotlib is imported inside ``funnel_plot`` only, so importing this module for the yield rows
+costs no plotting library.
 """
 
 from __future__ import annotations
@@ -80,6 +87,60 @@ def source_yield(
                 }
             )
         previous = st
+    return rows
+
+
+def site_yield(normalize_stats: Sequence[str | os.PathLike]) -> list[dict[str, Any]]:
+    """Rows of a per-site source's normalization (StackExchange): in, dropped per reason, out, for
+    all its sites (step ``normalize``) and for each site (``normalize:<site>``, sorted).
+
+    The stats are its parts' ``raw/<source>/part-K.stats.json``, with ``sites`` (per-site counts).
+    Shares are of the source's native documents (all sites). Raises when the parts are of
+    different sources, a count is unaccounted, or the sites do not add up to the part.
+    """
+    total = StepStats("normalize", unit="chars", drop_sizes=False)
+    sites: dict[str, StepStats] = {}
+    source = None
+    for path in normalize_stats:
+        st = read_json(path)
+        if source is not None and st.get("source") != source:
+            raise ValueError(f"{path}: stats of {st.get('source')!r}, expected {source!r}")
+        source = st.get("source")
+        if "sites" not in st:
+            raise ValueError(f"{path}: no per-site counts ('sites'); normalize {source} again")
+        per_site = StepStats("sites", unit="chars", drop_sizes=False)
+        for name, site in st["sites"].items():
+            sites.setdefault(name, StepStats(f"normalize:{name}", unit="chars", drop_sizes=False)).add(site)
+            per_site.add(site)
+        if (per_site.docs_in, per_site.docs_out, dict(+per_site.dropped)) != (
+            st["docs_in"],
+            st["docs_out"],
+            {r: n for r, n in st["dropped"].items() if n},
+        ):
+            raise ValueError(f"{path}: the per-site counts do not add up to the part's")
+        total.add(st)
+    if source is None:
+        return []
+    raw_docs = total.docs_in
+    rows = []
+    for st in [total] + [sites[name] for name in sorted(sites)]:
+        if st.unaccounted:
+            raise ValueError(f"{source} {st.step}: {st.unaccounted} documents unaccounted in its stats")
+        entries = [("in", st.docs_in)]
+        entries += [(f"dropped:{r}", n) for r, n in sorted(st.dropped.items()) if n]
+        entries.append(("out", st.docs_out))
+        for reason, docs in entries:
+            rows.append(
+                {
+                    "source": source,
+                    "step": st.step,
+                    "reason": reason,
+                    "docs": int(docs),
+                    "tokens": "",
+                    "docs_share": round(docs / raw_docs, 6) if raw_docs else 0.0,
+                    "tokens_share": "",
+                }
+            )
     return rows
 
 

@@ -538,6 +538,241 @@ def disk(config: dict) -> dict[str, Any]:
     return {"sources": sizes, "stages": rows, "total_bytes": sum(r["bytes"] for r in rows)}
 
 
+# ------------------------------------------------------------------ costs beside the seeds' table
+
+# Classification: ModernBERT-base inference throughput per GPU, 512-token inputs. The ModernBERT
+# paper (Warner et al. 2024, inference-efficiency table) reports ~120-150k tokens/s for the base
+# model at 512 tokens on an RTX 4090; an A100 has ~1.9x the 4090's bf16 peak, so this is likely
+# conservative there. One pass per classifier task (trellis.classifiers.score runs each model).
+SCORING_TOKENS_PER_SECOND = 150_000
+# Evaluation: generation with transformers' generate on a ~0.5B model is launch-overhead-bound, not
+# FLOP-bound: ~30 ms a decoding step for a whole batch. Every batch is taken to run to
+# max_new_tokens (an upper bound: stop sequences end most answers earlier).
+DECODE_STEP_SECONDS = 0.03
+GENERATION_BATCH_SIZE = 8  # trellis.evaluate.dispatch's default batch_size
+# BFCL category sizes (the installed bfcl-eval's v4 data files) and the code benchmarks' sizes.
+BFCL_SIZES = {
+    "simple": 400,
+    "multiple": 200,
+    "parallel": 200,
+    "parallel_multiple": 200,
+    "irrelevance": 240,
+    "live_simple": 258,
+    "live_multiple": 1053,
+    "live_parallel": 16,
+    "live_parallel_multiple": 24,
+    "live_irrelevance": 884,
+    "live_relevance": 16,
+}
+HUMANEVAL_PROBLEMS = 164
+MBPP_TEST_PROBLEMS = 500
+# lm-eval log-likelihood tasks: (test examples, scored continuations each, tokens of a request,
+# few-shot context included), rough; gsm8k generates instead (GSM8K_* below).
+HARNESS_LOGLIKELIHOOD = {
+    "mmlu": (14_042, 4, 600),  # 5-shot
+    "hellaswag": (10_042, 4, 110),
+    "arc_easy": (2_376, 4, 50),
+    "arc_challenge": (1_172, 4, 60),
+    "piqa": (1_838, 2, 60),
+    "winogrande": (1_267, 2, 40),
+    "lambada_openai": (5_153, 1, 100),
+    "sciq": (1_000, 4, 350),
+}
+GSM8K_EXAMPLES, GSM8K_MAX_NEW_TOKENS = 1_319, 256
+# Log-likelihood scoring in batches of harness.batch_size runs far below training MFU.
+HARNESS_MFU = 0.2
+
+# The seeds' own figures (project summary, "Estimated Total Cost", on-demand column, RunPod A100).
+SEEDS_COSTS = {
+    "labeling": "$20-50 (LLM API costs: labeling, LLM judge)",
+    "classification": "$35-60: FineWeb-Edu curation 12-16 A100-h $20-35 + StarCoderData 8-12 A100-h "
+    "$15-25 (Session 5: a '6-hour classification run')",
+    "pretraining": "~$700, ~430 A100-h (one 500M model, 20B tokens)",
+    "post-training": "$20-40 (SFT + DPO, both arms)",
+    "evaluation": "$30-60 (both arms, all tiers)",
+}
+
+
+def _labeled_document_tokens(config: dict) -> float:
+    """Tokens of one labeled document: TOKENS_PER_DOCUMENT, or fewer where max_text_chars cuts it."""
+    cap = int(config["labels"]["request"]["max_text_chars"]) / TEXT_BYTES_PER_TOKEN
+    return min(float(TOKENS_PER_DOCUMENT), cap)
+
+
+def labeling_cost(config: dict, encoding=None) -> list[dict[str, Any]]:
+    """One row per labeling task: requests × (template overhead + document) at the batch prices.
+
+    The overhead (messages, chat framing, response schema) and the answer are counted exactly with
+    o200k_base (``trellis.labels.prompt_tokens``; ``encoding`` overrides it, for tests); a document
+    is ``_labeled_document_tokens``: GPT-NeoX tokens taken 1:1 as o200k tokens.
+    """
+    from trellis.labels.prompt_tokens import task_tokens
+    from trellis.labels.prompts import PromptBuilder
+
+    labels = config["labels"]
+    prices = labels["prices"]
+    tasks = build_tasks(config)
+    doc = _labeled_document_tokens(config)
+    rows = []
+    for domain, documents in labels["sample"].items():
+        for name in tasks_for_source(DOMAIN_SOURCE[domain]):
+            builder = PromptBuilder(tasks[name], labels, int(labels["request"]["max_text_chars"]))
+            counted = task_tokens(builder, encoding)
+            n = int(documents)
+            input_tokens = n * (counted["overhead"] + doc)
+            output_tokens = n * counted["answer"]
+            usd = (
+                input_tokens * float(prices["input_per_million"])
+                + output_tokens * float(prices["output_per_million"])
+            ) / 1e6
+            rows.append(
+                {
+                    "task": name,
+                    "documents": n,
+                    "overhead_tokens": counted["overhead"],
+                    "document_tokens": doc,
+                    "answer_tokens": counted["answer"],
+                    "input_tokens": input_tokens,
+                    "output_tokens": output_tokens,
+                    "usd": usd,
+                    "tokenizer": counted["tokenizer"],
+                }
+            )
+    return rows
+
+
+def scoring_hours(config: dict, sizes: list[dict]) -> dict[str, float]:
+    """GPU-hours to score each curated source: documents × min(document, max_length) × tasks."""
+    length = min(TOKENS_PER_DOCUMENT, int(config["classifiers"]["max_length"]))
+    return {
+        r["source"]: r["documents"]
+        * length
+        * len(tasks_for_source(r["source"]))
+        / SCORING_TOKENS_PER_SECOND
+        / 3600.0
+        for r in _scored(sizes)
+    }
+
+
+def evaluation_hours(config: dict, arm: str) -> float:
+    """GPU-hours of one arm's evaluation at one stage: generation steps plus lm-eval scoring."""
+    ev = config["evaluate"]
+    steps = 0
+    for bench in ("json_schema", "extraction", "classification"):
+        if ev.get(bench):
+            steps += math.ceil(int(ev[bench]["examples"]) / GENERATION_BATCH_SIZE) * int(
+                ev[bench]["max_new_tokens"]
+            )
+    if ev.get("bfcl"):
+        n = sum(BFCL_SIZES.get(c, 0) for c in ev["bfcl"]["categories"])
+        steps += math.ceil(n / GENERATION_BATCH_SIZE) * int(ev["bfcl"]["max_new_tokens"])
+    for bench, n in (("humaneval", HUMANEVAL_PROBLEMS), ("mbpp", MBPP_TEST_PROBLEMS)):
+        if ev.get(bench):
+            steps += math.ceil(n / GENERATION_BATCH_SIZE) * int(ev[bench]["max_new_tokens"])
+    harness = ev["harness"]
+    tasks = list(harness["tasks"]) if harness.get("demo_tasks") is None else []
+    if "gsm8k" in tasks:
+        steps += math.ceil(GSM8K_EXAMPLES / int(harness["batch_size"])) * GSM8K_MAX_NEW_TOKENS
+    tokens = sum(n * k * t for task, (n, k, t) in HARNESS_LOGLIKELIHOOD.items() if task in tasks)
+    accelerator = config["resources"]["accelerator"]
+    forward = 2.0 * _arm_matmul_parameters(config, arm) * tokens
+    return (
+        steps * DECODE_STEP_SECONDS + forward / (compute.accelerator_peak(accelerator) * HARNESS_MFU)
+    ) / 3600.0
+
+
+def _arm_matmul_parameters(config: dict, arm: str) -> int:
+    spec = config["arms"][arm]
+    if spec["kind"] == "pretrain":
+        return compute.matmul_parameters(config["model"])
+    a = PYTHIA_ARCHITECTURES[spec["repo"]]
+    return a["parameters"] - a["vocab_size"] * a["n_embd"] - a["norm_parameters"]
+
+
+def costs(config: dict, encoding=None) -> dict[str, Any]:
+    """Every row the seeds price, per arm where it applies, beside the seeds' own estimate.
+
+    labeling: Batch API prices (``labels.prices``) × tokens counted on the real prompts
+    (``labeling_cost``); classification: GPU-hours at ``SCORING_TOKENS_PER_SECOND``; pretraining,
+    post-training: FLOPs / (peak × MFU) from ``compute.compute_plan``; evaluation:
+    ``evaluation_hours`` per arm and stage. GPU rows cost ``resources.accelerator.usd_per_gpu_hour``.
+    """
+    accelerator = config["resources"]["accelerator"]
+    price = float(accelerator["usd_per_gpu_hour"])
+    throughput = compute.accelerator_peak(accelerator) * float(accelerator["mfu"])
+    rows: list[dict[str, Any]] = []
+
+    def row(what, scope, hours, usd, note):
+        rows.append(
+            {
+                "what": what,
+                "scope": scope,
+                "gpu_hours": hours,
+                "usd": usd,
+                "seeds": SEEDS_COSTS[what],
+                "note": note,
+            }
+        )
+
+    if config["labels"]["backend"] in ("openai-batch", "openai-chat"):
+        label_rows = labeling_cost(config, encoding)
+        tokens = sum(r["input_tokens"] for r in label_rows)
+        row(
+            "labeling",
+            "total (" + ", ".join(f"{r['task']} {r['documents']:,}" for r in label_rows) + ")",
+            None,
+            sum(r["usd"] for r in label_rows),
+            f"{tokens / 1e6:,.0f}M input tokens: templates "
+            + "/".join(str(r["overhead_tokens"]) for r in label_rows)
+            + f" tokens a request, {label_rows[0]['tokenizer']}, + ~{label_rows[0]['document_tokens']:,.0f} "
+            "a document; every task labels its own sample (the seeds' figure fits ~5k documents a task); "
+            "no LLM judge here",
+        )
+    hours = scoring_hours(config, source_sizes(config))
+    for source, h in hours.items():
+        row(
+            "classification",
+            source,
+            h,
+            h * price,
+            f"{len(tasks_for_source(source))} classifier passes over the whole assumed pool at "
+            f"{SCORING_TOKENS_PER_SECOND:,} tokens/s; filter and dedup run on CPUs, not priced",
+        )
+    for r in compute.compute_plan(config):
+        if r["pretrain_flops"]:
+            h = r["pretrain_flops"] / throughput / 3600.0
+            row(
+                "pretraining",
+                r["arm"],
+                h,
+                h * price,
+                f"6·N·D + attention at {float(accelerator['mfu']):.0%} MFU; the seeds' ~430 h "
+                "implies ~14% MFU",
+            )
+    for r in compute.compute_plan(config):
+        h = (r["sft_flops"] + r["dpo_flops"]) / throughput / 3600.0
+        row(
+            "post-training",
+            r["arm"],
+            h,
+            h * price,
+            "SFT + DPO, every example max_length tokens (upper bound)",
+        )
+    for arm in config["arms"]:
+        h = evaluation_hours(config, arm)
+        stages = list(config["evaluate"]["stages"])
+        row(
+            "evaluation",
+            f"{arm} × {len(stages)} stages",
+            h * len(stages),
+            h * len(stages) * price,
+            f"{h:.1f} h a stage: generation at {DECODE_STEP_SECONDS * 1000:.0f} ms a step of "
+            f"{GENERATION_BATCH_SIZE}, lm-eval at {HARNESS_MFU:.0%} MFU",
+        )
+    gpu = sum(r["gpu_hours"] or 0.0 for r in rows)
+    return {"rows": rows, "total_gpu_hours": gpu, "total_usd": sum(r["usd"] for r in rows)}
+
+
 def human_bytes(n: float) -> str:
     """Bytes in binary units, three significant digits: 5.66 GiB, 112 GiB, 1.23 TiB."""
     units = ("B", "KiB", "MiB", "GiB", "TiB", "PiB")
@@ -568,6 +803,7 @@ def build_plan(config: dict) -> dict[str, Any]:
         "compute": compute.compute_plan(config),
         "accelerator": dict(config["resources"]["accelerator"]),
         "labeling": labeling(config),
+        "costs": costs(config),
         "downloads": downloads(config),
         "disk": disk(config),
     }
@@ -653,6 +889,20 @@ def to_markdown(plan: dict) -> str:
         f"{plan['labeling']['backend']} ({plan['labeling']['model']}): "
         + ", ".join(f"{n:,} {d} documents" for d, n in plan["labeling"]["documents"].items())
         + " (each labeled for every task of its domain).",
+        "",
+        "## Costs beside the seeds' estimates",
+        "",
+        _table(
+            [
+                r | {"gpu_hours": "—" if r["gpu_hours"] is None else f"{r['gpu_hours']:,.1f}"}
+                for r in plan["costs"]["rows"]
+            ],
+            ["what", "scope", "gpu_hours", "usd", "seeds", "note"],
+            {"usd": ",.0f"},
+        ),
+        "",
+        f"Total: {plan['costs']['total_gpu_hours']:,.1f} GPU-hours, ${plan['costs']['total_usd']:,.0f} "
+        "(the seeds' on-demand total: ~$805-910, for two arms and no Pythia post-training).",
         "",
         "## Downloads",
         "",

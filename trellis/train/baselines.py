@@ -84,6 +84,22 @@ def resolve_revision(revision: str, pretrain_tokens: int) -> str:
     return revision
 
 
+def final_baseline_arm(arms: dict[str, dict], repo: str, pretrain_tokens: int) -> str | None:
+    """The baseline arm that is ``repo`` at its final step (None when there is none).
+
+    ``final`` and ``step143000`` (what ``final`` resolves to) and ``main`` all name it; a
+    compute-matched checkpoint is another model. The harness validation runs on this arm
+    (``trellis.evaluate.harness``: published numbers exist only for the final step).
+    """
+    final = resolve_revision(FINAL, pretrain_tokens)
+    for name, spec in arms.items():
+        if spec.get("kind") != "baseline" or spec.get("repo") != repo:
+            continue
+        if resolve_revision(str(spec.get("revision")), pretrain_tokens) in (final, "main"):
+            return name
+    return None
+
+
 def pythia_tokens_seen(revision: str) -> int:
     """Tokens a Pythia checkpoint had trained on at a ``step<N>`` revision (``main``: the last)."""
     if revision == "main":

@@ -5,16 +5,38 @@ Imitates HuggingFaceH4/stack-exchange-preferences: rows with ``qid``, ``question
 ``pm_score``, ``selected``, ``text``), ``date`` and ``metadata`` (question, site and user URLs).
 Threads have zero to four answers: accepted ones (a few with a low score), good unaccepted ones and
 low-score noise, so the answer-score threshold in normalizing has answers to keep and to drop.
+
+Besides the technical sites (``SE_SITES``, the demo config's ``sources.stackexchange.sites``) it
+writes a few threads on a meta site and a non-technical one (``SE_OFF_SITES``), which normalizing
+must drop (``meta_site``, ``not_listed_site``). Those come from their own random stream, after
+the listed sites, so the listed sites' rows are the same as without them.
 """
 
 from __future__ import annotations
 
 import random
 
-from trellis.acquire.demo.common import _distribute, _file_names, _split_counts, _word
+from trellis.acquire.demo.common import _distribute, _file_names, _split_counts, _word, source_rng
 from trellis.acquire.demo.vocab import ENTITIES
 
 SE_SITES = ("dba.stackexchange.com", "softwareengineering.stackexchange.com", "stackoverflow.com")
+# Sites normalize must not take: a meta site and a non-technical one (one file each).
+SE_OFF_SITES = ("cooking.stackexchange.com", "meta.stackoverflow.com")
+SE_OFF_THREADS = {
+    "cooking.stackexchange.com": (
+        "How long should {ent} dough rest before baking?",
+        "<p>My {ent} dough tears when I roll it out. Does a longer rest help, and in the fridge or "
+        "on the counter?</p>",
+        "<p>Rest it for at least thirty minutes, covered, in the fridge; the gluten relaxes and the "
+        "butter firms up again.</p>",
+    ),
+    "meta.stackoverflow.com": (
+        "Should questions about {lang} style be closed as opinion-based?",
+        "<p>Several {lang} style questions were closed this week. Is there a policy?</p>",
+        "<p>Style questions are on topic when they ask about a documented convention; pure "
+        "preference questions are closed.</p>",
+    ),
+}
 SE_QUESTIONS = [
     (
         "How do I validate a JSON payload against a schema in {lang}?",
@@ -51,6 +73,44 @@ SE_ANSWERS = [
     "<p>same problem here, any update??</p>",
     "<p>I think this is a duplicate of another question, but roughly: check your types.</p>",
 ]
+
+
+def _off_site_threads(seed: int, n_docs: int) -> dict[str, list[dict]]:
+    """A few threads per site in SE_OFF_SITES (one file each), from their own random stream."""
+    rng = source_rng(seed, "stackexchange", "off-sites")
+    out = {}
+    for site in SE_OFF_SITES:
+        title, body, answer = SE_OFF_THREADS[site]
+        docs = []
+        for _ in range(max(2, n_docs // 40)):
+            qid = rng.randint(10_000, 9_999_999)
+            ent, lang = rng.choice(ENTITIES), rng.choice(["Python", "JavaScript", "Java", "Go", "SQL"])
+            docs.append(
+                {
+                    "qid": qid,
+                    "question": f"<p><strong>{title.format(ent=ent, lang=lang)}</strong></p>\n"
+                    + body.format(ent=ent, lang=lang),
+                    "answers": [
+                        {
+                            "answer_id": rng.randint(1, 9_000_000),
+                            "author": _word(rng),
+                            "author_id": rng.randint(1, 9_000_000),
+                            "author_profile": f"https://{site}/users/{rng.randint(1, 9_000_000)}",
+                            "pm_score": rng.randint(2, 8),
+                            "selected": True,
+                            "text": answer,
+                        }
+                    ],
+                    "date": f"{rng.randint(2009, 2023)}/{rng.randint(1, 12):02d}/{rng.randint(1, 28):02d}",
+                    "metadata": [
+                        f"https://{site}/questions/{qid}",
+                        f"https://{site}",
+                        f"https://{site}/users/{rng.randint(1, 9_000_000)}/",
+                    ],
+                }
+            )
+        out[_file_names(f"data/{site}/", 1, ".parquet")[0]] = docs
+    return out
 
 
 def gen_stackexchange(rng: random.Random, n_docs: int, n_files: int, seed: int, topics: list[dict]):
@@ -114,4 +174,5 @@ def gen_stackexchange(rng: random.Random, n_docs: int, n_files: int, seed: int, 
             _file_names(f"data/{site}/", site_files, ".parquet"), _distribute(rng, docs, site_files)
         ):
             out[rel] = rows
+    out.update(_off_site_threads(seed, n_docs))
     return out
