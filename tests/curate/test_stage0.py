@@ -225,7 +225,7 @@ def topic_classifier(tmp_path_factory):
     return root
 
 
-def _run(root, model_dir, out, settings):
+def _run(root, model_dir, out, settings, thresholds=None):
     return run_stage0(
         "fineweb_edu",
         [root / "raw/fineweb_edu/part-0.parquet"],
@@ -238,6 +238,7 @@ def _run(root, model_dir, out, settings):
         batch_size=32,
         max_length=48,
         threads=1,
+        thresholds=thresholds,
     )
 
 
@@ -323,19 +324,12 @@ def test_report_records_the_thresholds_the_filter_applies(topic_classifier, tmp_
     assert calibrated["thresholds"]["topic"] == calibrated["stats"]["topic"]["tuned_thresholds"]
     pinned = {t: 0.5 for t in labels} | {labels[2]: 1.0}  # a sigmoid never reaches 1.0 here
     with pytest.raises(Stage0GateError, match=rf"topic:never_on_pinned:{labels[2]}"):
-        run_stage0(
-            "fineweb_edu",
-            [root / "raw/fineweb_edu/part-0.parquet"],
-            {"topic": root / "topic/model"},
-            {"topic": TASKS["topic"]},
+        _run(
+            root,
+            root / "topic/model",
+            tmp_path / "pin",
             {**lenient, "min_positive_rate": 0.001},
-            tmp_path / "pin/report.json",
-            tmp_path / "pin/stage0.png",
-            seed=3,
-            batch_size=32,
-            max_length=48,
-            threads=1,
-            thresholds={"topic": pinned},
+            {"topic": pinned},
         )
     failed = json.loads((tmp_path / "pin/report.failed.json").read_text())
     assert failed["thresholds"]["topic"] == pinned and failed["threshold_source"] == {"topic": "pinned"}

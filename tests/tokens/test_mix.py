@@ -320,20 +320,26 @@ class Killed(RuntimeError):
     pass
 
 
+def _kill_shard_writes_after(monkeypatch, n: int, calls: list[str]) -> None:
+    """Make the mix's shard writer die (Killed) once ``n`` shards were written, recording each name."""
+    real = mix_build.write_shard
+
+    def write_shard(path, rows, vocab):
+        if len(calls) == n:
+            raise Killed("killed")
+        calls.append(path.name)
+        return real(path, rows, vocab)
+
+    monkeypatch.setattr(mix_build, "write_shard", write_shard)
+
+
 def test_killed_merge_resumes_to_identical_shards(corpus, monkeypatch):
     root, components, _, _ = corpus
     reference = _mix(root, components, out="ref", shard=4, buffer_mb=SMALL_BUFFER_MB)
     assert len(reference["shards"]) > 4
     real = mix_build.write_shard
     calls = []
-
-    def dies_after_three(path, rows, vocab):
-        if len(calls) == 3:
-            raise Killed("killed")
-        calls.append(path.name)
-        return real(path, rows, vocab)
-
-    monkeypatch.setattr(mix_build, "write_shard", dies_after_three)
+    _kill_shard_writes_after(monkeypatch, 3, calls)
     with pytest.raises(Killed):
         _mix(root, components, out="run", shard=4, buffer_mb=SMALL_BUFFER_MB)
     out = root / "run"
@@ -361,17 +367,7 @@ def test_torn_journal_line_is_dropped_redone_and_resume_stays_identical(corpus, 
     assert len(reference["shards"]) > 5
     real = mix_build.write_shard
     calls = []
-
-    def dies_after(n):
-        def write_shard(path, rows, vocab):
-            if len(calls) == n:
-                raise Killed("killed")
-            calls.append(path.name)
-            return real(path, rows, vocab)
-
-        return write_shard
-
-    monkeypatch.setattr(mix_build, "write_shard", dies_after(3))
+    _kill_shard_writes_after(monkeypatch, 3, calls)
     with pytest.raises(Killed):
         _mix(root, components, out="run", shard=4, buffer_mb=SMALL_BUFFER_MB)
     out = root / "run"
@@ -382,7 +378,8 @@ def test_torn_journal_line_is_dropped_redone_and_resume_stays_identical(corpus, 
 
     # Resume, killed again after two shards: shard 2 (torn entry) is redone, then shard 3.
     calls.clear()
-    monkeypatch.setattr(mix_build, "write_shard", dies_after(2))
+    monkeypatch.setattr(mix_build, "write_shard", real)
+    _kill_shard_writes_after(monkeypatch, 2, calls)
     with caplog.at_level(logging.WARNING), pytest.raises(Killed):
         _mix(root, components, out="run", shard=4, buffer_mb=SMALL_BUFFER_MB)
     assert f"{journal}: dropped a torn last line at byte offset {last}" in caplog.text
@@ -404,16 +401,7 @@ def test_torn_journal_line_is_dropped_redone_and_resume_stays_identical(corpus, 
 
 def test_journal_damaged_before_its_last_line_is_an_error(corpus, monkeypatch):
     root, components, _, _ = corpus
-    real = mix_build.write_shard
-    calls = []
-
-    def dies_after_three(path, rows, vocab):
-        if len(calls) == 3:
-            raise Killed("killed")
-        calls.append(path.name)
-        return real(path, rows, vocab)
-
-    monkeypatch.setattr(mix_build, "write_shard", dies_after_three)
+    _kill_shard_writes_after(monkeypatch, 3, [])
     with pytest.raises(Killed):
         _mix(root, components, out="run", shard=4, buffer_mb=SMALL_BUFFER_MB)
     journal = root / "run" / ".mix-work" / "shards.jsonl"
