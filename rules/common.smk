@@ -7,6 +7,7 @@
 
 from trellis.classifiers.base import BASE_MODEL_REVISION
 from trellis.core.tasks import DOMAIN_SOURCE, TASK_NAMES, build_tasks, tasks_for_source
+from trellis.curate.subject_check import check_subject_filters
 from trellis.evaluate.bfcl import summary_sections as bfcl_summary_sections
 from trellis.evaluate.harness import (
     PUBLISHED_MODEL,
@@ -19,7 +20,13 @@ from trellis.train.baselines import final_baseline_arm, resolve_revision
 RESULTS = f"results/{config['run']}"
 SOURCES = list(config["sources"])
 CURATED_SOURCES = [s for s in DOMAIN_SOURCE.values() if s in SOURCES]
+# Sources that normalize keeps on configured subjects (peS2o): the subject check measures each.
+SUBJECT_FILTERED_SOURCES = [
+    s for s in SOURCES if config["sources"][s].get("subject_filter")
+]
 TASKS = build_tasks(config)
+# A subject the labeler has no topic for could never be measured: an error before any job runs.
+check_subject_filters(config["sources"], TASKS["topic"].labels)
 ARMS = list(config["arms"])
 PRETRAIN_ARMS = [a for a, spec in config["arms"].items() if spec["kind"] == "pretrain"]
 BASELINE_ARMS = [a for a, spec in config["arms"].items() if spec["kind"] == "baseline"]
@@ -67,6 +74,7 @@ def res(family, key):
 NEEDS_INTERNET = {
     "acquire": config["acquire"]["backend"] != "demo",
     "label": config["labels"]["backend"] != "offline",
+    "label_subjects": config["labels"]["backend"] != "offline",
     "train_tokenizer": config["tokenizer"]["kind"] == "pretrained",
     "fetch_classifier_base": True,
     "fetch_baseline": True,
@@ -414,4 +422,8 @@ def get_headline_outputs():
         f"{RESULTS}/classifiers/metrics.csv",
         f"{RESULTS}/curation/yield.csv",
         f"{RESULTS}/plots/pretrain_loss.png",
+        *expand(
+            f"{RESULTS}/curation/subject_check/{{source}}.csv",
+            source=SUBJECT_FILTERED_SOURCES,
+        ),
     ]

@@ -50,6 +50,90 @@ rule stage0:
         "../scripts/stage0.py"
 
 
+# The subject filter measured (peS2o): normalize keeps a paper on the configured subjects by a keyword
+# rule; here a sample drawn from the native files before that rule is labeled for topics by the
+# labeling backend (the topic task's prompt, model and taxonomy), and subject_check applies the rule
+# to the sample and scores it against those labels. Tuning the rule reruns normalize and
+# subject_check only: the sample and its labels (the spend) stay.
+rule subject_sample:
+    input:
+        manifest=f"{RESULTS}/downloads/{{source}}/MANIFEST.json",
+    output:
+        f"{RESULTS}/labels/subject_sample-{{source}}.parquet",
+    log:
+        f"{RESULTS}/logs/subject_sample/{{source}}.log",
+    wildcard_constraints:
+        source=alternation(SUBJECT_FILTERED_SOURCES),
+    conda:
+        "../envs/data.yaml"
+    threads: 1
+    resources:
+        **job_resources("cpu"),
+    params:
+        source="{source}",
+        n=config["curation"]["subject_check"]["sample_docs"],
+        max_files=config["curation"]["subject_check"]["max_files"],
+        seed=config["seed"],
+    script:
+        "../scripts/subject_sample.py"
+
+
+rule label_subjects:
+    input:
+        sample=f"{RESULTS}/labels/subject_sample-{{source}}.parquet",
+    output:
+        labels=f"{RESULTS}/labels/subject_topics-{{source}}.parquet",
+        report=f"{RESULTS}/labels/subject_topics-{{source}}.report.json",
+    log:
+        f"{RESULTS}/logs/label_subjects/{{source}}.log",
+    wildcard_constraints:
+        source=alternation(SUBJECT_FILTERED_SOURCES),
+    conda:
+        "../envs/data.yaml"
+    threads: 1
+    resources:
+        **job_resources(
+            "cpu", internet=NEEDS_INTERNET["label_subjects"], runtime=label_runtime()
+        ),
+    params:
+        task="topic",
+        source="{source}",
+        labels=labeler_config(),
+        # As rule label's: the OpenAI backends' manifest or cache, kept across a failed job.
+        work_dir=lambda wildcards: f"{RESULTS}/labels/subject_topics-{wildcards.source}.work",
+    script:
+        "../scripts/label.py"
+
+
+rule subject_check:
+    input:
+        sample=f"{RESULTS}/labels/subject_sample-{{source}}.parquet",
+        labels=f"{RESULTS}/labels/subject_topics-{{source}}.parquet",
+        label_report=f"{RESULTS}/labels/subject_topics-{{source}}.report.json",
+    output:
+        json=f"{RESULTS}/curation/subject_check/{{source}}.json",
+        csv=report(
+            f"{RESULTS}/curation/subject_check/{{source}}.csv",
+            caption="../report/subject_check.rst",
+            category="3. Curation",
+            subcategory="Subject filter",
+        ),
+    log:
+        f"{RESULTS}/logs/subject_check/{{source}}.log",
+    wildcard_constraints:
+        source=alternation(SUBJECT_FILTERED_SOURCES),
+    conda:
+        "../envs/data.yaml"
+    threads: 1
+    resources:
+        **job_resources("cpu"),
+    params:
+        source="{source}",
+        subject_filter=source_value("subject_filter"),
+    script:
+        "../scripts/subject_check.py"
+
+
 rule signatures:
     input:
         f"{RESULTS}/raw/{{source}}/part-{{part}}.parquet",

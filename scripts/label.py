@@ -36,7 +36,8 @@ log.info(
     labeler.backend,
     labeler.model,
 )
-report = label_task(task, sample, out, labeler, work_dir=work_dir)
+# params.source: the sample's source when it is not the task's own (the subject check's peS2o).
+report = label_task(task, sample, out, labeler, work_dir=work_dir, source=snakemake.params.get("source"))
 write_json(report_path, report)
 log.info("prompt_version=%s prompt_hash=%s", report["prompt_version"], report["prompt_hash"])
 log.info(

@@ -194,15 +194,24 @@ def test_labeling_cost_is_requests_times_tokens_times_batch_prices(monkeypatch):
         prompt_tokens, "task_tokens", lambda b, e=None: {"overhead": 100, "answer": 10, "tokenizer": "t"}
     )
     rows = {r["task"]: r for r in plan.labeling_cost(config)}
-    assert set(rows) == {"topic", "complexity", "code_quality", "structured_relevance", "content_type"}
+    assert set(rows) == {
+        "topic",
+        "complexity",
+        "code_quality",
+        "structured_relevance",
+        "content_type",
+        "topic (pes2o subject check)",
+    }
     # web: 1,000 × (100 + 1,000) × $1.25/M + 1,000 × 10 × $5/M = $1.375 + $0.05
     assert rows["topic"]["usd"] == pytest.approx(1.425)
     assert rows["content_type"]["usd"] == pytest.approx(0.7125)  # 500 code documents
+    # peS2o's subject check: curation.subject_check.sample_docs (2,000) topic requests of its own
+    assert rows["topic (pes2o subject check)"]["usd"] == pytest.approx(2.85)
     # max_text_chars 2,100 cuts a document to 2,100 / 4.2 = 500 tokens
     config["labels"]["request"]["max_text_chars"] = 2100
     assert plan.labeling_cost(config)[0]["input_tokens"] == 1000 * (100 + 500)
     row = next(r for r in plan.costs(config)["rows"] if r["what"] == "labeling")
-    assert row["usd"] == pytest.approx(2 * (0.75 + 0.05) + 3 * (0.375 + 0.025))
+    assert row["usd"] == pytest.approx(2 * (0.75 + 0.05) + 3 * (0.375 + 0.025) + (1.5 + 0.1))
 
 
 def test_prompt_token_counts_come_from_the_real_prompts():

@@ -20,6 +20,7 @@ GPU_RULES = {"train_classifier", "score", "stage0", "pretrain", "sft", "dpo", "e
 STUDY_INTERNET_RULES = {
     "acquire",
     "label",
+    "label_subjects",
     "train_tokenizer",
     "fetch_baseline",
     "fetch_posttrain_data",

@@ -91,24 +91,24 @@ def validate_label(task: Task, value: Any) -> str | None:
     raise ValueError(f"task {task.name}: unknown kind {task.kind!r}")
 
 
-def _check_row(task: Task, row: dict[str, Any], row_no: int, sample_path) -> bool:
+def _check_row(task: Task, row: dict[str, Any], row_no: int, sample_path, source: str) -> bool:
     """Raise on a miswired row; False for an empty text (counted by the caller), else True."""
-    if row.get("source") != task.source:
+    if row.get("source") != source:
         raise ValueError(
             f"{sample_path}: row {row_no}: column 'source' is {row.get('source')!r}, but task "
-            f"{task.name!r} labels {task.source!r} documents"
+            f"{task.name!r} labels {source!r} documents here"
         )
     return isinstance(row.get("text"), str) and bool(row["text"].strip())
 
 
-def _llm_outcomes(task: Task, sample_path, labeler, work_dir, batch_size: int):
+def _llm_outcomes(task: Task, sample_path, labeler, work_dir, batch_size: int, source: str):
     """Ask the LLM backend about every labelable sample row: (id -> Outcome, backend info)."""
     if work_dir is None:
         raise ValueError(f"backend {labeler.backend} needs a work directory for its manifest/cache")
     rows, seen = [], {}
     batches = iter_batches(sample_path, batch_size=batch_size)
     for row_no, row in enumerate(r for b in batches for r in b.to_pylist()):
-        if not _check_row(task, row, row_no, sample_path):
+        if not _check_row(task, row, row_no, sample_path, source):
             continue
         if row["id"] in seen:
             raise ValueError(f"{sample_path}: row {row_no}: id {row['id']!r} repeats row {seen[row['id']]}")
@@ -125,6 +125,7 @@ def label_task(
     batch_size: int = 512,
     work_dir: str | os.PathLike | None = None,
     max_invalid_fraction: float | None = None,
+    source: str | None = None,
 ) -> dict[str, Any]:
     """Label every sample row for ``task``; write ``labels/<task>.parquet``; return a report.
 
@@ -143,7 +144,11 @@ def label_task(
     labels parquet is not written (the job fails and nothing downstream runs); the report is
     written to ``<task>.rejected.report.json`` beside it (not a Snakemake output, so it survives
     the failed job) and the error names the task, count, fraction, ceiling and example ids.
+
+    ``source``: the source the sample's rows come from (default: the task's own). The subject
+    check labels peS2o papers for topics, a task otherwise trained on FineWeb-Edu.
     """
+    source = source or task.source
     if max_invalid_fraction is None:
         max_invalid_fraction = getattr(labeler, "max_invalid_fraction", None)
     rejected_path = rejected_report_path(out_path)
@@ -157,7 +162,7 @@ def label_task(
     retried = 0
     outcomes, backend_info = None, None
     if not isinstance(labeler, OfflineLabeler):
-        outcomes, backend_info = _llm_outcomes(task, sample_path, labeler, work_dir, batch_size)
+        outcomes, backend_info = _llm_outcomes(task, sample_path, labeler, work_dir, batch_size, source)
         prompt_version, prompt_hash = labeler.provenance(task)
     else:
         prompt_version, prompt_hash = labeler.prompt_version, labeler.prompt_hash
@@ -174,7 +179,7 @@ def label_task(
             for row in batch.to_pylist():
                 row_no += 1
                 tally.seen(row.get("text"))
-                if not _check_row(task, row, row_no, sample_path):
+                if not _check_row(task, row, row_no, sample_path, source):
                     reject(row.get("id"), "empty_text")
                     continue
                 if outcomes is None:

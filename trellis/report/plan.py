@@ -613,31 +613,40 @@ def labeling_cost(config: dict, encoding=None) -> list[dict[str, Any]]:
     prices = labels["prices"]
     tasks = build_tasks(config)
     doc = _labeled_document_tokens(config)
+    requests = [
+        (name, name, int(documents))
+        for domain, documents in labels["sample"].items()
+        for name in tasks_for_source(DOMAIN_SOURCE[domain])
+    ]
+    # The subject check labels its own sample of each subject-filtered source (peS2o) for topics.
+    requests += [
+        ("topic", f"topic ({source} subject check)", int(config["curation"]["subject_check"]["sample_docs"]))
+        for source, spec in config["sources"].items()
+        if spec.get("subject_filter")
+    ]
     rows = []
-    for domain, documents in labels["sample"].items():
-        for name in tasks_for_source(DOMAIN_SOURCE[domain]):
-            builder = PromptBuilder(tasks[name], labels, int(labels["request"]["max_text_chars"]))
-            counted = task_tokens(builder, encoding)
-            n = int(documents)
-            input_tokens = n * (counted["overhead"] + doc)
-            output_tokens = n * counted["answer"]
-            usd = (
-                input_tokens * float(prices["input_per_million"])
-                + output_tokens * float(prices["output_per_million"])
-            ) / 1e6
-            rows.append(
-                {
-                    "task": name,
-                    "documents": n,
-                    "overhead_tokens": counted["overhead"],
-                    "document_tokens": doc,
-                    "answer_tokens": counted["answer"],
-                    "input_tokens": input_tokens,
-                    "output_tokens": output_tokens,
-                    "usd": usd,
-                    "tokenizer": counted["tokenizer"],
-                }
-            )
+    for name, what, n in requests:
+        builder = PromptBuilder(tasks[name], labels, int(labels["request"]["max_text_chars"]))
+        counted = task_tokens(builder, encoding)
+        input_tokens = n * (counted["overhead"] + doc)
+        output_tokens = n * counted["answer"]
+        usd = (
+            input_tokens * float(prices["input_per_million"])
+            + output_tokens * float(prices["output_per_million"])
+        ) / 1e6
+        rows.append(
+            {
+                "task": what,
+                "documents": n,
+                "overhead_tokens": counted["overhead"],
+                "document_tokens": doc,
+                "answer_tokens": counted["answer"],
+                "input_tokens": input_tokens,
+                "output_tokens": output_tokens,
+                "usd": usd,
+                "tokenizer": counted["tokenizer"],
+            }
+        )
     return rows
 
 
