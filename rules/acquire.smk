@@ -1,5 +1,8 @@
 # Stage 1: acquire each source (Hugging Face download, or the demo generator writing the same
-# native column shapes), then normalize it into parts of id/text/source/metadata.
+# native layout and column types), then normalize it into parts of id/text/source/metadata.
+# A download takes only a pinned revision (a commit id or a version branch; see
+# `python -m trellis.acquire.pin`), checks a gated source's HF_TOKEN and that the pinned listing
+# has a file for each of the source's parts before fetching anything.
 
 
 rule acquire:

@@ -8,7 +8,7 @@
 from trellis.classifiers.base import BASE_MODEL_REVISION
 from trellis.core.tasks import DOMAIN_SOURCE, TASK_NAMES, build_tasks, tasks_for_source
 from trellis.curate.subject_check import check_subject_filters
-from trellis.evaluate.bfcl import summary_sections as bfcl_summary_sections
+from trellis.evaluate.bfcl import result_names as bfcl_result_names
 from trellis.evaluate.harness import (
     PUBLISHED_MODEL,
     PYTHIA_410M_DEDUPED_ZERO_SHOT,
@@ -38,11 +38,13 @@ STAGES = list(config["evaluate"]["stages"])
 BENCHMARKS = ["json_schema", "extraction", "classification"] + [
     b for b in ("humaneval", "mbpp") if config["evaluate"][b] is not None
 ]
-BFCL_CATEGORIES = list(config["evaluate"]["bfcl"]["categories"])
-BFCL_BENCHMARKS = [f"bfcl_{c}" for c in BFCL_CATEGORIES] + (
-    ["bfcl_summary"] if bfcl_summary_sections(BFCL_CATEGORIES) else []
-)
+# BFCL: per mode (evaluate.bfcl.modes), one result per category and the mode's summary.
+BFCL_BENCHMARKS = bfcl_result_names(config["evaluate"]["bfcl"])
 GENERATION_RESULTS = BENCHMARKS + BFCL_BENCHMARKS
+# The LLM judge of the extraction outputs (evaluate.extraction.judge; null, the demo: no judge):
+# one judge_extraction job per arm and stage, after its evaluate job, with its own result file.
+EXTRACTION_JUDGE = config["evaluate"]["extraction"].get("judge")
+JUDGED_RESULTS = ["extraction_judged"] if EXTRACTION_JUDGE else []
 HARNESS_TASKS = list(config["evaluate"]["harness"]["tasks"])
 
 
@@ -81,7 +83,9 @@ NEEDS_INTERNET = {
     "fetch_posttrain_data": True,
     "fetch_eval_data": True,
     "fetch_harness_data": True,
+    "fetch_bfcl_reference": True,
     "upload_shards": True,
+    "judge_extraction": bool(EXTRACTION_JUDGE),
 }
 INTERNET_RULES = [rule for rule, needs in NEEDS_INTERNET.items() if needs]
 INTERNET_JOBS_RUN_LOCALLY = config["slurm"]["partitions"]["internet"] == "local"
@@ -119,17 +123,45 @@ def job_resources(family, *, gpu=False, internet=False, **overrides):
 
 
 def label_runtime():
-    """Minutes a label job may take: with the Batch API, every round's full completion window.
+    """Minutes a label job may take: with the Batch API, every round's full completion window
+    plus the longest wait for room in the organisation's batch queue.
 
-    Each round waits up to labels.batch.completion_window for the API, and up to max_rounds rounds
-    run, so the job's time limit covers them all (plus an hour for uploads and downloads) and the
-    wait never outlives the job that is doing it.
+    Each round waits up to labels.batch.completion_window for the API, up to max_rounds rounds run,
+    and a batch may wait up to labels.batch.queue_wait_hours for the queue (shared by the five
+    label jobs) before the job gives up, so the job's time limit covers them all (plus an hour for
+    uploads and downloads): no wait outlives the job doing it, and no human has to rerun it.
     """
     if config["labels"]["backend"] != "openai-batch":
         return res("cpu", "runtime")
     batch = config["labels"]["batch"]
     window_hours = int(str(batch["completion_window"]).rstrip("h"))
-    return max(res("cpu", "runtime"), 60 * window_hours * int(batch["max_rounds"]) + 60)
+    queue_hours = float(batch.get("queue_wait_hours", 48))
+    hours = window_hours * int(batch["max_rounds"]) + queue_hours + 1
+    return max(res("cpu", "runtime"), int(60 * hours))
+
+
+def judge_runtime():
+    """Minutes a judge job may take: like a label job's (label_runtime), every round's completion
+    window plus the longest wait for the batch queue, with the judge's batch settings.
+    """
+    if not EXTRACTION_JUDGE:
+        return res("cpu", "runtime")
+    batch = {**config["labels"]["batch"], **(EXTRACTION_JUDGE.get("batch") or {})}
+    window_hours = int(str(batch["completion_window"]).rstrip("h"))
+    queue_hours = float(batch.get("queue_wait_hours", 48))
+    hours = window_hours * int(batch["max_rounds"]) + queue_hours + 1
+    return max(res("cpu", "runtime"), int(60 * hours))
+
+
+def extraction_judge_params(wildcards):
+    """What decides the verdicts (trellis.evaluate.judge.judge_params); an error where the judge is off."""
+    if not EXTRACTION_JUDGE:
+        raise ValueError(
+            "judge_extraction needs evaluate.extraction.judge (null in this config)"
+        )
+    from trellis.evaluate.judge import judge_params
+
+    return judge_params(EXTRACTION_JUDGE, config["labels"])
 
 
 def parts(source):
@@ -277,7 +309,12 @@ def public_posttrain_value(key):
 
 def generation_benchmarks():
     """Benchmark -> config section, in the order the evaluate job runs them."""
-    return {b: config["evaluate"][b] for b in BENCHMARKS + ["bfcl"]}
+    sections = {b: config["evaluate"][b] for b in BENCHMARKS + ["bfcl"]}
+    # The judge is a job of its own: turning it on or off must not rerun the evaluate jobs.
+    sections["extraction"] = {
+        k: v for k, v in sections["extraction"].items() if k != "judge"
+    }
+    return sections
 
 
 # ---- input functions (get_*): the files a rule reads -----------------------------------------
@@ -393,6 +430,24 @@ def get_harness_validation_inputs(wildcards):
     }
 
 
+# The check of BFCL's prompt mode against the leaderboard's published numbers of a hub model
+# (rules fetch_bfcl_reference, validate_bfcl): where evaluate.bfcl.validation is set (study).
+BFCL_VALIDATION_CFG = config["evaluate"]["bfcl"]["validation"]
+BFCL_REFERENCE_DIR = f"{RESULTS}/downloads/models/bfcl_reference"
+BFCL_VALIDATION = (
+    [f"{RESULTS}/eval/bfcl_validation.json"] if BFCL_VALIDATION_CFG else []
+)
+
+
+def bfcl_validation_cfg(wildcards=None):
+    """evaluate.bfcl.validation, or an error naming the key where it is null."""
+    if not BFCL_VALIDATION_CFG:
+        raise ValueError(
+            "fetch_bfcl_reference and validate_bfcl need evaluate.bfcl.validation (null in this config)"
+        )
+    return BFCL_VALIDATION_CFG
+
+
 def get_harness_result_files(arm, stage):
     return [f"{RESULTS}/eval/{arm}/{stage}/lm_{task}.json" for task in HARNESS_TASKS]
 
@@ -402,7 +457,7 @@ def get_result_files():
         f"{RESULTS}/eval/{arm}/{stage}/{bench}.json"
         for arm in ARMS
         for stage in STAGES
-        for bench in GENERATION_RESULTS
+        for bench in GENERATION_RESULTS + JUDGED_RESULTS
     ] + [
         f
         for arm in ARMS

@@ -4,8 +4,13 @@
 # bootstrap confidence intervals.
 
 # The JSON Schema suite was locked before any training and is committed with its sha256; the
-# workflow takes a stratified subset of it and never regenerates it.
-LOCKED_JSON_SUITE = "trellis/evaluate/data/json_schema_suite.jsonl"
+# workflow takes a stratified subset of it and never regenerates it. Two locked versions
+# (trellis.evaluate.json_schema.SUITES): evaluate.json_schema.suite picks one.
+JSON_SUITES = {
+    "v1": "trellis/evaluate/data/json_schema_suite.jsonl",
+    "v2": "trellis/evaluate/data/json_schema_suite_v2.jsonl",
+}
+LOCKED_JSON_SUITE = JSON_SUITES[config["evaluate"]["json_schema"].get("suite", "v1")]
 
 
 rule build_json_suite:
@@ -55,6 +60,37 @@ rule evaluate:
         seed=config["seed"],
     script:
         "../scripts/evaluate.py"
+
+
+# An LLM judge of the extraction outputs where evaluate.extraction.judge is set (study; not the
+# demo): a job of its own after the arm's evaluate job, so the GPU job never waits on a batch that
+# may take the whole completion window, and an internet job like label. Its result joins the
+# headline table as benchmark extraction_judged.
+rule judge_extraction:
+    input:
+        extraction=f"{RESULTS}/eval/{{arm}}/{{stage}}/extraction.json",
+    output:
+        f"{RESULTS}/eval/{{arm}}/{{stage}}/extraction_judged.json",
+    log:
+        f"{RESULTS}/logs/judge_extraction/{{arm}}/{{stage}}.log",
+    conda:
+        "../envs/evaluate.yaml"
+    threads: 1
+    resources:
+        **job_resources(
+            "cpu", internet=NEEDS_INTERNET["judge_extraction"], runtime=judge_runtime()
+        ),
+    params:
+        judge=extraction_judge_params,
+        # Every judged (arm, stage): each job's cost cap is an equal share of judge.max_cost_usd.
+        n_jobs=len(ARMS) * len(STAGES),
+        bootstrap=config["evaluate"]["bootstrap"],
+        seed=config["seed"],
+        # The batch manifest, kept across a failed job (not an output, as in rule label); all judge
+        # jobs' work directories share one parent, so they share one queue ledger.
+        work_dir=lambda wildcards: f"{RESULTS}/judge/extraction-{wildcards.arm}-{wildcards.stage}.work",
+    script:
+        "../scripts/judge_extraction.py"
 
 
 # MBPP (study config) is downloaded once, with a manifest, like an acquired source.
@@ -173,3 +209,54 @@ rule validate_harness:
         seed=config["seed"],
     script:
         "../scripts/validate_harness.py"
+
+
+# Before the arms' BFCL results are trusted (tables waits for it): BFCL's prompt mode, run as the
+# arms run it, must reproduce the leaderboard's published prompt-mode numbers of the model in
+# evaluate.bfcl.validation (Qwen/Qwen3-0.6B; trellis.evaluate.bfcl_validation cites the source)
+# within the tolerance, else the job fails (no output) naming each section off. Study only: the
+# demo sets no validation (BFCL_VALIDATION is then empty). The reference model comes from the hub
+# in a job of its own, where the internet is reachable; validate_bfcl reads it offline.
+rule fetch_bfcl_reference:
+    output:
+        model=directory(BFCL_REFERENCE_DIR),
+    log:
+        f"{RESULTS}/logs/fetch_bfcl_reference.log",
+    conda:
+        "../envs/evaluate.yaml"
+    threads: 1
+    resources:
+        **job_resources("cpu", internet=NEEDS_INTERNET["fetch_bfcl_reference"]),
+    params:
+        repo=lambda wildcards: bfcl_validation_cfg()["repo"],
+        revision=lambda wildcards: bfcl_validation_cfg()["revision"],
+    script:
+        "../scripts/fetch_bfcl_reference.py"
+
+
+rule validate_bfcl:
+    input:
+        model=BFCL_REFERENCE_DIR,
+    output:
+        json=f"{RESULTS}/eval/bfcl_validation.json",
+        csv=report(
+            f"{RESULTS}/eval/bfcl_validation.csv",
+            caption="../report/bfcl_validation.rst",
+            category="5. Benchmarks",
+            labels={"table": "BFCL validation"},
+        ),
+    log:
+        f"{RESULTS}/logs/validate_bfcl.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/validate_bfcl.tsv"
+    conda:
+        "../envs/evaluate.yaml"
+    threads: res("model", "threads")
+    resources:
+        **job_resources("model", gpu=True),
+    params:
+        cfg=bfcl_validation_cfg,
+        bootstrap=config["evaluate"]["bootstrap"],
+        seed=config["seed"],
+    script:
+        "../scripts/validate_bfcl.py"

@@ -85,6 +85,8 @@ rule tables:
         results=get_result_files(),
         # Study: lm-eval reproduces Pythia-410M-deduped's published numbers (none in the demo).
         validation=HARNESS_VALIDATION,
+        # Study: BFCL's prompt mode reproduces Qwen3-0.6B's published leaderboard numbers.
+        bfcl_validation=BFCL_VALIDATION,
     output:
         csv=report(
             f"{RESULTS}/tables/headline.csv",

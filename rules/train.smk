@@ -89,9 +89,13 @@ rule fetch_posttrain_data:
     resources:
         **job_resources("cpu", internet=NEEDS_INTERNET["fetch_posttrain_data"]),
     params:
+        name="{name}",
         repo=public_posttrain_value("repo"),
         revision=public_posttrain_value("revision"),
         file=public_posttrain_value("file"),
+        gated=lambda wildcards: config["posttrain"]["public"][wildcards.name].get(
+            "gated", False
+        ),
     script:
         "../scripts/fetch_posttrain_data.py"
 
@@ -117,6 +121,7 @@ rule build_posttrain_data:
         seed=config["seed"],
         max_length=config["posttrain"]["max_length"],
         public=config["posttrain"]["public"],
+        real_schemas=config["posttrain"]["real_schemas"],
     script:
         "../scripts/build_posttrain_data.py"
 

@@ -32,15 +32,26 @@ if backend == "demo":
     )
 elif backend == "huggingface":
     log.info(
-        "downloading %s from %s@%s, patterns %s -> %s",
+        "downloading %s from %s@%s, patterns %s%s -> %s",
         source,
         spec["repo"],
         spec["revision"],
         spec["allow_patterns"],
+        " (gated: HF_TOKEN required)" if spec.get("gated") else "",
         out_dir,
     )
+    # The study downloads only pinned revisions, and checks the pinned listing has a file for each
+    # of the source's parts before fetching anything (parts is read from the config: it does not
+    # change what is downloaded, so it is no param of this rule).
     written = download_huggingface(
-        spec["repo"], spec["revision"], spec["allow_patterns"], out_dir, source=source
+        spec["repo"],
+        spec["revision"],
+        spec["allow_patterns"],
+        out_dir,
+        source=source,
+        gated=bool(spec.get("gated", False)),
+        min_files=int(snakemake.config["sources"][source]["parts"]),
+        require_pinned=True,
     )
 else:
     raise ValueError(f"acquire.backend must be 'demo' or 'huggingface', got {backend!r}")

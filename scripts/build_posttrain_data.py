@@ -2,12 +2,18 @@
 
 snakemake: input tokenizer (the study's; fits rows to max_length and counts tokens), public (one
 fetched directory per posttrain.public set, in config order); params n_sft, n_dpo, seed,
-max_length, public (posttrain.public); output sft, dpo, manifest; log[0].
+max_length, public (posttrain.public), real_schemas (posttrain.real_schemas); output sft, dpo,
+manifest; log[0].
+
+The job ends with the disjointness check on the files it wrote (trellis.structured.disjoint):
+a row showing an evaluation item fails the job, naming the row and the item.
 """
 
 import time
 
 from trellis.core.logs import setup_logging
+from trellis.evaluate.identities import evaluation_index
+from trellis.structured.disjoint import check_posttrain_files
 from trellis.train.posttrain_data import write_posttrain_data
 
 log = setup_logging(snakemake.log[0])
@@ -27,7 +33,14 @@ manifest = write_posttrain_data(
     public=public,
     tokenizer_dir=inp.tokenizer,
     max_length=int(params.max_length),
+    real_schemas=dict(params.real_schemas),
 )
+real = manifest["real_schemas"]
+if real:
+    log.info(
+        "real schemas: %s rows from %s; passed over %s", real["rows"], real["sources"], real["passed_over"]
+    )
+log.info("dropped as showing an evaluation item: %s", manifest["disjoint"]["dropped"])
 for name, report in manifest["public"].items():
     log.info("%s (%s@%s): %s", name, report["repo"], report["revision"], report["stats"])
 for stage in ("sft", "dpo"):
@@ -44,4 +57,7 @@ for stage in ("sft", "dpo"):
         m["mean_tokens"],
     )
 log.info("DPO rejections %s", manifest["dpo"]["rejections"])
+# Raises (and so fails the job) on any leak; the index is the one the build used (cached).
+checked = check_posttrain_files(out.sft, out.dpo, out.manifest, evaluation_index())
+log.info("disjointness check passed: %s", checked)
 log.info("wrote %s in %.1fs", out.manifest, time.monotonic() - start)

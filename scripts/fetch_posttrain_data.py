@@ -1,6 +1,6 @@
 """Rule fetch_posttrain_data: one public post-training set's file from the Hugging Face hub.
 
-snakemake: params repo, revision, file; output[0] the set's directory (the file + fetch.json);
+snakemake: params name, repo, revision, file, gated; output[0] the set's directory (the file + fetch.json);
 log[0]. Needs network (and HF_TOKEN for gated sets such as xLAM) at job time: study config only.
 """
 
@@ -12,7 +12,7 @@ from trellis.train.posttrain_data import fetch_public_file
 log = setup_logging(snakemake.log[0])
 start = time.monotonic()
 p = snakemake.params
-info = fetch_public_file(p.repo, p.revision, p.file, snakemake.output[0])
+info = fetch_public_file(p.repo, p.revision, p.file, snakemake.output[0], name=p.name, gated=p.gated)
 log.info(
     "fetched %s@%s/%s: %s bytes, sha256 %s",
     info["repo"],

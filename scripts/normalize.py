@@ -42,11 +42,12 @@ stats = normalize_part(
 stats.update({"part": part, "parts": parts})
 write_json(snakemake.output.stats, stats)
 log.info(
-    "wrote %s (%d docs; %d in, dropped %s) and %s in %.1fs",
+    "wrote %s (%d docs; %d in, dropped %s, rows changed %s) and %s in %.1fs",
     snakemake.output.part,
     stats["docs_out"],
     stats["docs_in"],
     stats["dropped"] or "none",
+    stats["changed"] or "none",
     snakemake.output.stats,
     time.monotonic() - start,
 )

@@ -6,6 +6,11 @@ at it: the real client code paths run, with no network. It serves model and data
 at one commit: repo info with siblings, the recursive and per-folder tree listings, and HEAD/GET
 on resolve URLs with commit and etag headers (Range for resumes). Every request is recorded, so a
 test can check what was fetched, or that nothing was.
+
+Two options play the hub's refusals: ``revisions`` (the branch/tag names it knows besides its
+commit; any other revision is a 404 RevisionNotFound, as for a deleted branch or a rewritten
+history) and ``denied`` ({repo_id: 401 or 403}, every request for that repo refused as for a gated
+repo whose terms were not accepted).
 """
 
 from __future__ import annotations
@@ -25,9 +30,17 @@ HUB_COMMIT = "0123456789abcdef0123456789abcdef01234567"
 class StandInHub:
     """Repositories ({(repo_type, repo_id): {path: bytes}}) served the way huggingface.co serves them."""
 
-    def __init__(self, repos: dict[tuple[str, str], dict[str, bytes]], commit: str = HUB_COMMIT):
+    def __init__(
+        self,
+        repos: dict[tuple[str, str], dict[str, bytes]],
+        commit: str = HUB_COMMIT,
+        revisions: set[str] | None = None,
+        denied: dict[str, int] | None = None,
+    ):
         self.repos = repos
         self.commit = commit
+        self.revisions = None if revisions is None else set(revisions) | {commit}
+        self.denied = dict(denied or {})
         self.requests: list[tuple[str, str]] = []
         hub = self
 
@@ -57,11 +70,29 @@ class StandInHub:
                 headers = {"X-Repo-Commit": hub.commit, "ETag": '"' + hashlib.sha1(body).hexdigest() + '"'}
                 self._send(206 if start else 200, body[start:], headers)
 
+            def _refused(self, repo: str, path: str) -> bool:
+                """Answer a denied repo or an unknown revision the way the hub does."""
+                if repo in hub.denied:
+                    status = hub.denied[repo]
+                    self._send(status, headers={"X-Error-Code": "GatedRepo"} if status == 403 else None)
+                    return True
+                m = re.search(r"/(?:revision|tree|resolve)/([^/]+)", path)
+                if hub.revisions is not None and m and unquote(m.group(1)) not in hub.revisions:
+                    self._not_found("RevisionNotFound")
+                    return True
+                return False
+
             def _route(self):
                 hub.requests.append((self.command, self.path))
                 url = urlparse(self.path)
                 path = unquote(url.path)
                 for (repo_type, repo), files in hub.repos.items():
+                    prefix = "/datasets" if repo_type == "dataset" else ""
+                    if (
+                        path.startswith((f"/api/{repo_type}s/{repo}/", f"{prefix}/{repo}/"))
+                        or path == (f"/api/{repo_type}s/{repo}")
+                    ) and self._refused(repo, url.path):
+                        return
                     api = f"/api/{repo_type}s/{repo}"
                     if path == api or re.fullmatch(rf"{re.escape(api)}/revision/[^/]+", path):
                         siblings = [{"rfilename": f} for f in sorted(files)]
@@ -122,7 +153,8 @@ class StandInHub:
 
 @pytest.fixture
 def hf_hub(monkeypatch):
-    """Start a stand-in hub: ``hf_hub({("model", "org/name"): {"config.json": b"..."}})``.
+    """Start a stand-in hub: ``hf_hub({("model", "org/name"): {"config.json": b"..."}})``; keyword
+    options (``revisions``, ``denied``) go to StandInHub.
 
     HF_ENDPOINT points at it (for this process and the subprocesses a test starts), HF_TOKEN is
     unset, and huggingface_hub's offline switch is off while the test runs.
@@ -131,8 +163,8 @@ def hf_hub(monkeypatch):
 
     servers: list[StandInHub] = []
 
-    def start(repos: dict[tuple[str, str], dict[str, bytes]]) -> StandInHub:
-        server = StandInHub(repos).__enter__()
+    def start(repos: dict[tuple[str, str], dict[str, bytes]], **options) -> StandInHub:
+        server = StandInHub(repos, **options).__enter__()
         servers.append(server)
         monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
         monkeypatch.delenv("HF_TOKEN", raising=False)

@@ -251,7 +251,12 @@ def test_stackexchange_sites_and_score_floor_are_counted_per_site(tmp_path):
     for reason, n in stats["dropped"].items():
         assert sum(s["dropped"].get(reason, 0) for s in sites.values()) == n, reason
     assert all(s["unaccounted"] == 0 for s in sites.values())
-    assert stats["stackexchange"] == {"sites": sorted(cfg["sites"]), "min_answer_score": 3}
+    # The floor in the source's own unit, and what it means in votes: round(log2(1 + 5)) = 3.
+    assert stats["stackexchange"] == {
+        "sites": sorted(cfg["sites"]),
+        "min_answer_score": 3,
+        "min_answer_upvotes": 5,
+    }
     # One point lower, the answer at 2 is kept too.
     stats = normalize_part(
         "stackexchange", files, tmp_path / "p2.parquet", stackexchange=dict(cfg, min_answer_score=2)

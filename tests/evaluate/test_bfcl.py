@@ -26,7 +26,10 @@ def test_data_comes_from_the_package(simple):
         bfcl.resolve_category("BFCL_v3_simple") == bfcl.resolve_category("simple_python") == "simple_python"
     )
     with pytest.raises(ValueError, match="unsupported BFCL category"):
-        bfcl.resolve_category("simple_java")
+        bfcl.resolve_category("multi_turn_base")
+    # Java/JavaScript answers are language literals: prompt mode only.
+    with pytest.raises(ValueError, match="prompt mode only"):
+        bfcl.messages(bfcl.load_category("simple_java", 1)[0])
     first = bfcl.load_category("simple", limit=5)
     assert [e["id"] for e in first] == [e["id"] for e in simple[:5]]
     sampled = bfcl.load_category("simple", limit=5, seed=1)

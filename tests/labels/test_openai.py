@@ -35,7 +35,7 @@ def labels_config(base_url: str, backend: str, **batch) -> dict:
     cfg = copy.deepcopy(STUDY["labels"])
     cfg["backend"] = backend
     cfg["request"]["base_url"] = base_url
-    cfg["batch"].update(poll_seconds=0.01, **batch)
+    cfg["batch"].update(**{"poll_seconds": 0.01, **batch})
     cfg["chat"].update(concurrency=4, backoff_seconds=0.001, max_backoff_seconds=0.01, max_retries=3)
     cfg["max_invalid_fraction"] = 1.0  # these tests provoke invalid answers; the ceiling has its own
     return cfg

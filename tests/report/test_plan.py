@@ -287,3 +287,18 @@ def test_study_costs_rows_and_totals():
     assert p["costs"]["total_usd"] == pytest.approx(sum(r["usd"] for r in rows))
     md = plan.to_markdown(p)
     assert "## Costs beside the seeds' estimates" in md and "~430 A100-h" in md
+
+
+def test_the_study_plan_shows_the_batch_schedule_through_the_queue():
+    config = load("study.yaml")
+    config["labels"]["batch"]["enqueued_token_limit"] = 50_000_000
+    p = plan.build_plan(config)
+    schedule = p["labeling"]["schedule"]
+    assert [r["task"] for r in schedule["tasks"]][-1] == "topic (pes2o subject check)"
+    # Every batch fits the limit, and the waves hold every batch's tokens.
+    for r in schedule["tasks"]:
+        assert r["enqueued_prompt_tokens"] / r["batches"] <= 50_000_000
+    assert schedule["queue_waves"] * 50_000_000 >= schedule["total_enqueued_prompt_tokens"]
+    md = plan.to_markdown(p)
+    assert "enqueued-token limit of 50M" in md and f"{schedule['queue_waves']} wave(s)" in md
+    assert "schedule" not in plan.build_plan(load("config.yaml"))["labeling"]  # offline: no batches

@@ -16,7 +16,17 @@ from test_workflow import copy_repo, snakemake
 pytestmark = pytest.mark.workflow
 
 ROOT = Path(__file__).resolve().parents[2]
-GPU_RULES = {"train_classifier", "score", "stage0", "pretrain", "sft", "dpo", "evaluate", "evaluate_harness"}
+GPU_RULES = {
+    "train_classifier",
+    "score",
+    "stage0",
+    "pretrain",
+    "sft",
+    "dpo",
+    "evaluate",
+    "evaluate_harness",
+    "validate_bfcl",
+}
 STUDY_INTERNET_RULES = {
     "acquire",
     "label",
@@ -27,6 +37,8 @@ STUDY_INTERNET_RULES = {
     "fetch_eval_data",
     "fetch_classifier_base",
     "fetch_harness_data",
+    "fetch_bfcl_reference",
+    "judge_extraction",
 }
 
 

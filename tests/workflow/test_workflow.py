@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from trellis.evaluate import bfcl
+
 ROOT = Path(__file__).resolve().parents[2]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 STAGES_UPSTREAM_OF_FILTER = {
@@ -100,12 +102,13 @@ def test_demo_headline_table_comes_from_result_files(demo_run):
     # Every tier: structured output (tier 1), lm-eval tasks (tier 2), code (tier 3).
     benchmarks = (
         ["json_schema", "extraction", "classification"]
-        + [f"bfcl_{c}" for c in ev["bfcl"]["categories"]]
-        + ["bfcl_summary"]
+        + bfcl.result_names(ev["bfcl"])
         + [f"lm_{t}" for t in ev["harness"]["tasks"]]
         + [b for b in ("humaneval", "mbpp") if ev[b] is not None]
     )
     assert "humaneval" in benchmarks and any(b.startswith("lm_") for b in benchmarks)
+    # BFCL in both modes: as the leaderboard prompts and scores, and as JSON calls.
+    assert {"bfcl_prompt_simple", "bfcl_prompt_summary", "bfcl_simple", "bfcl_summary"} <= set(benchmarks)
     result_files = {
         (arm, stage, bench): results / "eval" / arm / stage / f"{bench}.json"
         for arm in arms

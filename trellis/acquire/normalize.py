@@ -5,23 +5,35 @@ record batches, ``.jsonl`` / ``.json.gz`` line by line), so memory is bounded by
 
 How each source becomes text, and the metadata columns it keeps (after id, text, source):
 
+Each source's real layout on the hub is written once: its repo, revision and files in the config
+(``sources.<name>.hf``), the columns it reads here (``SPECS``); README's Curation section tables
+both with where each fact comes from, and the demo generator writes exactly that layout.
+
 =====================  ==================================================  =========================
 source                 text                                                metadata columns
 =====================  ==================================================  =========================
 fineweb_edu            ``text`` as is                                      url, dump, score, int_score
-starcoderdata          ``content`` as is                                   language (the file's
-                                                                           directory, as in the real
-                                                                           dataset), path, repo, stars
+starcoderdata          ``content`` without its leading metadata line       language (the file's
+                       (``<reponame>..<filename>..<gh_stars>..``, about    directory, as in the real
+                       half the files; see strip_starcoder_metadata)       dataset), path, repo,
+                                                                           stars, and the line's own
+                                                                           tag_repo, tag_path,
+                                                                           tag_stars (null if absent)
 finemath               ``text`` as is                                      url, score, int_score
-pes2o                  ``text`` as is; optionally only papers on the       paper_id, subset
-                       configured subjects (SubjectFilter: CS/math/ML)
+pes2o                  ``text`` as is; optionally only papers on the       paper_id, subset (``s2orc``
+                       configured subjects (SubjectFilter: CS/math/ML)     or ``s2ag``)
 structured_wikipedia   title; abstract; each infobox as compact JSON in   title, url, n_infoboxes
                        ``<infobox>...</infobox>``; then the sections with
-                       ``##`` headings (see serialize_structured_wikipedia)
+                       ``##`` headings (see serialize_structured_wikipedia);
+                       ``infoboxes``/``sections`` arrive as JSON strings in
+                       the Parquet release and are decoded (nested lists
+                       are taken as they are)
 wikipedia              ``text`` as is                                      title, url
-stackexchange          question + accepted answer + answers scoring at     site, qid, n_answers
-                       least ``min_answer_score``, HTML reduced to text;
-                       only the configured sites, never a meta site
+stackexchange          the question's title when the source has one (the   site, qid, n_answers
+                       H4 set has none), its body, the accepted answer
+                       and answers whose ``pm_score`` reaches
+                       ``min_answer_score``, HTML reduced to text; only
+                       the configured sites, never a meta site
                        (StackExchangeFilter)
 ultrachat              ``User: ...`` / ``Assistant: ...`` transcript       prompt_id, n_turns
 text_to_sql            ``Schema:`` DDL, ``Question:``, ``SQL:`` query      (none)
@@ -38,7 +50,13 @@ meta site is dropped as ``meta_site``, on a site not in ``sources.stackexchange.
 answer at all as ``no_answer``, and with answers but none accepted or at ``min_answer_score`` as
 ``low_score``; StackExchange stats also count every one of these per site (``sites``). With a
 ``subject_filter`` (peS2o in both configs), a document off its subjects is an ``off_subject`` drop.
-A file lacking a required column is an error naming the file and the column.
+A file lacking a required column is an error naming the file and the column. A structured-Wikipedia
+row whose ``infoboxes`` or ``sections`` string is not valid JSON is a counted drop (``malformed_json``,
+logged with its file and row).
+
+Rows a normalizer changes on the way are counted in the part's stats under ``changed`` (per kind:
+``starcoder_metadata_stripped``, ``json_decoded``, ``pes2o_split_suffix``), so nothing is altered
+silently.
 """
 
 from __future__ import annotations
@@ -46,9 +64,11 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
 import re
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -85,6 +105,9 @@ class Skip(Exception):
 class RowContext:
     path: Path
     row: int  # 0-based row index within the file (line index for JSON lines)
+    # What a converter changed in this row (e.g. "starcoder_metadata_stripped"); normalize_part
+    # counts each kind in the part's stats, so no change goes unreported.
+    changes: list[str] = field(default_factory=list, compare=False)
 
     @property
     def directory(self) -> str:
@@ -135,6 +158,51 @@ def infobox_to_dict(infobox: dict) -> dict[str, Any]:
     return {k: v for k, v in out.items() if v != {}}
 
 
+def decode_json_column(value: Any, column: str, ctx: RowContext | None = None) -> list:
+    """A structured-Wikipedia ``infoboxes``/``sections`` value as a list of nodes.
+
+    The Parquet release stores each as a JSON-encoded string (one string holding the list); some
+    loaders also meet a list of JSON strings (one per node), and the older JSON-lines release nests
+    the lists directly. All three are accepted; a string that is not valid JSON raises
+    Skip(``malformed_json``), a value of any other type is an error naming the column.
+    """
+    if value is None:
+        return []
+    if isinstance(value, (bytes, bytearray)):
+        value = value.decode("utf-8")
+    if isinstance(value, str):
+        value = _loads(value, column, ctx)
+        return value if isinstance(value, list) else [value]
+    if isinstance(value, (list, tuple)):
+        out: list = []
+        for item in value:
+            if isinstance(item, (str, bytes, bytearray)):
+                decoded = _loads(item.decode("utf-8") if not isinstance(item, str) else item, column, ctx)
+                out.extend(decoded if isinstance(decoded, list) else [decoded])
+            elif item is not None:
+                out.append(item)
+        return out
+    if isinstance(value, dict):
+        return [value]
+    where = f"{ctx.path}, row {ctx.row}: " if ctx else ""
+    raise ValueError(
+        f"{where}column {column!r} is a {type(value).__name__}, expected a JSON string or a list"
+    )
+
+
+def _loads(text: str, column: str, ctx: RowContext | None) -> Any:
+    if ctx is not None and "json_decoded" not in ctx.changes:
+        ctx.changes.append("json_decoded")
+    if not text.strip():
+        return []
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        where = f"{ctx.path}, row {ctx.row}" if ctx else "a row"
+        log.warning("%s: column %r is not valid JSON (%s)", where, column, exc)
+        raise Skip("malformed_json") from exc
+
+
 def _render_parts(parts: Sequence[dict] | None, depth: int, out: list[str]) -> None:
     for part in parts or []:
         kind = part.get("type")
@@ -172,14 +240,16 @@ def serialize_structured_wikipedia(row: dict) -> str:
     body: list[str] = []
     if abstract:
         body.append(abstract)
-    for infobox in row.get("infoboxes") or []:
+    for infobox in decode_json_column(row.get("infoboxes"), "infoboxes"):
         obj = infobox_to_dict(infobox)
         if obj:
             body.append(
                 "<infobox>" + json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "</infobox>"
             )
     sections = [
-        s for s in row.get("sections") or [] if not (abstract and _str(s.get("name")).strip() == "Abstract")
+        s
+        for s in decode_json_column(row.get("sections"), "sections")
+        if not (abstract and _str(s.get("name")).strip() == "Abstract")
     ]
     rendered: list[str] = []
     _render_parts(sections, 2, rendered)
@@ -248,11 +318,35 @@ def select_answers(answers: Sequence[dict] | None, min_score: int) -> list[dict]
     return accepted + others
 
 
+def pm_score(upvotes: int, accepted: bool) -> int:
+    """An answer's score as HuggingFaceH4/stack-exchange-preferences computes it (its dataset card,
+    after Askell et al. 2021): round(log2(1 + upvotes)), plus 1 when accepted, and -1 for a
+    negative vote count. ``min_answer_score`` is in this unit, not in votes."""
+    if upvotes < 0:
+        return -1
+    return round(math.log2(1 + upvotes)) + (1 if accepted else 0)
+
+
+def min_upvotes_for(score: int) -> int:
+    """The fewest upvotes an answer that is not accepted needs to reach ``pm_score >= score``
+    (what a ``min_answer_score`` means in votes; reported in the stats)."""
+    if score <= 0:
+        return 0
+    upvotes = 0
+    while pm_score(upvotes, False) < score:
+        upvotes += 1
+    return upvotes
+
+
 def serialize_stackexchange(row: dict, min_score: int) -> tuple[str, int]:
-    """``Question:`` then each kept answer (``Accepted answer:`` / ``Answer:``); returns the text and
-    the number of answers kept. Raises Skip(``no_answer``) for a question without an answer and
+    """``Question:`` (the title on its own line when the row has one; HuggingFaceH4's set has only
+    the body) then each kept answer (``Accepted answer:`` / ``Answer:``); returns the text and the
+    number of answers kept. Raises Skip(``no_answer``) for a question without an answer and
     Skip(``low_score``) when it has answers but none accepted or scoring ``min_score``."""
     question = html_to_text(_str(row.get("question")))
+    title = _str(row.get("title")).strip()
+    if title:
+        question = f"{title}\n\n{question}" if question else title
     if not question:
         return "", 0
     if not any(_str(a.get("text")).strip() for a in row.get("answers") or []):
@@ -316,6 +410,8 @@ class StackExchangeFilter:
         return {
             "sites": None if self.sites is None else sorted(self.sites),
             "min_answer_score": self.min_answer_score,
+            # The same floor in votes, for an answer that is not accepted (pm_score's definition).
+            "min_answer_upvotes": min_upvotes_for(self.min_answer_score),
         }
 
 
@@ -367,15 +463,46 @@ def _fineweb(row: dict, ctx: RowContext) -> Converted:
     )
 
 
+# StarCoderData's training serialization: a first line of any of these tags, in this order, each
+# followed by its value (``<reponame>owner/repo<filename>src/a.py<gh_stars>10-100``), then a newline
+# and the file. The stars value is a bucket (0, 1-10, 10-100, 100-1000, 1000+), not a count.
+STARCODER_TAGS = (("reponame", "tag_repo"), ("filename", "tag_path"), ("gh_stars", "tag_stars"))
+_STARCODER_LINE = re.compile(
+    r"\A(?:<reponame>(?P<reponame>[^<\n]*))?(?:<filename>(?P<filename>[^<\n]*))?"
+    r"(?:<gh_stars>(?P<gh_stars>[^<\n]*))?(?:\n|\Z)"
+)
+
+
+def strip_starcoder_metadata(content: str) -> tuple[str, dict[str, str | None]]:
+    """(the file without its leading metadata line, {tag_repo, tag_path, tag_stars}).
+
+    Only a first line made of nothing but these tags is taken (anchored at the start, so a tag
+    deeper in a real source file stays); a file without one comes back unchanged with all three
+    values None. A file that is only the metadata line comes back empty (a counted empty_text drop).
+    """
+    tags: dict[str, str | None] = {column: None for _, column in STARCODER_TAGS}
+    m = _STARCODER_LINE.match(content)
+    if not m or not any(m.group(tag) is not None for tag, _ in STARCODER_TAGS):
+        return content, tags
+    for tag, column in STARCODER_TAGS:
+        if m.group(tag) is not None:
+            tags[column] = m.group(tag).strip()
+    return content[m.end() :], tags
+
+
 def _starcoder(row: dict, ctx: RowContext) -> Converted:
     key = None if row["id"] is None else f"{ctx.directory}/{row['id']}"
+    content, tags = strip_starcoder_metadata(_str(row["content"]))
+    if any(v is not None for v in tags.values()):
+        ctx.changes.append("starcoder_metadata_stripped")
     meta = {
         "language": ctx.directory,
         "path": row["max_stars_repo_path"],
         "repo": row["max_stars_repo_name"],
         "stars": row["max_stars_count"],
+        **tags,
     }
-    return key, _str(row["content"]), meta
+    return key, content, meta
 
 
 def _finemath(row: dict, ctx: RowContext) -> Converted:
@@ -388,12 +515,25 @@ def _finemath(row: dict, ctx: RowContext) -> Converted:
 
 def _pes2o(row: dict, ctx: RowContext) -> Converted:
     key = None if row["id"] is None else str(row["id"])
-    return key, _str(row["text"]), {"paper_id": key, "subset": row["source"]}
+    # peS2o's card names the collections ``s2orc`` (full text) and ``s2ag`` (title and abstract);
+    # a ``<collection>/<split>`` form (as in its per-split file names) is reduced to the collection.
+    subset = row["source"]
+    if isinstance(subset, str) and "/" in subset:
+        subset = subset.split("/", 1)[0]
+        ctx.changes.append("pes2o_split_suffix")
+    return key, _str(row["text"]), {"paper_id": key, "subset": subset}
 
 
 def _structured_wiki(row: dict, ctx: RowContext) -> Converted:
     key = None if row["identifier"] is None else str(row["identifier"])
-    meta = {"title": row["name"], "url": row["url"], "n_infoboxes": len(row.get("infoboxes") or [])}
+    # Decoded here (with the row's context) so the JSON strings are counted and a malformed one
+    # is a counted drop naming its file and row.
+    row = {
+        **row,
+        "infoboxes": decode_json_column(row.get("infoboxes"), "infoboxes", ctx),
+        "sections": decode_json_column(row.get("sections"), "sections", ctx),
+    }
+    meta = {"title": row["name"], "url": row["url"], "n_infoboxes": len(row["infoboxes"])}
     return key, serialize_structured_wikipedia(row), meta
 
 
@@ -427,7 +567,15 @@ SPECS: dict[str, SourceSpec] = {
     "starcoderdata": SourceSpec(
         ("content", "id", "max_stars_repo_path", "max_stars_repo_name", "max_stars_count"),
         (),
-        (("language", pa.string()), ("path", pa.string()), ("repo", pa.string()), ("stars", pa.int64())),
+        (
+            ("language", pa.string()),
+            ("path", pa.string()),
+            ("repo", pa.string()),
+            ("stars", pa.int64()),
+            ("tag_repo", pa.string()),
+            ("tag_path", pa.string()),
+            ("tag_stars", pa.string()),
+        ),
         _starcoder,
     ),
     "finemath": SourceSpec(
@@ -450,7 +598,7 @@ SPECS: dict[str, SourceSpec] = {
     ),
     "stackexchange": SourceSpec(
         ("qid", "question", "answers"),
-        (),
+        ("title",),  # read where a StackExchange source has one (HuggingFaceH4's has not)
         (("site", pa.string()), ("qid", pa.int64()), ("n_answers", pa.int64())),
         _stackexchange,
     ),
@@ -610,6 +758,7 @@ def normalize_part(
         se = StackExchangeFilter.from_config(stackexchange)
         convert = functools.partial(_stackexchange, min_score=se.min_answer_score)
     tally = StepStats(f"normalize/{source}", unit="chars", drop_sizes=False, timed=True)
+    changed: Counter[str] = Counter()
     by_site: dict[str, StepStats] = {}
     warned: set[str] = set()
 
@@ -650,6 +799,9 @@ def normalize_part(
                         reason = "off_subject"
                     else:
                         reason = None
+                # Counted whether or not the row is kept: the stats say how many rows of the
+                # input needed each change.
+                changed.update(set(ctx.changes))
                 tally.seen(text)
                 if site is not None:
                     site.seen(text)
@@ -663,7 +815,12 @@ def normalize_part(
                     site.kept(text)
                 writer.write_rows([{"id": doc_id(source, key, text), "text": text, "source": source, **meta}])
     tally.extra.update(
-        {"source": source, "files": [str(f) for f in files], "rows_written": writer.rows_written}
+        {
+            "source": source,
+            "files": [str(f) for f in files],
+            "rows_written": writer.rows_written,
+            "changed": dict(sorted(changed.items())),
+        }
     )
     if subjects is not None:
         tally.extra["subject_filter"] = subjects.stats()

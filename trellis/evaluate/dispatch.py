@@ -118,6 +118,8 @@ def evaluate(
         messages = [bench.messages(e) for e in examples]
     else:
         bench = bfcl
+        # bfcl_<category> is the JSON mode, bfcl_prompt_<category> the leaderboard's prompt mode.
+        mode, category = bench.split_benchmark(category)
         if "category" in cfg and bench.resolve_category(str(cfg["category"])) != bench.resolve_category(
             category
         ):
@@ -125,16 +127,18 @@ def evaluate(
                 f"benchmark {benchmark!r} does not match its config's category {cfg['category']!r}"
             )
         limit = cfg.get("limit")
-        examples = bench.load_category(category, int(limit) if limit is not None else None)
+        examples = bench.load_category(category, int(limit) if limit is not None else None, mode=mode)
         questions, answers = bench.data_paths(category)
         source = {
             "category": bench.resolve_category(category),
+            "mode": mode,
             "questions": str(questions),
             "possible_answers": str(answers),
             "bfcl_eval_version": _bfcl_version(),
-            "output_format": "json_calls",  # see trellis.evaluate.bfcl on why not python calls
+            "output_format": "json_calls" if mode == "json" else bench.OUTPUT_FORMATS[mode],
         }
         shots, shot_names = bfcl_shots(seed, n_shots)
+        shots = bench.shots(mode, shots)
         messages = [bench.messages(e) for e in examples]
     if not examples:
         raise ValueError(f"benchmark {benchmark!r}: no examples to evaluate")
@@ -232,25 +236,49 @@ def evaluate_bfcl(
     seed: int,
     generator=None,
 ) -> dict[str, dict]:
-    """Every configured BFCL category on one loaded model, then BFCL's summary.
+    """Every configured BFCL category in every configured mode on one loaded model, then BFCL's
+    summary of each mode.
 
-    cfg: {categories, limit, max_new_tokens, ...}. Returns {benchmark name: result record}:
-    ``bfcl_<category>`` per category and ``bfcl_summary`` with bfcl-eval's section aggregates
+    cfg: {categories, modes, limit, max_new_tokens, ...} (modes: JSON alone when absent). Returns
+    {benchmark name: result record}: per mode (``trellis.evaluate.bfcl.benchmark_name``:
+    ``bfcl_prompt_<category>`` in prompt mode, ``bfcl_<category>`` in JSON mode) one per category
+    and a summary (``bfcl_prompt_summary``, ``bfcl_summary``) with bfcl-eval's section aggregates
     (those whose categories were all run) as metrics, each example carrying its weight in them.
     """
-    t_start = time.monotonic()
     gen = _generator(model_dir, generator)
-    categories = list(_require(cfg, "categories", "bfcl"))
-    per_category_cfg = {k: v for k, v in cfg.items() if k != "categories"}
+    results: dict[str, dict] = {}
+    # Each mode (evaluate.bfcl.modes; JSON alone when unset) writes its own files and summary;
+    # Java/JavaScript run in prompt mode only.
+    _require(cfg, "categories", "bfcl")
+    for mode, categories in bfcl.mode_categories(cfg).items():
+        results.update(
+            _evaluate_bfcl_mode(mode, categories, model_dir, stage, arm, cfg, bootstrap, seed, gen)
+        )
+    return results
+
+
+def _evaluate_bfcl_mode(
+    mode: str,
+    categories: list[str],
+    model_dir,
+    stage: str,
+    arm: str,
+    cfg: dict,
+    bootstrap: dict,
+    seed: int,
+    gen,
+) -> dict[str, dict]:
+    t_start = time.monotonic()
+    per_category_cfg = {k: v for k, v in cfg.items() if k not in ("categories", "modes", "validation")}
     results = {}
     for category in categories:
-        name = f"bfcl_{category}"
+        name = bfcl.benchmark_name(mode, category)
         results[name] = evaluate(
             name, model_dir, stage, arm, None, per_category_cfg, bootstrap, seed, generator=gen
         )
 
     by_category = {bfcl.resolve_category(r["data"]["category"]): r["examples"] for r in results.values()}
-    sections = bfcl.summary(by_category)
+    sections = bfcl.summary(by_category, mode)
     if sections:
         resamples, confidence = int(bootstrap["resamples"]), float(bootstrap["confidence"])
         examples: dict[str, dict] = {}
@@ -270,15 +298,18 @@ def evaluate_bfcl(
                     f"BFCL summary {section}: weighted mean {metrics[section]['value']} "
                     f"!= bfcl-eval's {agg['value']}"
                 )
-        results["bfcl_summary"] = {
+        name = bfcl.summary_name(mode)
+        results[name] = {
             "format": RESULT_FORMAT,
             "arm": arm,
             "stage": stage,
-            "benchmark": "bfcl_summary",
+            "benchmark": name,
             "model": model_info(model_dir),
             "data": {
                 "categories": {s: a["categories"] for s, a in sections.items()},
-                "aggregation": "bfcl-eval calculate_unweighted_accuracy / calculate_weighted_accuracy",
+                "mode": mode,
+                "aggregation": "bfcl-eval's generate_leaderboard_csv helpers (calculate_unweighted_accuracy, "
+                "calculate_weighted_accuracy, calculate_percentage_weighted_accuracy)",
                 "bfcl_eval_version": _bfcl_version(),
             },
             "n": len(examples),

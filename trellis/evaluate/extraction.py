@@ -10,6 +10,9 @@ extraction rows of the SFT data itself (``train_shots``).
 Metrics (per example, then means with bootstrap CIs):
 - field_accuracy: share of the reference record's leaf fields reproduced at the same JSON path;
 - schema_valid_rate: the output parses and validates (draft 2020-12, format checks).
+
+Exact comparison undercounts answers that state the right fact another way; the optional LLM
+judge (``trellis.evaluate.judge``, rule judge_extraction) scores the same outputs by meaning.
 """
 
 from __future__ import annotations
@@ -65,8 +68,15 @@ def reference_answer(example: dict) -> str:
 
 
 def score_example(example: dict, generation_text: str) -> dict:
-    """{parsed, valid, field_accuracy, error}: the JSON suite's scoring of one output."""
-    return json_schema.score_example(example, generation_text)
+    """{parsed, valid, field_accuracy, error}: the JSON suite's scoring of one output, with what an
+    LLM judge of the output reads (``trellis.evaluate.judge``): the source text, the schema and the
+    reference record (the result file then holds everything the judge needs, with no regeneration)."""
+    return {
+        **json_schema.score_example(example, generation_text),
+        "content": example["content"],
+        "schema": example["schema"],
+        "reference": example["instance"],
+    }
 
 
 def example_scores(score: dict) -> dict[str, float]:

@@ -1,34 +1,54 @@
-"""What the evaluations show a model, as identities: function names and schema hashes.
+"""What the evaluations show a model: the items post-training data must never show.
 
-Training data must not contain them (the rule: ``trellis.structured.disjoint``);
-``trellis.train.posttrain_data`` drops every public example that shows one. The evaluation side
-knows its sets, so the list is built here, from the benchmarks' own loaders.
+Training data must not contain them or a near-duplicate of one (the rule and its index:
+``trellis.structured.disjoint``). The evaluation side knows its sets, so the list is built here,
+from the benchmarks' own loaders; ``trellis.train.posttrain_data`` drops every candidate row that
+shows one, and ``disjoint.check_posttrain_files`` checks the written files against the same index.
 """
 
 from __future__ import annotations
 
+from functools import cache
+
 from trellis.evaluate import bfcl
+from trellis.evaluate import classification as cl
 from trellis.evaluate import json_schema as js
 from trellis.structured import pools as sp
-from trellis.structured.disjoint import schema_hash
+from trellis.structured.disjoint import EvalIndex, EvalItem
 
 
-def eval_function_identities() -> tuple[set[str], set[str]]:
-    """Names and parameter-schema hashes of every function or schema an evaluation shows a model.
-
-    The eval pool's functions, the locked JSON suite's schemas (and the functions some were
-    taken from) and every supported BFCL category's functions: a public training example that
-    uses one of them would make that benchmark item seen (tests/structured/test_disjoint.py's sets).
-    """
-    names, hashes = set(sp.all_function_names("eval")), set()
-    locked, _ = js.load_locked()
-    for e in locked:
-        hashes.add(schema_hash(e["schema"]))
-        if e["source"].get("function"):
-            names.add(e["source"]["function"])
+def evaluation_items() -> list[EvalItem]:
+    """What the evaluations show a model, for the rule: every schema of every locked JSON suite (v1
+    and v2, with the source file, family and function each records), every function of every BFCL
+    category the benchmark supports (its parameters both as the JSON mode converts them and as
+    BFCL writes them, for prompt mode), the eval pool's function names and the classification
+    benchmark's schemas."""
+    items = []
+    for suite in sorted(js.SUITES):
+        locked, _ = js.load_locked(suite=suite)
+        for e in locked:
+            src = e["source"]
+            items.append(
+                EvalItem(
+                    f"{suite} suite {e['id']} ({e['name']})",
+                    schema=e["schema"],
+                    function=src.get("function"),
+                    source=src.get("source") or src.get("package"),
+                    file=src.get("file"),
+                    family=src.get("family"),
+                )
+            )
     for category in bfcl.SUPPORTED:
         for entry in bfcl.load_category(category):
-            for f in bfcl.prompt_functions(entry):
-                names.add(f["name"])
-                hashes.add(schema_hash(f["parameters"]))
-    return names, hashes
+            for f in bfcl.prompt_functions(entry) + entry["functions"]:
+                label = f"BFCL {entry['id']} function {f['name']}"
+                items.append(EvalItem(label, schema=f.get("parameters"), function=f["name"]))
+    items += [EvalItem(f"eval pool function {n}", function=n) for n in sp.all_function_names("eval")]
+    items += [EvalItem(f"classification task {t}", schema=cl.schema_for(t)) for t in sorted(cl.TASKS)]
+    return items
+
+
+@cache
+def evaluation_index() -> EvalIndex:
+    """The index of ``evaluation_items`` (built once per process: BFCL's files take seconds)."""
+    return EvalIndex(evaluation_items())

@@ -6,6 +6,10 @@ TRAIN pool that SFT data and few-shot examples come from; the sixth, real_world,
 schemas that ship offline inside installed packages (``trellis.evaluate.real_world``). The
 benchmark therefore measures generalization to unseen schemas.
 
+Two locked versions exist (``SUITES``; config key ``evaluate.json_schema.suite``): v1, described
+here, and v2 (``trellis.evaluate.json_suite_v2``), which builds all six categories from real
+schemas of pinned packages and is what the study scores. Both are scored the same way.
+
 The suite is locked before any model is trained: ``build_suite(LOCKED_SIZE, LOCKED_SEED)`` was
 written once to ``data/json_schema_suite.jsonl`` beside this module with its sha256 sidecar
 (``python -m trellis.evaluate.json_schema lock`` rewrites it; a test fails if the generator no
@@ -48,6 +52,23 @@ CATEGORIES = tuple(sorted(structured_pool.CATEGORIES + ("real_world",)))
 LOCKED_SUITE = Path(__file__).parent / "data" / "json_schema_suite.jsonl"
 LOCKED_SIZE = 500
 LOCKED_SEED = 20260212
+# The locked suites by version (config key evaluate.json_schema.suite). v1: the suite above; v2:
+# real schemas throughout (trellis.evaluate.json_suite_v2, its card beside the data). Both stay
+# committed and reproducible; the demo scores v1, the study v2.
+SUITES = {
+    "v1": LOCKED_SUITE,
+    "v2": Path(__file__).parent / "data" / "json_schema_suite_v2.jsonl",
+}
+DEFAULT_SUITE = "v1"
+
+
+def locked_path(suite: str = DEFAULT_SUITE) -> Path:
+    """The committed file of a locked suite version."""
+    if suite not in SUITES:
+        raise ValueError(
+            f"unknown JSON schema suite {suite!r} (evaluate.json_schema.suite); known: {sorted(SUITES)}"
+        )
+    return SUITES[suite]
 
 
 def quotas(n: int, categories: tuple[str, ...] | list[str] = CATEGORIES) -> dict[str, int]:
@@ -178,10 +199,10 @@ def load_suite(path: str | os.PathLike, require_sidecar: bool = False) -> tuple[
     return read_jsonl(path, required=EXAMPLE_KEYS), digest
 
 
-def load_locked(n: int | None = None) -> tuple[list[dict], str]:
-    """The committed locked suite (hash-checked) or its ``n``-example stratified subset, and the
-    locked file's sha256."""
-    examples, digest = load_suite(LOCKED_SUITE, require_sidecar=True)
+def load_locked(n: int | None = None, suite: str = DEFAULT_SUITE) -> tuple[list[dict], str]:
+    """The committed locked suite ``suite`` (hash-checked) or its ``n``-example stratified subset,
+    and the locked file's sha256."""
+    examples, digest = load_suite(locked_path(suite), require_sidecar=True)
     return (examples if n is None else select(examples, n)), digest
 
 
@@ -285,7 +306,13 @@ if __name__ == "__main__":
     import sys
 
     # Re-locking is a deliberate act (it changes what every past result was scored on).
-    if sys.argv[1:] != ["lock"]:
-        sys.exit("usage: python -m trellis.evaluate.json_schema lock   # rewrite the locked suite")
-    d = write_suite(LOCKED_SUITE, LOCKED_SIZE, LOCKED_SEED)
-    print(f"wrote {LOCKED_SUITE} ({LOCKED_SIZE} examples, seed {LOCKED_SEED}), sha256 {d}")
+    if sys.argv[1:2] != ["lock"] or sys.argv[2:] not in ([], ["v1"], ["v2"]):
+        sys.exit("usage: python -m trellis.evaluate.json_schema lock [v1|v2]   # rewrite a locked suite")
+    if sys.argv[2:] == ["v2"]:
+        from trellis.evaluate import json_suite_v2
+
+        d = json_suite_v2.write()
+        print(f"wrote {json_suite_v2.SUITE_PATH} and {json_suite_v2.CARD_PATH}, sha256 {d}")
+    else:
+        d = write_suite(LOCKED_SUITE, LOCKED_SIZE, LOCKED_SEED)
+        print(f"wrote {LOCKED_SUITE} ({LOCKED_SIZE} examples, seed {LOCKED_SEED}), sha256 {d}")

@@ -269,14 +269,25 @@ def rejected_report_path(out_path: str | os.PathLike) -> Path:
 
 
 def _ceiling_message(report: dict[str, Any], rejected_path: Path) -> str:
+    """The ceiling read as the task's floor: n_labeled = n_in - invalid, so more invalid than the
+    ceiling allows is fewer labels than (1 - ceiling) of the sample. Names the counts by reason,
+    example ids, and the first record of each reason with its detail (for ``no_response``, the
+    last error the API gave, e.g. ``batch_expired`` or ``token_limit_exceeded``)."""
     examples = ", ".join(f"{r['id']} ({r['reason']})" for r in report["invalid_records"][:5])
+    first: dict[str, dict[str, Any]] = {}
+    for r in report["invalid_records"]:
+        first.setdefault(r["reason"], r)
+    details = "; ".join(f"{reason}: {r['id']}: {r['detail']}" for reason, r in first.items() if r["detail"])
     return (
         f"task {report['task']}: {report['invalid']} of {report['n_in']} sample documents "
         f"({report['invalid_fraction']:.2%}) have no valid label, above "
         f"labels.max_invalid_fraction = {report['max_invalid_fraction']:g}; by reason: "
-        f"{report['invalid_reasons']}; e.g. {examples}. The labels were not written; the report "
-        f"with every invalid record is {rejected_path}. Fix the cause (prompt, model, taxonomy, "
-        f"sample) or raise the ceiling, then rerun"
+        f"{report['invalid_reasons']}; e.g. {examples}. Only {report['n_labeled']} were labeled, "
+        f"below the task's floor of {1 - report['max_invalid_fraction']:.2%} of the sample."
+        + (f" First of each reason: {details}." if details else "")
+        + f" The labels were not written; the report with every invalid record is {rejected_path}. "
+        f"Fix the cause (prompt, model, taxonomy, sample, the API's errors) or raise the ceiling, "
+        f"then rerun"
     )
 
 

@@ -20,10 +20,11 @@ from trellis.labels.settings import max_invalid_fraction
 
 log = logging.getLogger("trellis.labeling")
 
-# Rough characters per token for English prose and code (OpenAI's rule of thumb); used only for
-# the cost estimate logged before submission, never for anything that changes results.
+# Rough characters per token for English prose and code (OpenAI's rule of thumb): the fallback
+# count of prompt tokens where no tokenizer for the model's encoding is installed, labelled so in
+# every estimate it makes. Never used for anything that changes results.
 CHARS_PER_TOKEN = 4.0
-# Tokens the chat format adds per message (role markers), for the same estimate.
+# Tokens the chat format adds per message (role markers), for the same fallback.
 TOKENS_PER_MESSAGE = 4
 
 
@@ -77,13 +78,16 @@ class Usage:
     requests: int = 0  # answered (billed) requests
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    max_completion: int = 0  # the longest answer seen: the next round's output estimate per request
     extra: dict[str, int] = field(default_factory=dict)
 
     def add(self, usage: dict[str, Any] | None) -> None:
         self.requests += 1
         if usage:
+            completion = int(usage.get("completion_tokens") or 0)
             self.prompt_tokens += int(usage.get("prompt_tokens") or 0)
-            self.completion_tokens += int(usage.get("completion_tokens") or 0)
+            self.completion_tokens += completion
+            self.max_completion = max(self.max_completion, completion)
 
     def cost(self, prices: dict[str, float]) -> float:
         return (
@@ -183,21 +187,51 @@ class LLMLabeler:
             return None, "truncated", "the answer hit max_completion_tokens"
         return self.builder(task).parse(message.get("content"))
 
-    def estimate_cost(self, bodies_chars: int, n_requests: int) -> dict[str, float]:
-        """Upper-bound-ish estimate: prompt tokens from characters, completion at the cap."""
-        prompt_tokens = bodies_chars / CHARS_PER_TOKEN + TOKENS_PER_MESSAGE * 2 * n_requests
-        completion_tokens = n_requests * int(self.request_cfg["max_completion_tokens"])
+    def estimate_cost(
+        self, prompt_tokens: int, n_requests: int, seen: Usage, prices: dict[str, float] | None = None
+    ) -> dict[str, Any]:
+        """What ``n_requests`` requests of ``prompt_tokens`` in all will cost: each answer priced at
+        the longest answer seen so far (``seen``), or at max_completion_tokens before any answer."""
+        prices = prices or self.prices
+        cap = int(self.request_cfg["max_completion_tokens"])
+        per_answer = min(seen.max_completion, cap) if seen.requests else cap
+        completion_tokens = n_requests * per_answer
         usd = (
-            prompt_tokens * self.prices["input_per_million"]
-            + completion_tokens * self.prices["output_per_million"]
+            prompt_tokens * prices["input_per_million"] + completion_tokens * prices["output_per_million"]
         ) / 1e6
         return {
             "requests": n_requests,
-            "prompt_tokens": round(prompt_tokens),
-            "max_completion_tokens": completion_tokens,
-            "usd": round(usd, 4),
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "completion_tokens_per_answer": per_answer,
+            "completion_basis": "longest answer so far" if seen.requests else "max_completion_tokens",
+            "usd": round(usd, 6),
         }
 
 
-def message_chars(body: dict[str, Any]) -> int:
-    return sum(len(m["content"]) for m in body["messages"])
+class PromptCounter:
+    """Prompt tokens of a request: tiktoken's o200k_base (gpt-4o's encoding) where it is installed,
+    else characters / CHARS_PER_TOKEN, and ``name`` says which, for every log and report."""
+
+    def __init__(self):
+        from trellis.labels.prompt_tokens import ENCODING, o200k_encoding
+
+        self.encoding = o200k_encoding()
+        if self.encoding is not None:
+            self.name = ENCODING
+        else:
+            self.name = f"chars/{CHARS_PER_TOKEN:g} fallback (no {ENCODING} tokenizer installed)"
+            log.warning("prompt tokens are estimated as %s", self.name)
+
+    def __call__(self, body: dict[str, Any]) -> int:
+        if self.encoding is not None:
+            from trellis.labels.prompt_tokens import request_tokens
+
+            return request_tokens(body, self.encoding)
+        chars = sum(len(m["content"]) for m in body["messages"])
+        return round(chars / CHARS_PER_TOKEN) + TOKENS_PER_MESSAGE * len(body["messages"])
+
+
+class LabelingStopped(RuntimeError):
+    """A labeling job stopped on purpose (cost cap, refused request, quota, hand cancel): the
+    message says why and what to change; a rerun resumes from the manifest or cache."""

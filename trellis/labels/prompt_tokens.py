@@ -121,3 +121,16 @@ def task_tokens(builder: PromptBuilder, encoding: Encoding | None = None) -> dic
             f"TIKTOKEN_CACHE_DIR) and no count recorded for prompt_hash {builder.prompt_hash}"
         )
     return {"overhead": recorded[1], "answer": recorded[2], "tokenizer": f"{ENCODING} (recorded counts)"}
+
+
+def request_tokens(body: dict[str, Any], encoding: Encoding) -> int:
+    """Prompt tokens of one chat request as built (``LLMLabeler.body``): its messages, the chat
+    framing and the response schema, counted like ``request_overhead`` but with the document in."""
+    # encode_ordinary: a document may contain text like "<|endoftext|>", which ``encode`` refuses.
+    encode = getattr(encoding, "encode_ordinary", encoding.encode)
+    messages = body["messages"]
+    tokens = sum(len(encode(m["content"])) for m in messages)
+    schema = ((body.get("response_format") or {}).get("json_schema") or {}).get("schema")
+    if schema is not None:
+        tokens += len(encode(json.dumps(schema, separators=(",", ":"))))
+    return tokens + TOKENS_PER_MESSAGE * len(messages) + REPLY_PRIMING_TOKENS

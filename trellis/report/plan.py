@@ -103,7 +103,8 @@ def downloads(config: dict) -> list[dict[str, Any]]:
                 {
                     "what": f"source {source}",
                     "repo": hf["repo"],
-                    "revision": hf["revision"],
+                    # null: not pinned yet, and acquire refuses to download it until it is.
+                    "revision": hf["revision"] or "unpinned: acquire stops until pinned",
                     "files": ", ".join(hf["allow_patterns"]),
                 }
             )
@@ -136,7 +137,25 @@ def downloads(config: dict) -> list[dict[str, Any]]:
                     "files": "weights, tokenizer",
                 }
             )
+    for name, spec in (config["posttrain"].get("public") or {}).items():
+        rows.append(
+            {
+                "what": f"post-training set {name}" + (" (gated: HF_TOKEN)" if spec.get("gated") else ""),
+                "repo": spec["repo"],
+                "revision": spec["revision"],
+                "files": spec["file"],
+            }
+        )
     ev = config["evaluate"]
+    if ev["bfcl"].get("validation"):
+        rows.append(
+            {
+                "what": "BFCL reference model (validate_bfcl)",
+                "repo": ev["bfcl"]["validation"]["repo"],
+                "revision": ev["bfcl"]["validation"]["revision"],
+                "files": "weights, tokenizer",
+            }
+        )
     if ev.get("mbpp"):
         hf = ev["mbpp"]["hf"]
         rows.append(
@@ -184,9 +203,15 @@ def _harness_datasets(tasks: list[str]) -> dict[str, str]:
 
 
 def labeling(config: dict) -> dict[str, Any]:
-    """How many documents the label stage asks the labeler about, per domain."""
+    """How many documents the label stage asks the labeler about, per domain; with the Batch API,
+    the schedule through the organisation's queue (``trellis.report.label_schedule``)."""
     labels = config["labels"]
-    return {"backend": labels["backend"], "model": labels["model"], "documents": dict(labels["sample"])}
+    out = {"backend": labels["backend"], "model": labels["model"], "documents": dict(labels["sample"])}
+    if labels["backend"] == "openai-batch":
+        from trellis.report.label_schedule import batch_schedule
+
+        out["schedule"] = batch_schedule(config)
+    return out
 
 
 # ------------------------------------------------------------------------------------ disk
@@ -585,6 +610,7 @@ HARNESS_MFU = 0.2
 # The seeds' own figures (project summary, "Estimated Total Cost", on-demand column, RunPod A100).
 SEEDS_COSTS = {
     "labeling": "$20-50 (LLM API costs: labeling, LLM judge)",
+    "LLM judge": "within labeling's $20-50 (LLM API costs: labeling, LLM judge)",
     "classification": "$35-60: FineWeb-Edu curation 12-16 A100-h $20-35 + StarCoderData 8-12 A100-h "
     "$15-25 (Session 5: a '6-hour classification run')",
     "pretraining": "~$700, ~430 A100-h (one 500M model, 20B tokens)",
@@ -735,7 +761,37 @@ def costs(config: dict, encoding=None) -> dict[str, Any]:
             + "/".join(str(r["overhead_tokens"]) for r in label_rows)
             + f" tokens a request, {label_rows[0]['tokenizer']}, + ~{label_rows[0]['document_tokens']:,.0f} "
             "a document; every task labels its own sample (the seeds' figure fits ~5k documents a task); "
-            "no LLM judge here",
+            "the LLM judge is a row of its own",
+        )
+    # The LLM judge of extraction answers (evaluate.extraction.judge), when on: its own API row.
+    from trellis.evaluate.judge import judge_cost
+
+    judge = judge_cost(config, encoding)
+    if judge is not None:
+        cap, per_job = judge["max_cost_usd"], judge["max_cost_usd_per_job"]
+        if cap is None:
+            capped = "no cost cap"
+        else:
+            first = judge["first_round_estimate_usd_per_job"]
+            capped = (
+                f"cap ${float(cap):,.2f} (evaluate.extraction.judge.max_cost_usd), ${per_job:,.2f} a job; "
+                f"a job's first round is estimated at ${first:,.2f} (answers at max_completion_tokens)"
+                + (
+                    " — OVER its share: the judge jobs would stop before submitting"
+                    if first > per_job
+                    else ""
+                )
+            )
+        row(
+            "LLM judge",
+            f"extraction, {judge['jobs']} arm × stage results "
+            f"({judge['requests']:,} requests, {judge['model']})",
+            None,
+            judge["usd"],
+            f"{judge['input_tokens'] / 1e6:,.1f}M input tokens (~{judge['prompt_tokens_per_request']:,.0f} a "
+            f"request, {judge['tokenizer']}) at ${judge['prices']['input_per_million']:g}/M + "
+            f"~{judge['answer_tokens_per_request']:,.0f} answer tokens a request at "
+            f"${judge['prices']['output_per_million']:g}/M (evaluate.extraction.judge.prices); {capped}",
         )
     hours = scoring_hours(config, source_sizes(config))
     for source, h in hours.items():
@@ -837,6 +893,38 @@ def _code_path(what: str) -> str:
     return " ".join(words) + paren + note
 
 
+def _schedule_lines(schedule: dict | None) -> list[str]:
+    """The Batch API schedule as a table and a sentence (nothing for other backends)."""
+    if not schedule:
+        return []
+    limit = schedule["enqueued_token_limit"]
+    rows = [
+        r
+        | {
+            "requests": f"{r['requests']:,}",
+            "enqueued_prompt_tokens": f"{r['enqueued_prompt_tokens'] / 1e6:,.2f}M",
+            "estimated_usd": f"${r['estimated_usd']:,.2f}",
+            "cap_usd": "—" if r["cap_usd"] is None else f"${r['cap_usd']:,.0f}",
+        }
+        for r in schedule["tasks"]
+    ]
+    queue = (
+        f"under the enqueued-token limit of {limit / 1e6:,.0f}M (labels.batch.enqueued_token_limit) "
+        f"they go through the queue in {schedule['queue_waves']} wave(s)"
+        if limit
+        else "with no enqueued-token limit configured they are all submitted at once"
+    )
+    return [
+        _table(rows, ["task", "requests", "enqueued_prompt_tokens", "batches", "estimated_usd", "cap_usd"]),
+        "",
+        f"{schedule['total_enqueued_prompt_tokens'] / 1e6:,.1f}M prompt tokens in all; {queue}: about "
+        f"{schedule['expected_hours']:,.0f} h at {schedule['typical_batch_hours']:g} h a batch (an "
+        f"assumption; OpenAI promises only the window), at most {schedule['max_hours_first_round']:,} h "
+        "for the first round. Resubmission rounds for expired answers come on top.",
+        "",
+    ]
+
+
 def to_markdown(plan: dict) -> str:
     m = plan["model"]
     s = m["schedule"]
@@ -899,6 +987,7 @@ def to_markdown(plan: dict) -> str:
         + ", ".join(f"{n:,} {d} documents" for d, n in plan["labeling"]["documents"].items())
         + " (each labeled for every task of its domain).",
         "",
+        *_schedule_lines(plan["labeling"].get("schedule")),
         "## Costs beside the seeds' estimates",
         "",
         _table(

@@ -73,11 +73,32 @@ def test_every_source_has_its_native_columns_and_layout(tmp_path):
         for rel in files:
             record = _first_record(tmp_path / source / rel)
             assert expected <= set(record), f"{source}/{rel} lacks {expected - set(record)}"
-    assert all(f.endswith(".json.gz") for f in dc.generate_source("pes2o", 10, 1, 3, TOPICS, tmp_path / "p"))
-    assert all(
-        f.endswith(".jsonl")
-        for f in dc.generate_source("structured_wikipedia", 10, 1, 3, TOPICS, tmp_path / "s")
-    )
+
+
+STUDY = yaml.safe_load((Path(__file__).resolve().parents[3] / "config" / "study.yaml").read_text())
+
+
+def test_demo_files_sit_where_the_study_downloads_them_from(tmp_path):
+    """Every demo file matches its source's hf.allow_patterns in the study config: the demo writes
+    the hub's real layout (a generator writing a layout the hub does not have fails here)."""
+    from huggingface_hub.utils import filter_repo_objects
+
+    for source, spec in STUDY["sources"].items():
+        files = dc.generate_source(source, 60, 2, 3, TOPICS, tmp_path / source)
+        if source == "stackexchange":
+            # Only the listed sites are downloaded; the demo's meta and cooking threads exist to
+            # be dropped by normalize and are not in the study's patterns on purpose.
+            files = [f for f in files if f.split("/")[1] in spec["sites"]]
+        matched = set(filter_repo_objects(files, allow_patterns=spec["hf"]["allow_patterns"]))
+        assert matched == set(files), f"{source}: {sorted(set(files) - matched)} not in {spec['hf']}"
+
+
+def test_structured_wikipedia_is_parquet_with_json_string_trees(tmp_path):
+    files = dc.generate_source("structured_wikipedia", 10, 1, 3, TOPICS, tmp_path)
+    assert files == ["enwiki/data/enwiki_namespace_0_0.parquet"]
+    schema = pq.read_schema(tmp_path / files[0])
+    assert str(schema.field("infoboxes").type) == "string" and str(schema.field("sections").type) == "string"
+    assert str(schema.field("identifier").type) == "int64"
 
 
 def test_every_config_source_has_a_generator():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import yaml
@@ -15,6 +16,9 @@ TOPICS = CONFIG["labels"]["topics"]
 def test_structured_wikipedia_nests_infoboxes_and_sections_as_the_dataset_does():
     wiki = dc.generate_rows("structured_wikipedia", 12, 1, 2, TOPICS)
     row = next(iter(wiki.values()))[0]
+    # The Parquet release stores both trees as JSON strings.
+    assert isinstance(row["infoboxes"], str) and isinstance(row["sections"], str)
+    row = dict(row, infoboxes=json.loads(row["infoboxes"]), sections=json.loads(row["sections"]))
     infobox = row["infoboxes"][0]
     assert infobox["type"] == "infobox"
     section = infobox["has_parts"][0]

@@ -2,8 +2,9 @@
 
 Each source is written with the column names, nesting, file format and directory layout of the
 dataset the study downloads (FineWeb-Edu parquet, StarCoderData per-language parquet, peS2o
-``.json.gz`` lines, structured-Wikipedia JSON lines, ...), so ``trellis.acquire.normalize`` runs the same
-code on demo and real data.
+``.json.gz`` lines, structured-Wikipedia Parquet with JSON-string trees, StarCoderData ``content``
+with its metadata line on about half the files, ...), so ``trellis.acquire.normalize`` runs the
+same code on demo and real data. README's Curation section tables each real layout and its source.
 
 The content is synthetic but built so that every later stage has something to decide:
 

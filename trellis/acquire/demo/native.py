@@ -1,10 +1,10 @@
 """Native file formats of the demo sources: arrow schemas and the writers.
 
 ``NATIVE_SCHEMAS`` gives each parquet source its hub dataset's column names and arrow types
-(nested lists of structs for StackExchange answers and UltraChat messages), so
-``trellis.acquire.normalize`` reads demo and real files with the same code. The JSON sources
-(peS2o, structured Wikipedia) need no schema. Writing is byte-deterministic: parquet from a fixed
-schema and row-group size, gzip with its header timestamp pinned to 0.
+(nested lists of structs for StackExchange answers and UltraChat messages, JSON strings for
+structured Wikipedia's recursive trees), so ``trellis.acquire.normalize`` reads demo and real files
+with the same code. The JSON-lines source (peS2o) needs no schema. Writing is byte-deterministic:
+parquet from a fixed schema and row-group size, gzip with its header timestamp pinned to 0.
 """
 
 from __future__ import annotations
@@ -65,6 +65,23 @@ NATIVE_SCHEMAS: dict[str, pa.Schema] = {
         ]
     ),
     "wikipedia": pa.schema([("id", _STR), ("url", _STR), ("title", _STR), ("text", _STR)]),
+    # The Parquet release of wikimedia/structured-wikipedia: nested records as structs, the
+    # recursive ``sections``/``infoboxes`` trees as JSON-encoded strings.
+    "structured_wikipedia": pa.schema(
+        [
+            ("name", _STR),
+            ("identifier", pa.int64()),
+            ("abstract", _STR),
+            ("date_modified", _STR),
+            ("version", pa.struct([("identifier", pa.int64())])),
+            ("url", _STR),
+            ("main_entity", pa.struct([("identifier", _STR), ("url", _STR)])),
+            ("in_language", pa.struct([("identifier", _STR)])),
+            ("description", _STR),
+            ("sections", _STR),
+            ("infoboxes", _STR),
+        ]
+    ),
     "stackexchange": pa.schema(
         [
             ("qid", pa.int64()),

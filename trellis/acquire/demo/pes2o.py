@@ -1,7 +1,9 @@
-"""peS2o demo: academic papers as gzipped JSON lines in ``data/v2/train-XXXXX.json.gz``.
+"""peS2o demo: academic papers as gzipped JSON lines in ``data/v2/train-XXXXX-of-YYYYY.json.gz``.
 
-Imitates allenai/peS2o v2: rows with ``added``, ``created``, ``id``, ``source`` (``s2orc/train``
-for full text, ``s2ag/train`` for title and abstract; half each), ``text`` and ``version``. Like
+Imitates allenai/peS2o v2 (file names as its loading script lists them for v1,
+``data/v1/train-00000-of-00020.json.gz``): rows with ``added``, ``created``, ``id``, ``source``
+(``s2orc`` for full text, ``s2ag`` for title and abstract, the two collections its card names; half
+each), ``text`` and ``version``. Like
 the real rows they carry no field of study, so the study's CS/math/ML subset has to be found from
 the text (``sources.pes2o.subject_filter``): papers are written on seven topics, three of them the
 subset's, in the densest (level 3-4) prose.
@@ -52,11 +54,14 @@ def gen_pes2o(rng: random.Random, n_docs: int, n_files: int, seed: int, topics: 
                 f"-{rng.randint(1, 28):02d}T00:00:00.000Z",
                 "created": f"{year}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T00:00:00.000Z",
                 "id": str(rng.randint(10_000_000, 260_000_000)),
-                "source": "s2orc/train" if full else "s2ag/train",
+                "source": "s2orc" if full else "s2ag",
                 "text": "\n\n".join(body),
                 "version": "v2",
             }
         )
     return dict(
-        zip([f"data/v2/train-{i:05d}.json.gz" for i in range(n_files)], _distribute(rng, docs, n_files))
+        zip(
+            [f"data/v2/train-{i:05d}-of-{n_files:05d}.json.gz" for i in range(n_files)],
+            _distribute(rng, docs, n_files),
+        )
     )

@@ -1,10 +1,13 @@
 """StackExchange demo: Q&A threads in ``data/<site>/train-XXXXX-of-YYYYY.parquet``, one directory per site.
 
-Imitates HuggingFaceH4/stack-exchange-preferences: rows with ``qid``, ``question`` (HTML),
-``answers`` (a list of structs: ``answer_id``, ``author``, ``author_id``, ``author_profile``,
-``pm_score``, ``selected``, ``text``), ``date`` and ``metadata`` (question, site and user URLs).
-Threads have zero to four answers: accepted ones (a few with a low score), good unaccepted ones and
-low-score noise, so the answer-score threshold in normalizing has answers to keep and to drop.
+Imitates HuggingFaceH4/stack-exchange-preferences: rows with ``qid``, ``question`` (the post's
+HTML body; the set carries no title), ``answers`` (a list of structs: ``answer_id``, ``author``,
+``author_id``, ``author_profile``, ``pm_score``, ``selected``, ``text``), ``date`` and ``metadata``
+(question, site and user URLs). ``pm_score`` is computed as the set's card defines it, from a
+drawn vote count (``trellis.acquire.normalize.pm_score``: round(log2(1 + upvotes)), +1 when
+accepted, -1 below zero votes). Threads have two to four answers (the set keeps only questions with
+at least two): accepted ones (a few with a low score), good unaccepted ones and low-score noise, so
+the answer-score threshold in normalizing has answers to keep and to drop.
 
 Besides the technical sites (``SE_SITES``, the demo config's ``sources.stackexchange.sites``) it
 writes a few threads on a meta site and a non-technical one (``SE_OFF_SITES``), which normalizing
@@ -18,6 +21,7 @@ import random
 
 from trellis.acquire.demo.common import _distribute, _file_names, _split_counts, _word, source_rng
 from trellis.acquire.demo.vocab import ENTITIES
+from trellis.acquire.normalize import pm_score
 
 SE_SITES = ("dba.stackexchange.com", "softwareengineering.stackexchange.com", "stackoverflow.com")
 # Sites normalize must not take: a meta site and a non-technical one (one file each).
@@ -80,7 +84,8 @@ def _off_site_threads(seed: int, n_docs: int) -> dict[str, list[dict]]:
     rng = source_rng(seed, "stackexchange", "off-sites")
     out = {}
     for site in SE_OFF_SITES:
-        title, body, answer = SE_OFF_THREADS[site]
+        # The title stays unused: the set's questions are bodies only.
+        _title, body, answer = SE_OFF_THREADS[site]
         docs = []
         for _ in range(max(2, n_docs // 40)):
             qid = rng.randint(10_000, 9_999_999)
@@ -88,15 +93,14 @@ def _off_site_threads(seed: int, n_docs: int) -> dict[str, list[dict]]:
             docs.append(
                 {
                     "qid": qid,
-                    "question": f"<p><strong>{title.format(ent=ent, lang=lang)}</strong></p>\n"
-                    + body.format(ent=ent, lang=lang),
+                    "question": body.format(ent=ent, lang=lang),
                     "answers": [
                         {
                             "answer_id": rng.randint(1, 9_000_000),
                             "author": _word(rng),
                             "author_id": rng.randint(1, 9_000_000),
                             "author_profile": f"https://{site}/users/{rng.randint(1, 9_000_000)}",
-                            "pm_score": rng.randint(2, 8),
+                            "pm_score": pm_score(rng.randint(3, 200), accepted=True),
                             "selected": True,
                             "text": answer,
                         }
@@ -126,9 +130,9 @@ def gen_stackexchange(rng: random.Random, n_docs: int, n_files: int, seed: int, 
             qid = rng.randint(10_000, 79_999_999)
             ent, lang = rng.choice(ENTITIES), rng.choice(["Python", "JavaScript", "Java", "Go", "SQL"])
             q_index = rng.randrange(len(SE_QUESTIONS))
-            title, body = SE_QUESTIONS[q_index]
+            _title, body = SE_QUESTIONS[q_index]  # no title in the set's rows
             answers = []
-            n_ans = rng.choice((0, 1, 1, 2, 2, 3, 4))
+            n_ans = rng.choice((2, 2, 2, 3, 3, 4))
             accepted = rng.randrange(n_ans) if n_ans and rng.random() < 0.6 else None
             for a in range(n_ans):
                 good = a == accepted or rng.random() < 0.6
@@ -136,11 +140,11 @@ def gen_stackexchange(rng: random.Random, n_docs: int, n_files: int, seed: int, 
                 text = (SE_ANSWERS[q_index] if good else rng.choice(SE_ANSWERS[len(SE_QUESTIONS) :])).format(
                     ent=ent, lang=lang
                 )
-                # An accepted answer can still have a low score; it is kept regardless.
-                score = (
+                # An accepted answer can still have few votes; it is kept regardless.
+                upvotes = (
                     rng.randint(-1, 1)
                     if a == accepted and rng.random() < 0.2
-                    else rng.randint(2, 40)
+                    else rng.randint(3, 60)
                     if good
                     else rng.randint(-3, 1)
                 )
@@ -151,7 +155,7 @@ def gen_stackexchange(rng: random.Random, n_docs: int, n_files: int, seed: int, 
                         "author": _word(rng),
                         "author_id": rng.randint(1, 9_000_000),
                         "author_profile": f"https://{site}/users/{rng.randint(1, 9_000_000)}",
-                        "pm_score": score,
+                        "pm_score": pm_score(upvotes, accepted=a == accepted),
                         "selected": a == accepted,
                         "text": text,
                     }
@@ -159,8 +163,7 @@ def gen_stackexchange(rng: random.Random, n_docs: int, n_files: int, seed: int, 
             docs.append(
                 {
                     "qid": qid,
-                    "question": f"<p><strong>{title.format(ent=ent, lang=lang)}</strong></p>\n"
-                    + body.format(ent=ent, lang=lang),
+                    "question": body.format(ent=ent, lang=lang),
                     "answers": answers,
                     "date": f"{rng.randint(2009, 2023)}/{rng.randint(1, 12):02d}/{rng.randint(1, 28):02d}",
                     "metadata": [

@@ -1,15 +1,19 @@
-"""Structured Wikipedia demo: articles as JSON lines in ``20240916.en/enwiki_namespace_0_N.jsonl``.
+"""Structured Wikipedia demo: Parquet files ``enwiki/data/enwiki_namespace_0_N.parquet``.
 
-Imitates wikimedia/structured-wikipedia: rows with ``name``, ``identifier``, ``abstract``,
-``date_modified``, ``version``, ``url``, ``main_entity``, ``in_language``, ``description``, nested
-``sections`` (a section holds paragraphs and subsections) and ``infoboxes`` (infobox, then
-sections, then name/value fields). Normalizing turns the infoboxes into JSON inside the article
-text (the study's text-to-structure signal), so the demo reproduces the real nesting rather than a
-simplified shape.
+Imitates wikimedia/structured-wikipedia as the hub ships it now (the Parquet release; the older
+``20240916.en/`` folder holds a single 17.9 GB zip): rows with ``name``, ``identifier`` (int64),
+``abstract``, ``date_modified``, ``version``, ``url``, ``main_entity``, ``in_language``,
+``description``, and ``sections`` and ``infoboxes`` as JSON-encoded strings, each holding the
+recursive node tree (a section holds paragraphs and subsections; an infobox holds sections, then
+name/value fields). Parquet cannot hold that recursion as a nested type, which is why the release
+stores those two columns as JSON text, and why the demo does too: normalizing has to decode them
+before turning the infoboxes into JSON inside the article text (the study's text-to-structure
+signal).
 """
 
 from __future__ import annotations
 
+import json
 import random
 
 from trellis.acquire.demo.common import _distribute
@@ -70,13 +74,14 @@ def gen_structured_wikipedia(rng: random.Random, n_docs: int, n_files: int, seed
                 "main_entity": {"identifier": e["qid"], "url": f"https://www.wikidata.org/entity/{e['qid']}"},
                 "in_language": {"identifier": "en"},
                 "description": e["kind"].replace("_", " "),
-                "sections": sections,
-                "infoboxes": infoboxes,
+                # As the release stores them: one JSON string per row and column.
+                "sections": json.dumps(sections, ensure_ascii=False),
+                "infoboxes": json.dumps(infoboxes, ensure_ascii=False),
             }
         )
     return dict(
         zip(
-            [f"20240916.en/enwiki_namespace_0_{i}.jsonl" for i in range(n_files)],
+            [f"enwiki/data/enwiki_namespace_0_{i}.parquet" for i in range(n_files)],
             _distribute(rng, docs, n_files),
         )
     )
