@@ -1,13 +1,41 @@
-"""Dedup benchmark: signature throughput against datasketch, and dedup's peak memory as the corpus grows.
+"""Dedup benchmark: MinHash signature throughput against the peers, and dedup's peak memory.
 
-    .venv/bin/python perf/bench_dedup.py       # defaults: 2,000 docs for speed; 20k/40k/80k for memory
-    .venv/bin/python perf/bench_dedup.py --docs 5000 --sizes 20000 40000 80000
+    .venv/bin/python perf/bench_dedup.py           # the peers installed in the main venv only
+    .venv-peers/bin/python perf/bench_dedup.py     # every peer (set-up below)
+    .venv-peers/bin/python perf/bench_dedup.py --prose-mib 10 --code-mib 10 --docs 1000 --sizes 20000
 
-1. Signatures/s on one synthetic corpus (web-like documents of 50-600 words), computed three ways:
-   trellis.curate.signatures.compute_signatures (vectorized over a batch), datasketch's plain per-document
-   loop (``MinHash().update`` per shingle, the textbook use) and datasketch's batch API
-   (``MinHash.generator``, which calls ``update_batch`` per document). Signatures of the trellis path
-   equal datasketch's with the same shingle hash (tests/curate/test_signatures.py), so this is like for like.
+The peers live in their own venv, so that they never change the main one (datatrove, for one,
+declares numpy>=2 and the main venv pins 1.26.4). Set-up, from the repository root:
+
+    python3 -m venv .venv-peers
+    .venv-peers/bin/pip install -r perf/requirements-peers.txt
+    .venv-peers/bin/pip install --no-deps datatrove==0.10.1   # its numpy>=2 pin would replace 1.26.4
+    .venv-peers/bin/pip install --no-deps -e .
+
+1. Signatures: documents/s and MiB/s, one run, every method on the same documents, from text to
+   signature. Two corpora:
+   (a) real text the benchmark gathers from this machine, no network: prose (the files of
+       /usr/share/doc, gzip ones decompressed, and the .md/.rst/.txt files of the main venv's
+       site-packages) and code (the .py files of that site-packages), one file per document, files
+       of 256 B to 512 KiB taken in the order of a hash of their path until each budget is met, so
+       the same machine gives the same corpus;
+   (b) synthetic web-like documents of 50-600 words from a Zipf vocabulary.
+   Every method uses 128 permutations and 5-word shingles:
+   - Trellis ``compute_signatures`` (parquet part in, ``.npy`` signatures and exact keys out): the
+     baseline;
+   - rensa ``RMinHash`` and ``CMinHash``, one document at a time (``update`` with its shingles);
+   - rensa's batch entry point ``RMinHash.digest_matrix_from_flat_token_hashes`` fed with Trellis's
+     own shingle hashes (its private ``_batch_word_hashes`` and ``_shingle_hashes``): what adopting
+     it would look like, without the exact keys;
+   - datasketch ``MinHash.bulk`` and the textbook per-document ``MinHash.update`` loop, both with
+     the ``affine64`` scheme Trellis reproduces;
+   - datatrove's ``MinhashDedupSignature.run`` (its English defaults: text simplification, spaCy
+     word tokenizer, xxhash64, 16 buckets x 8 hashes, writing and sorting its bucket files).
+   rensa and datasketch get Trellis's shingles (lowercased words split on whitespace, joined by a
+   space); datatrove makes its own. The hash functions differ (see the README), so the values are
+   not comparable, only the cost. The slow per-document loops (datasketch's and datatrove's) run on
+   an evenly spaced sample of ``--sample-docs`` documents. A peer that is not installed is listed
+   as such.
 2. Peak resident memory of ``dedup_source`` (in a fresh process per size) for a corpus of N, 2N and
    4N documents in parts of a fixed size, with 10% planted near-duplicates and a fixed
    ``partition_mb``: it should stay flat (bounded by the part and partition sizes), not double.
@@ -16,12 +44,17 @@
 from __future__ import annotations
 
 import argparse
+import gzip
+import hashlib
+import importlib.metadata
 import json
 import os
+import platform
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -31,11 +64,28 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from datasketch import MinHash  # noqa: E402
-
-from trellis.curate.signatures import compute_signatures, normalized_words  # noqa: E402
+from trellis.curate.signatures import compute_signatures, shingles  # noqa: E402
 
 NUM_PERM, SHINGLE, SEED = 128, 5, 1
+PEERS = ["numpy", "pyarrow", "datasketch", "rensa", "datatrove", "spacy", "xxhash"]
+MIN_DOC_BYTES, MAX_DOC_BYTES = 256, 512 * 1024
+BATCH = 1024  # compute_signatures' default batch, used for the rensa batch row too
+
+
+def version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def mib(texts: list[str]) -> float:
+    return sum(len(t.encode()) for t in texts) / 2**20
+
+
+# --------------------------------------------------------------------------------------------
+# Corpora
+# --------------------------------------------------------------------------------------------
 
 
 def synthetic_texts(n: int, seed: int, dup_fraction: float = 0.1) -> list[str]:
@@ -51,6 +101,82 @@ def synthetic_texts(n: int, seed: int, dup_fraction: float = 0.1) -> list[str]:
             words[j] = "edited"
         texts[i] = " ".join(words)
     return texts
+
+
+def site_packages() -> Path | None:
+    """The main venv's site-packages (the same files whichever venv runs the benchmark)."""
+    found = sorted((ROOT / ".venv/lib").glob("python3*/site-packages"))
+    return found[0] if found else None
+
+
+def _read_text(path: Path) -> str | None:
+    """A file's text if it is a plain-text document of an accepted size, else None."""
+    if path.suffix == ".gz":
+        # Debian compresses changelogs and long READMEs; skip big archives before inflating them.
+        if path.stat().st_size > MAX_DOC_BYTES:
+            return None
+        try:
+            data = gzip.decompress(path.read_bytes())
+        except (OSError, EOFError):
+            return None
+    else:
+        if not MIN_DOC_BYTES <= path.stat().st_size <= MAX_DOC_BYTES:
+            return None
+        data = path.read_bytes()
+    if not MIN_DOC_BYTES <= len(data) <= MAX_DOC_BYTES or b"\0" in data:
+        return None
+    return data.decode("utf-8", errors="replace")
+
+
+def _take(candidates: list[tuple[Path, Path]], budget_bytes: int) -> list[str]:
+    """Documents from (root, file) candidates in the order of a hash of the relative path, up to a budget.
+
+    Hash order rather than name order, so that the budget is spread over packages and not spent
+    on the first few in the alphabet; the relative path keeps it the same from any checkout.
+    """
+
+    def key(item: tuple[Path, Path]) -> bytes:
+        root, path = item
+        return hashlib.blake2b(str(path.relative_to(root)).encode(), digest_size=8).digest()
+
+    texts, total = [], 0
+    for _, path in sorted(candidates, key=key):
+        if total >= budget_bytes:
+            break
+        text = _read_text(path)
+        if text is not None:
+            texts.append(text)
+            total += len(text.encode())
+    return texts
+
+
+def real_texts(prose_mib: float, code_mib: float) -> tuple[list[str], str]:
+    """(documents, description): prose and Python source files found on this machine."""
+    doc_root, site = Path("/usr/share/doc"), site_packages()
+    prose: list[tuple[Path, Path]] = []
+    if doc_root.is_dir():
+        # Symlinks are skipped: Debian links many packages' docs to one shared copy.
+        prose += [
+            (doc_root, p)
+            for p in doc_root.rglob("*")
+            if p.suffix in {"", ".gz", ".txt", ".md", ".rst"} and p.is_file() and not p.is_symlink()
+        ]
+    code: list[tuple[Path, Path]] = []
+    if site is not None:
+        prose += [(site, p) for ext in ("md", "rst", "txt") for p in site.rglob(f"*.{ext}") if p.is_file()]
+        code = [(site, p) for p in site.rglob("*.py") if p.is_file() and not p.is_symlink()]
+    prose_texts = _take(prose, int(prose_mib * 2**20))
+    code_texts = _take(code, int(code_mib * 2**20))
+    description = (
+        f"{len(prose_texts):,} prose files ({mib(prose_texts):.1f} MiB: /usr/share/doc, gzip ones"
+        f" decompressed, and the .md/.rst/.txt of {site}) and {len(code_texts):,} Python sources"
+        f" ({mib(code_texts):.1f} MiB, .py of the same site-packages); files of {MIN_DOC_BYTES} B"
+        f" to {MAX_DOC_BYTES // 1024} KiB in blake2b-of-path order"
+    )
+    # Interleave prose and code so that a sample taken every k-th document has both.
+    mixed = prose_texts + code_texts
+    order = sorted(range(len(mixed)), key=lambda i: hashlib.blake2b(str(i).encode(), digest_size=8).digest())
+    return [mixed[i] for i in order], description
 
 
 def write_parts(texts: list[str], root: Path, part_docs: int) -> list[Path]:
@@ -76,45 +202,153 @@ def write_parts(texts: list[str], root: Path, part_docs: int) -> list[Path]:
     return paths
 
 
-def bench_signatures(n: int, loop_docs: int) -> None:
-    texts = synthetic_texts(n, 0, dup_fraction=0.0)
+# --------------------------------------------------------------------------------------------
+# Signature methods: each takes the documents and computes their signatures, start to finish
+# --------------------------------------------------------------------------------------------
+
+
+def shingle_strings(text: str) -> list[str]:
+    """Trellis's shingles of a document as strings: the tokens rensa and datasketch get."""
+    return [" ".join(s) for s in shingles(text, SHINGLE)]
+
+
+def run_trellis(texts: list[str]) -> float:
+    # The parquet part is written before the clock starts (the pipeline's raw parts exist already),
+    # so this method times itself.
     with tempfile.TemporaryDirectory() as tmp:
-        (part,) = write_parts(texts, Path(tmp), n)
-        t = time.perf_counter()
+        (part,) = write_parts(texts, Path(tmp), len(texts))
+        start = time.perf_counter()
         compute_signatures(
-            part, Path(tmp) / "sig.npy", NUM_PERM, SHINGLE, SEED, exact_npy=Path(tmp) / "exact.npy"
+            part, Path(tmp) / "sig.npy", NUM_PERM, SHINGLE, SEED, exact_npy=Path(tmp) / "x.npy"
         )
-        ours = n / (time.perf_counter() - t)
+        return time.perf_counter() - start
 
-    def shingle_bytes(text):
-        words = normalized_words(text)
-        return {" ".join(words[i : i + SHINGLE]).encode() for i in range(max(len(words) - SHINGLE + 1, 1))}
 
-    sample = texts[:loop_docs]
-    t = time.perf_counter()
-    for text in sample:
+def run_rensa_r(texts: list[str]) -> None:
+    from rensa import RMinHash
+
+    for text in texts:
+        m = RMinHash(NUM_PERM, SEED)
+        m.update(shingle_strings(text))
+        m.digest()
+
+
+def run_rensa_c(texts: list[str]) -> None:
+    from rensa import CMinHash
+
+    for text in texts:
+        m = CMinHash(NUM_PERM, SEED)
+        m.update(shingle_strings(text))
+        m.digest_u64()
+
+
+def run_rensa_flat(texts: list[str]) -> None:
+    from rensa import RMinHash
+
+    from trellis.curate.signatures import _batch_word_hashes, _shingle_hashes
+
+    for lo in range(0, len(texts), BATCH):
+        word_h, counts = _batch_word_hashes(pa.array(texts[lo : lo + BATCH]))
+        shingle_h, per_doc = _shingle_hashes(word_h, counts, SHINGLE)
+        offsets = np.concatenate([[0], np.cumsum(per_doc)]).astype(np.uint64)
+        RMinHash.digest_matrix_from_flat_token_hashes(shingle_h, offsets, NUM_PERM, SEED)
+
+
+def run_datasketch_bulk(texts: list[str]) -> None:
+    from datasketch import MinHash
+
+    tokens = ([s.encode() for s in shingle_strings(t)] for t in texts)
+    MinHash.bulk(tokens, num_perm=NUM_PERM, seed=SEED, scheme="affine64")
+
+
+def run_datasketch_loop(texts: list[str]) -> None:
+    from datasketch import MinHash
+
+    for text in texts:
         m = MinHash(num_perm=NUM_PERM, seed=SEED, scheme="affine64")
-        for s in shingle_bytes(text):
-            m.update(s)
-    loop = len(sample) / (time.perf_counter() - t)
-    t = time.perf_counter()
-    for _ in MinHash.generator(
-        [shingle_bytes(x) for x in sample], num_perm=NUM_PERM, seed=SEED, scheme="affine64"
-    ):
-        pass
-    batch = len(sample) / (time.perf_counter() - t)
-    words = sum(len(x.split()) for x in texts) / n
-    print(
-        f"\nSignatures ({NUM_PERM} permutations, {SHINGLE}-word shingles, {words:.0f} words/doc on average)"
-    )
-    print(f"  {'method':<58} {'docs/s':>9} {'vs loop':>8}")
-    for name, rate in [
-        (f"datasketch MinHash.update per shingle ({len(sample)} docs)", loop),
-        (f"datasketch MinHash.generator batch API ({len(sample)} docs)", batch),
-        (f"trellis compute_signatures ({n} docs, incl. exact keys)", ours),
-    ]:
-        print(f"  {name:<58} {rate:>9.0f} {rate / loop:>7.1f}x")
+        for s in shingle_strings(text):
+            m.update(s.encode())
 
+
+def run_datatrove(texts: list[str]) -> None:
+    from datatrove.data import Document
+    from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupSignature
+    from loguru import logger
+
+    logger.disable("datatrove")  # one INFO line per bucket otherwise
+    config = MinhashConfig(n_grams=SHINGLE, num_buckets=16, hashes_per_bucket=NUM_PERM // 16, seed=SEED)
+    with tempfile.TemporaryDirectory() as tmp:
+        step = MinhashDedupSignature(tmp, config=config)
+        step.run((Document(text=t, id=str(i)) for i, t in enumerate(texts)), rank=0)
+
+
+# (label, package that must be installed, function, True: runs on the sample only). A function
+# that returns its own seconds is timed by itself; the others are timed around the call.
+METHODS: list[tuple[str, str, Callable[[list[str]], float | None], bool]] = [
+    ("Trellis compute_signatures (with exact keys)", "numpy", run_trellis, False),
+    ("rensa RMinHash, one document at a time", "rensa", run_rensa_r, False),
+    ("rensa CMinHash, one document at a time", "rensa", run_rensa_c, False),
+    ("Trellis shingle hashes + rensa digest_matrix_from_flat_token_hashes", "rensa", run_rensa_flat, False),
+    ("datasketch MinHash.bulk", "datasketch", run_datasketch_bulk, False),
+    ("datasketch per-document MinHash.update loop", "datasketch", run_datasketch_loop, True),
+    ("datatrove MinhashDedupSignature (xxhash64, spaCy words)", "datatrove", run_datatrove, True),
+]
+
+
+def available(package: str, function: Callable) -> str | None:
+    """None if the method can run here, else why not."""
+    if version(package) is None:
+        return "not installed"
+    if function is run_rensa_flat:
+        from rensa import RMinHash
+
+        if not hasattr(RMinHash, "digest_matrix_from_flat_token_hashes"):
+            return f"not in rensa {version('rensa')}"
+        # The row borrows Trellis's private hashing steps, which a later rewrite may rename.
+        import trellis.curate.signatures as trellis_signatures
+
+        if not all(hasattr(trellis_signatures, f) for f in ("_batch_word_hashes", "_shingle_hashes")):
+            return "Trellis hashing steps renamed"
+    if function is run_datatrove and version("xxhash") is None:
+        return "xxhash not installed"
+    return None
+
+
+def bench_signatures(title: str, texts: list[str], sample_docs: int) -> None:
+    step = max(1, len(texts) // sample_docs)
+    sample = texts[::step][:sample_docs]
+    words = sum(len(t.split()) for t in texts) / len(texts)
+    print(f"\n{title}")
+    print(
+        f"  {len(texts):,} docs, {mib(texts):.1f} MiB, {words:.0f} words/doc on average;"
+        f" sample for the slow loops: one doc in {step}, {len(sample):,} docs, {mib(sample):.1f} MiB"
+    )
+    print(f"  {NUM_PERM} permutations, {SHINGLE}-word shingles")
+    print(f"  {'method':<70} {'docs':>6} {'seconds':>8} {'docs/s':>8} {'MiB/s':>7} {'vs Trellis':>10}")
+    trellis_rate = None
+    for label, package, function, on_sample in METHODS:
+        why_not = available(package, function)
+        if why_not:
+            print(f"  {label:<70} {why_not:>42}")
+            continue
+        docs = sample if on_sample else texts
+        function(texts[:8])  # warm-up, untimed: imports, spaCy's tokenizer, permutation tables
+        start = time.perf_counter()
+        own_seconds = function(docs)
+        seconds = own_seconds if own_seconds is not None else time.perf_counter() - start
+        rate = len(docs) / seconds
+        if function is run_trellis:
+            trellis_rate = rate
+        ratio = f"{rate / trellis_rate:.2f}x" if trellis_rate else "-"
+        print(
+            f"  {label:<70} {len(docs):>6} {seconds:>8.1f} {rate:>8.0f}"
+            f" {mib(docs) / seconds:>7.2f} {ratio:>10}"
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Dedup peak memory
+# --------------------------------------------------------------------------------------------
 
 # The child reads its peak from VmHWM (the high-water mark of its own address space): ru_maxrss
 # would also count the parent's memory at fork, which Linux carries across exec.
@@ -186,17 +420,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--docs", type=int, default=2000, help="documents for the signature benchmark")
-    parser.add_argument("--loop-docs", type=int, default=300, help="documents for datasketch's (slow) loops")
+    parser.add_argument("--prose-mib", type=float, default=40, help="real-text corpus: prose budget")
+    parser.add_argument("--code-mib", type=float, default=40, help="real-text corpus: Python source budget")
+    parser.add_argument("--docs", type=int, default=20000, help="synthetic corpus: documents")
+    parser.add_argument("--sample-docs", type=int, default=1000, help="documents for the slow loops")
     parser.add_argument(
         "--sizes", type=int, nargs="+", default=[20000, 40000, 80000], help="corpus sizes for memory"
     )
     parser.add_argument("--part-docs", type=int, default=5000)
     parser.add_argument("--partition-mb", type=float, default=4.0)
+    parser.add_argument("--skip-memory", action="store_true", help="signatures only")
     args = parser.parse_args()
-    print(f"machine: {os.cpu_count()} CPUs, python {sys.version.split()[0]}, numpy {np.__version__}")
-    bench_signatures(args.docs, args.loop_docs)
-    bench_memory(args.sizes, args.part_docs, args.partition_mb)
+    print(
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {os.cpu_count()} CPUs"
+        f" ({platform.processor() or platform.machine()}), python {platform.python_version()}, {sys.prefix}"
+    )
+    print("versions: " + ", ".join(f"{p} {version(p) or 'not installed'}" for p in PEERS))
+    texts, description = real_texts(args.prose_mib, args.code_mib)
+    bench_signatures(f"Signatures, real text: {description}", texts, args.sample_docs)
+    del texts
+    bench_signatures(
+        "Signatures, synthetic text (web-like, 50-600 words from a 30k-word Zipf vocabulary)",
+        synthetic_texts(args.docs, 0, dup_fraction=0.0),
+        args.sample_docs,
+    )
+    if not args.skip_memory:
+        bench_memory(args.sizes, args.part_docs, args.partition_mb)
 
 
 if __name__ == "__main__":

@@ -302,3 +302,16 @@ def test_the_study_plan_shows_the_batch_schedule_through_the_queue():
     md = plan.to_markdown(p)
     assert "enqueued-token limit of 50M" in md and f"{schedule['queue_waves']} wave(s)" in md
     assert "schedule" not in plan.build_plan(load("config.yaml"))["labeling"]  # offline: no batches
+
+
+def test_each_bfcl_mode_is_a_generation_pass_of_its_own():
+    config = load("study.yaml")
+    config["evaluate"] = {
+        "stages": ["base"],
+        "bfcl": {"categories": ["simple", "simple_java"], "modes": ["prompt"], "max_new_tokens": 10},
+        "harness": {"tasks": {}, "demo_tasks": None, "batch_size": 16},
+    }
+    # prompt: 400 + 100 examples in batches of 8 = 63 batches × 10 steps × 30 ms
+    assert plan.evaluation_hours(config, "curated") == pytest.approx(630 * 0.03 / 3600)
+    config["evaluate"]["bfcl"]["modes"] = ["prompt", "json"]  # json asks simple again, not Java
+    assert plan.evaluation_hours(config, "curated") == pytest.approx((630 + 500) * 0.03 / 3600)

@@ -24,6 +24,7 @@ import yaml
 
 from trellis.core.io import atomic_path, write_json
 from trellis.core.tasks import DOMAIN_SOURCE, build_tasks, tasks_for_source
+from trellis.evaluate import bfcl
 from trellis.tokens.tkds import HEADER_SIZE, TOKEN_DTYPE
 from trellis.tokens.tokenize import token_dtype
 from trellis.train import compute
@@ -588,6 +589,8 @@ BFCL_SIZES = {
     "live_parallel_multiple": 24,
     "live_irrelevance": 884,
     "live_relevance": 16,
+    "simple_java": 100,
+    "simple_javascript": 50,
 }
 HUMANEVAL_PROBLEMS = 164
 MBPP_TEST_PROBLEMS = 500
@@ -699,8 +702,10 @@ def evaluation_hours(config: dict, arm: str) -> float:
                 ev[bench]["max_new_tokens"]
             )
     if ev.get("bfcl"):
-        n = sum(BFCL_SIZES.get(c, 0) for c in ev["bfcl"]["categories"])
-        steps += math.ceil(n / GENERATION_BATCH_SIZE) * int(ev["bfcl"]["max_new_tokens"])
+        # Every configured mode asks its categories again (prompt mode adds Java and JavaScript).
+        for categories in bfcl.mode_categories(ev["bfcl"]).values():
+            n = sum(BFCL_SIZES.get(c, 0) for c in categories)
+            steps += math.ceil(n / GENERATION_BATCH_SIZE) * int(ev["bfcl"]["max_new_tokens"])
     for bench, n in (("humaneval", HUMANEVAL_PROBLEMS), ("mbpp", MBPP_TEST_PROBLEMS)):
         if ev.get(bench):
             steps += math.ceil(n / GENERATION_BATCH_SIZE) * int(ev[bench]["max_new_tokens"])
