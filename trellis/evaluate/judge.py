@@ -52,6 +52,7 @@ import jsonschema
 from trellis.core.bootstrap import metric_intervals
 from trellis.evaluate import json_schema
 from trellis.evaluate.results import RESULT_FORMAT
+from trellis.labels.prompts import parse_json_answer
 from trellis.structured.prompts import extract_json
 
 log = logging.getLogger("trellis.evaluate.judge")
@@ -217,18 +218,7 @@ class JudgePrompt:
 
         The answer's field keys are matched to its example later (``verdicts``): the backend
         parses an answer without knowing which example it belongs to."""
-        if not isinstance(content, str) or not content.strip():
-            return None, "empty_response", None
-        try:
-            answer = json.loads(content)
-        except json.JSONDecodeError as exc:
-            return None, "malformed_json", f"{exc.msg} at char {exc.pos}"
-        errors = sorted(self._validator.iter_errors(answer), key=lambda e: list(e.path))
-        if errors:
-            e = errors[0]
-            where = "/".join(str(p) for p in e.path) or "(root)"
-            return None, "schema_invalid", f"{where}: {e.message}"[:300]
-        return answer, None, None
+        return parse_json_answer(content, self._validator)
 
 
 def _batch_labeler_class():

@@ -178,17 +178,9 @@ class PromptBuilder:
         Reasons: empty_response, malformed_json, schema_invalid. The label is the task's value
         type: a taxonomy-ordered list of topics, a float level/score, or a class name.
         """
-        if not isinstance(content, str) or not content.strip():
-            return None, "empty_response", None
-        try:
-            answer = json.loads(content)
-        except json.JSONDecodeError as exc:
-            return None, "malformed_json", f"{exc.msg} at char {exc.pos}"
-        errors = sorted(self._validator.iter_errors(answer), key=lambda e: list(e.path))
-        if errors:
-            e = errors[0]
-            where = "/".join(str(p) for p in e.path) or "(root)"
-            return None, "schema_invalid", f"{where}: {e.message}"[:300]
+        answer, reason, detail = parse_json_answer(content, self._validator)
+        if reason:
+            return None, reason, detail
         value = answer[ANSWER_KEY[self.task.name]]
         if self.task.kind == "multilabel":
             chosen = set(value)
@@ -196,3 +188,21 @@ class PromptBuilder:
         if self.task.kind == "regression":
             return float(value), None, None
         return value, None, None
+
+
+def parse_json_answer(content: Any, validator) -> tuple[Any, str | None, str | None]:
+    """(answer, None, None) for a JSON answer that ``validator`` (a jsonschema validator) accepts,
+    else (None, reason, detail): empty_response, malformed_json, or schema_invalid naming the first
+    failing path. Shared by the labeling prompts and the LLM judge (trellis.evaluate.judge)."""
+    if not isinstance(content, str) or not content.strip():
+        return None, "empty_response", None
+    try:
+        answer = json.loads(content)
+    except json.JSONDecodeError as exc:
+        return None, "malformed_json", f"{exc.msg} at char {exc.pos}"
+    errors = sorted(validator.iter_errors(answer), key=lambda e: list(e.path))
+    if errors:
+        e = errors[0]
+        where = "/".join(str(p) for p in e.path) or "(root)"
+        return None, "schema_invalid", f"{where}: {e.message}"[:300]
+    return answer, None, None
