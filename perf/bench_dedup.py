@@ -20,22 +20,21 @@ declares numpy>=2 and the main venv pins 1.26.4). Set-up, from the repository ro
        of 256 B to 512 KiB taken in the order of a hash of their path until each budget is met, so
        the same machine gives the same corpus;
    (b) synthetic web-like documents of 50-600 words from a Zipf vocabulary.
-   Every method uses 128 permutations and 5-word shingles:
-   - Trellis ``compute_signatures`` (parquet part in, ``.npy`` signatures and exact keys out): the
-     baseline;
+   Every method uses 128 permutations (values) and 5-word shingles:
+   - Trellis ``compute_signatures`` (parquet part in, ``.npy`` signatures and exact keys out; its
+     shingle hashes go to rensa's batch entry point ``RMinHash.digest_matrix_from_flat_token_hashes``):
+     the baseline;
    - rensa ``RMinHash`` and ``CMinHash``, one document at a time (``update`` with its shingles);
-   - rensa's batch entry point ``RMinHash.digest_matrix_from_flat_token_hashes`` fed with Trellis's
-     own shingle hashes (its private ``_batch_word_hashes`` and ``_shingle_hashes``): what adopting
-     it would look like, without the exact keys;
-   - datasketch ``MinHash.bulk`` and the textbook per-document ``MinHash.update`` loop, both with
-     the ``affine64`` scheme Trellis reproduces;
+   - datasketch ``MinHash.bulk`` and the textbook per-document ``MinHash.update`` loop (``affine64``);
    - datatrove's ``MinhashDedupSignature.run`` (its English defaults: text simplification, spaCy
      word tokenizer, xxhash64, 16 buckets x 8 hashes, writing and sorting its bucket files).
    rensa and datasketch get Trellis's shingles (lowercased words split on whitespace, joined by a
    space); datatrove makes its own. The hash functions differ (see the README), so the values are
-   not comparable, only the cost. The slow per-document loops (datasketch's and datatrove's) run on
-   an evenly spaced sample of ``--sample-docs`` documents. A peer that is not installed is listed
-   as such.
+   not comparable, only the cost. Every method runs on one core: rensa's batch entry point would
+   spread a batch over rayon's threads, and ``RAYON_NUM_THREADS`` is set to 1 (``--threads`` to
+   change it), as the ``signatures`` rule sets it to its one thread. The slow per-document loops
+   (datasketch's and datatrove's) run on an evenly spaced sample of ``--sample-docs`` documents. A
+   peer that is not installed is listed as such.
 2. Peak resident memory of ``dedup_source`` (in a fresh process per size) for a corpus of N, 2N and
    4N documents in parts of a fixed size, with 10% planted near-duplicates and a fixed
    ``partition_mb``: it should stay flat (bounded by the part and partition sizes), not double.
@@ -242,18 +241,6 @@ def run_rensa_c(texts: list[str]) -> None:
         m.digest_u64()
 
 
-def run_rensa_flat(texts: list[str]) -> None:
-    from rensa import RMinHash
-
-    from trellis.curate.signatures import _batch_word_hashes, _shingle_hashes
-
-    for lo in range(0, len(texts), BATCH):
-        word_h, counts = _batch_word_hashes(pa.array(texts[lo : lo + BATCH]))
-        shingle_h, per_doc = _shingle_hashes(word_h, counts, SHINGLE)
-        offsets = np.concatenate([[0], np.cumsum(per_doc)]).astype(np.uint64)
-        RMinHash.digest_matrix_from_flat_token_hashes(shingle_h, offsets, NUM_PERM, SEED)
-
-
 def run_datasketch_bulk(texts: list[str]) -> None:
     from datasketch import MinHash
 
@@ -288,7 +275,6 @@ METHODS: list[tuple[str, str, Callable[[list[str]], float | None], bool]] = [
     ("Trellis compute_signatures (with exact keys)", "numpy", run_trellis, False),
     ("rensa RMinHash, one document at a time", "rensa", run_rensa_r, False),
     ("rensa CMinHash, one document at a time", "rensa", run_rensa_c, False),
-    ("Trellis shingle hashes + rensa digest_matrix_from_flat_token_hashes", "rensa", run_rensa_flat, False),
     ("datasketch MinHash.bulk", "datasketch", run_datasketch_bulk, False),
     ("datasketch per-document MinHash.update loop", "datasketch", run_datasketch_loop, True),
     ("datatrove MinhashDedupSignature (xxhash64, spaCy words)", "datatrove", run_datatrove, True),
@@ -299,16 +285,6 @@ def available(package: str, function: Callable) -> str | None:
     """None if the method can run here, else why not."""
     if version(package) is None:
         return "not installed"
-    if function is run_rensa_flat:
-        from rensa import RMinHash
-
-        if not hasattr(RMinHash, "digest_matrix_from_flat_token_hashes"):
-            return f"not in rensa {version('rensa')}"
-        # The row borrows Trellis's private hashing steps, which a later rewrite may rename.
-        import trellis.curate.signatures as trellis_signatures
-
-        if not all(hasattr(trellis_signatures, f) for f in ("_batch_word_hashes", "_shingle_hashes")):
-            return "Trellis hashing steps renamed"
     if function is run_datatrove and version("xxhash") is None:
         return "xxhash not installed"
     return None
@@ -430,12 +406,15 @@ def main() -> None:
     parser.add_argument("--part-docs", type=int, default=5000)
     parser.add_argument("--partition-mb", type=float, default=4.0)
     parser.add_argument("--skip-memory", action="store_true", help="signatures only")
+    parser.add_argument("--threads", type=int, default=1, help="rayon threads for Trellis's rensa step")
     args = parser.parse_args()
+    os.environ["RAYON_NUM_THREADS"] = str(args.threads)  # rayon reads it on first use, which is later
     print(
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {os.cpu_count()} CPUs"
         f" ({platform.processor() or platform.machine()}), python {platform.python_version()}, {sys.prefix}"
     )
     print("versions: " + ", ".join(f"{p} {version(p) or 'not installed'}" for p in PEERS))
+    print(f"rayon threads (Trellis's rensa step): {os.environ['RAYON_NUM_THREADS']}")
     texts, description = real_texts(args.prose_mib, args.code_mib)
     bench_signatures(f"Signatures, real text: {description}", texts, args.sample_docs)
     del texts

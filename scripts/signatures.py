@@ -1,9 +1,14 @@
 """Rule signatures: MinHash signatures and exact-text keys of one raw part (threshold-independent)."""
 
+import os
 import time
 
-from trellis.core.logs import setup_logging
-from trellis.curate.signatures import compute_signatures
+# rensa computes a batch's sketches on rayon's thread pool, which takes every core unless told:
+# keep it to the rule's threads, so parallel signature jobs do not oversubscribe a node.
+os.environ["RAYON_NUM_THREADS"] = str(snakemake.threads)
+
+from trellis.core.logs import setup_logging  # noqa: E402
+from trellis.curate.signatures import compute_signatures  # noqa: E402
 
 log = setup_logging(snakemake.log[0])
 start = time.monotonic()
@@ -24,7 +29,7 @@ stats = compute_signatures(
     exact_npy=out.exact,
 )
 log.info(
-    "wrote %s and %s: %d x %d uint64 (%d empty docs), %s docs/s, %.1fs",
+    "wrote %s and %s: %d x %d uint32 (%d empty docs), %s docs/s, %.1fs",
     out.signatures,
     out.exact,
     stats["rows"],

@@ -145,7 +145,7 @@ def test_per_document_bytes_match_what_the_stages_write():
     sizes = plan.source_sizes(config)
     web = next(r for r in sizes if r["source"] == "fineweb_edu")
     code = next(r for r in sizes if r["source"] == "starcoderdata")
-    assert plan.disk_minhash(config, sizes)["bytes"] == (web["documents"] + code["documents"]) * 129 * 8
+    assert plan.disk_minhash(config, sizes)["bytes"] == (web["documents"] + code["documents"]) * (128 * 4 + 8)
 
 
 def test_study_disk_has_every_stage_and_the_total_is_their_sum():

@@ -1,24 +1,35 @@
 """MinHash signatures and exact-text keys of one raw part (rule ``signatures``).
 
 **Signatures** (``compute_signatures``, one job per raw part, independent of every threshold)
-are datasketch's ``affine64`` MinHash, computed for a whole batch of documents at once:
+are rensa's ``RMinHash`` sketch, computed for a whole batch of documents at once:
 
 1. the text is lowercased and split on whitespace by pyarrow's string kernels (no Python loop
    over documents);
-2. each distinct word of the batch is hashed once (blake2b, 64 bits), and each shingle of
-   ``shingle_words`` consecutive words gets ``shingle_hash``: an order-sensitive combination of
-   its word hashes, computed with numpy over every shingle of the batch; a document shorter than
-   one shingle is one shingle of all its words, an empty document has no shingle (all-max
-   signature);
-3. the shingle hashes go through datasketch's own permutation family: the MurmurHash3 finalizer,
-   then ``a_k * h + b_k mod 2**64`` with datasketch's ``(a, b)`` for the seed, and the minimum
-   per document over its shingles (``np.minimum.reduceat``).
+2. every distinct word of the batch gets a 64-bit hash (``hash_words``: a polynomial over its
+   UTF-8 bytes with fixed odd multipliers, finished by MurmurHash3's ``fmix64``, computed with
+   numpy over all the batch's bytes at once), and each shingle of ``shingle_words`` consecutive
+   words gets ``shingle_hash``: an order-sensitive combination of its word hashes, computed with
+   numpy over every shingle of the batch; a document shorter than one shingle is one shingle of
+   all its words, an empty document has no shingle (an all-``EMPTY_HASH`` signature);
+3. the shingle hashes of the batch go, as one flat array with row offsets, to rensa's batch entry
+   point ``RMinHash.digest_matrix_from_flat_token_hashes`` (Rust, AVX2/AVX-512), which returns the
+   ``(documents, num_perm)`` uint32 sketch.
 
-Steps 2-3 are what ``MinHash(scheme="affine64", hashfunc=<shingle hash>).update_batch`` does for
-one document (tests check the values are equal); doing them for thousands of documents per numpy
-call instead of one Python-level MinHash per document is what makes it fast
-(``perf/bench_dedup.py`` prints docs/s against datasketch's per-document loop).
-``minhash/<source>/part-K.npy`` is ``uint64 (rows, num_perm)`` in the raw part's row order;
+rensa 0.5's ``RMinHash`` is not one permutation per value: it is a bucket sketch in the manner of
+Fast Similarity Sketching (Dahlgaard, Knudsen and Thorup, arXiv:1704.04370). Each shingle is mixed
+(splitmix64) into one of ``num_perm`` buckets with a 30-bit rank, in three rounds tagged in the
+value's top two bits; a bucket left empty after three rounds (short documents) falls back to a
+classic permutation minimum ``(a*h + b) >> 32`` with the seed's xoshiro256++ ``(a, b)``. Two
+sketches agree in a coordinate with probability close to the Jaccard similarity of the shingle
+sets, which is all dedup's banding and verification use. It costs three hashes per shingle instead
+of ``num_perm``, which is why it beats one-permutation-per-value MinHash (datasketch's, and the
+numpy one this module had before; ``perf/bench_dedup.py`` measures every peer). The scheme is
+rensa's and changed between its releases, so ``requirements.txt`` pins rensa, and
+``tests/curate/test_signatures.py`` ties its output to an independent Python implementation of the
+scheme written from rensa's own canonical reference, value for value, so an upgrade that changes
+it fails a test instead of silently changing which documents dedup drops.
+
+``minhash/<source>/part-K.npy`` is ``uint32 (rows, num_perm)`` in the raw part's row order;
 ``part-K.exact.npy`` holds one 64-bit hash of each document's normalized word sequence (the
 exact-duplicate key), so dedup never reads text.
 
@@ -31,7 +42,6 @@ threshold reruns dedup only.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import time
@@ -43,22 +53,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from datasketch import MinHash
+from rensa import RMinHash
 
 from trellis.core.io import atomic_path, iter_batches
 from trellis.core.logs import progress
 
 log = logging.getLogger(__name__)
 
-# datasketch >= 2.0 permutation scheme; its hash values are uint64, the signature file's dtype.
-SCHEME = "affine64"
-SIGNATURE_DTYPE = np.uint64
-EMPTY_HASH = np.uint64(2**64 - 1)
-
-# Shingles permuted per numpy block: a (1024 x num_perm) uint64 buffer (1 MiB at num_perm 128)
-# stays in the CPU cache, which makes the multiply-add-min about four times faster than large
-# blocks that stream through memory.
-SHINGLE_BLOCK = 1024
+# rensa's RMinHash sketch (see the module doc); its values are uint32, the signature file's dtype.
+SCHEME = "rensa-rminhash"
+SIGNATURE_DTYPE = np.uint32
+EMPTY_HASH = np.uint32(2**32 - 1)  # every value of a document without a shingle
 
 
 # Odd 64-bit multipliers, one per position in a shingle (and per value in a band key): fixed
@@ -83,7 +88,7 @@ _POSITION_MULTIPLIERS = _splitmix64(64)
 
 
 def fmix64(h: np.ndarray) -> np.ndarray:
-    """MurmurHash3's 64-bit finalizer (the pre-mix datasketch applies before its permutations)."""
+    """MurmurHash3's 64-bit finalizer: spreads every input bit over the whole word."""
     with np.errstate(over="ignore"):
         h = h ^ (h >> np.uint64(33))
         h = h * np.uint64(0xFF51AFD7ED558CCD)
@@ -92,10 +97,57 @@ def fmix64(h: np.ndarray) -> np.ndarray:
         return h ^ (h >> np.uint64(33))
 
 
+def _byte_multipliers(positions: np.ndarray) -> np.ndarray:
+    """The odd 64-bit multiplier of each byte position of a word (fmix64 of the position)."""
+    return fmix64(positions.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)) | np.uint64(1)
+
+
+# The multipliers of the first positions, looked up instead of recomputed per byte (an fmix64 per
+# byte was a third of hash_words); longer words are rare and extend it for their batch.
+_BYTE_MULTIPLIERS = _byte_multipliers(np.arange(256))
+
+
+def _byte_multiplier_table(longest: int) -> np.ndarray:
+    """The multipliers of positions 0..longest-1."""
+    if longest <= len(_BYTE_MULTIPLIERS):
+        return _BYTE_MULTIPLIERS
+    return _byte_multipliers(np.arange(longest))
+
+
 def word_hash(word: str) -> int:
-    return int.from_bytes(
-        hashlib.blake2b(word.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little"
-    )
+    """The 64-bit hash of one word (the reference for ``hash_words``, which does many at once)."""
+    data = np.frombuffer(word.encode("utf-8", "surrogatepass"), dtype=np.uint8)
+    with np.errstate(over="ignore"):
+        acc = np.sum(data.astype(np.uint64) * _byte_multipliers(np.arange(len(data))), dtype=np.uint64)
+    return int(fmix64(np.array([acc ^ np.uint64(len(data))], dtype=np.uint64))[0])
+
+
+def hash_words(words: pa.Array) -> np.ndarray:
+    """uint64 ``word_hash`` of every string of ``words``, vectorized over their bytes.
+
+    Hashing a word is a sum over its bytes, so numpy does it for all the words of a batch in a
+    few passes over their bytes instead of one Python-level hash call per word (the blake2b per
+    distinct word this module used before took about 40% of the signature time).
+    """
+    if len(words) == 0:
+        return np.zeros(0, dtype=np.uint64)
+    # large_string: one int64 offsets buffer whatever the input's string type.
+    words = words.cast(pa.large_string())
+    _, offsets_buffer, data_buffer = words.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int64)[words.offset : words.offset + len(words) + 1]
+    data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
+    data = data[offsets[0] : offsets[-1]]
+    starts = offsets[:-1] - offsets[0]
+    lengths = np.diff(offsets)
+    position = np.arange(len(data), dtype=np.int64) - np.repeat(starts, lengths)
+    sums = np.zeros(len(words), dtype=np.uint64)
+    multipliers = _byte_multiplier_table(int(lengths.max()))
+    with np.errstate(over="ignore"):
+        terms = data.astype(np.uint64) * multipliers[position]
+        nonempty = lengths > 0
+        if nonempty.any():
+            sums[nonempty] = np.add.reduceat(terms, starts[nonempty])
+    return fmix64(sums ^ lengths.astype(np.uint64))
 
 
 def shingle_hash(word_hashes: Sequence[int]) -> int:
@@ -121,18 +173,13 @@ def shingles(text: str, shingle_words: int) -> set[tuple[str, ...]]:
     return {tuple(words[i : i + shingle_words]) for i in range(len(words) - shingle_words + 1)}
 
 
-def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """datasketch's affine64 permutation parameters ``(a, b)`` for ``seed``."""
-    a, b = MinHash(num_perm=num_perm, seed=seed, scheme=SCHEME).permutations
-    return a.astype(np.uint64), b.astype(np.uint64)
-
-
 def _batch_words(texts: pa.Array) -> tuple[pa.Array, np.ndarray]:
     """(all words of the batch, flattened; words per document), with pyarrow's string kernels."""
-    lists = pc.utf8_split_whitespace(pc.utf8_trim_whitespace(pc.utf8_lower(texts.fill_null(""))))
+    lists = pc.utf8_split_whitespace(pc.utf8_lower(texts.fill_null("")))
     flat = pc.list_flatten(lists)
     parent = pc.list_parent_indices(lists)
-    # A text that is empty after trimming splits into one empty string: not a word.
+    # Leading or trailing whitespace splits off an empty string, and so does an empty text: not a
+    # word (dropping them here is cheaper than trimming every text first).
     nonempty = pc.not_equal(flat, "")
     flat, parent = flat.filter(nonempty), parent.filter(nonempty)
     counts = np.bincount(parent.to_numpy(zero_copy_only=False), minlength=len(texts)).astype(np.int64)
@@ -144,8 +191,7 @@ def _word_hashes(words: pa.Array) -> np.ndarray:
     if len(words) == 0:
         return np.zeros(0, dtype=np.uint64)
     encoded = pc.dictionary_encode(words)
-    distinct = np.fromiter((word_hash(w) for w in encoded.dictionary.to_pylist()), dtype=np.uint64)
-    return distinct[encoded.indices.to_numpy(zero_copy_only=False)]
+    return hash_words(encoded.dictionary)[encoded.indices.to_numpy(zero_copy_only=False)]
 
 
 def _shingle_hashes(hashes: np.ndarray, counts: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -157,12 +203,23 @@ def _shingle_hashes(hashes: np.ndarray, counts: np.ndarray, n: int) -> tuple[np.
     doc_of = np.repeat(np.arange(len(counts)), n_shingles)
     first = np.concatenate([[0], np.cumsum(n_shingles)[:-1]]).astype(np.int64)
     pos = starts[doc_of] + (np.arange(total, dtype=np.int64) - first[doc_of])
-    width = np.minimum(counts[doc_of], n)
     acc = np.zeros(total, dtype=np.uint64)
+    if total == 0:
+        return acc, n_shingles
     with np.errstate(over="ignore"):
+        # Every shingle as if it had n words (clipped at the end of the batch)...
+        last = len(hashes) - 1
         for j in range(n):
-            use = width > j
-            acc[use] += hashes[pos[use] + j] * _POSITION_MULTIPLIERS[j]
+            acc += hashes[np.minimum(pos + j, last)] * _POSITION_MULTIPLIERS[j]
+        # ...then the few of documents shorter than n words (one shingle of all their words)
+        # again, with only their own words: cheaper than masking every shingle at every position.
+        short = np.flatnonzero(counts[doc_of] < n)
+        if len(short):
+            width = counts[doc_of[short]]
+            acc[short] = 0
+            for j in range(n - 1):
+                use = short[width > j]
+                acc[use] += hashes[pos[use] + j] * _POSITION_MULTIPLIERS[j]
     return acc, n_shingles
 
 
@@ -176,29 +233,16 @@ def minhash_batch(
     texts: pa.Array,
     num_perm: int,
     shingle_words: int,
-    a: np.ndarray,
-    b: np.ndarray,
+    seed: int,
     word_hashes: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
-    """MinHash signatures ``(len(texts), num_perm)`` of a batch of documents (see the module doc)."""
+    """MinHash signatures ``(len(texts), num_perm)`` uint32 of a batch of documents (module doc)."""
     hashes, counts = word_hashes if word_hashes is not None else _batch_word_hashes(texts)
     shingle_h, per_doc = _shingle_hashes(hashes, counts, shingle_words)
-    out = np.full((len(texts), num_perm), EMPTY_HASH, dtype=np.uint64)
-    mixed = fmix64(shingle_h)
-    doc_of = np.repeat(np.arange(len(texts)), per_doc)
-    buf = np.empty((SHINGLE_BLOCK, num_perm), dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for lo in range(0, len(mixed), SHINGLE_BLOCK):
-            m = mixed[lo : lo + SHINGLE_BLOCK]
-            block = buf[: len(m)]
-            np.multiply(m[:, None], a[None, :], out=block)
-            np.add(block, b[None, :], out=block)
-            docs = doc_of[lo : lo + SHINGLE_BLOCK]
-            # Shingles are grouped by document: reduce each document's run, then merge with what
-            # an earlier block already found for a document that spans the boundary.
-            run_starts = np.flatnonzero(np.r_[True, docs[1:] != docs[:-1]])
-            rows = docs[run_starts]
-            out[rows] = np.minimum(out[rows], np.minimum.reduceat(block, run_starts, axis=0))
+    row_offsets = np.concatenate([[0], np.cumsum(per_doc)]).astype(np.uint64)
+    sketch = RMinHash.digest_matrix_from_flat_token_hashes(shingle_h, row_offsets, num_perm, seed)
+    # to_rows() is the matrix's only accessor (lists of ints): about 10 ms for 1,024 x 128.
+    out = np.array(sketch.to_rows(), dtype=SIGNATURE_DTYPE).reshape(len(texts), num_perm)
     return out
 
 
@@ -225,7 +269,7 @@ def compute_signatures(
     exact_npy: str | os.PathLike | None = None,
     batch_size: int = 1024,
 ) -> dict[str, Any]:
-    """MinHash every document of a raw part; write ``(rows, num_perm)`` uint64 ``.npy`` atomically.
+    """MinHash every document of a raw part; write ``(rows, num_perm)`` uint32 ``.npy`` atomically.
 
     ``exact_npy`` (optional) receives each document's exact-duplicate key. Streams the part;
     the outputs are filled through ``open_memmap`` of temporary files, so only one batch of
@@ -235,7 +279,6 @@ def compute_signatures(
         raise ValueError(f"shingle_words must be in 1..{len(_POSITION_MULTIPLIERS)}, got {shingle_words}")
     raw_path = Path(raw_path)
     rows = pq.ParquetFile(raw_path).metadata.num_rows
-    a, b = permutations(num_perm, seed)
     empty = 0
     start = time.monotonic()
     with contextlib.ExitStack() as stack:
@@ -251,7 +294,7 @@ def compute_signatures(
         for batch in iter_batches(raw_path, ["text"], batch_size):
             texts = batch.column("text")
             word_hashes = _batch_word_hashes(texts)  # shared by the signatures and the exact keys
-            sig = minhash_batch(texts, num_perm, shingle_words, a, b, word_hashes)
+            sig = minhash_batch(texts, num_perm, shingle_words, seed, word_hashes)
             out[row : row + len(texts)] = sig
             empty += int((sig[:, 0] == EMPTY_HASH).sum())
             if exact is not None:

@@ -69,8 +69,9 @@ POSTTRAIN_WEIGHT_BYTES = 4
 # Pythia's hub weights are float16 (its config.json); fetch_baseline loads them with transformers'
 # default dtype ("auto" since transformers 5) and saves them as they are.
 PYTHIA_WEIGHT_BYTES = 2
-# One MinHash value and the exact-text key per document: uint64 each (trellis.curate.signatures).
-SIGNATURE_VALUE_BYTES = 8
+# Per document (trellis.curate.signatures): num_perm uint32 MinHash values and a uint64 exact-text key.
+SIGNATURE_VALUE_BYTES = 4
+EXACT_KEY_BYTES = 8
 
 
 def token_mix(config: dict) -> list[dict[str, Any]]:
@@ -381,8 +382,8 @@ def disk_minhash(config: dict, sizes: list[dict]) -> dict[str, Any]:
     return {
         "stage": "minhash",
         "what": "minhash/<source>/ (curated sources)",
-        "bytes": sum(r["documents"] * (num_perm + 1) * SIGNATURE_VALUE_BYTES for r in scored),
-        "basis": f"per raw document: {num_perm} uint64 MinHash values + one uint64 exact key",
+        "bytes": sum(r["documents"] * (num_perm * SIGNATURE_VALUE_BYTES + EXACT_KEY_BYTES) for r in scored),
+        "basis": f"per raw document: {num_perm} uint32 MinHash values + one uint64 exact key",
     }
 
 
@@ -536,7 +537,7 @@ def disk(config: dict) -> dict[str, Any]:
       (``NATIVE_TEXT_RATIO``); Pythia's float16 snapshots in the hub cache.
     - raw: the text in snappy Parquet (``SNAPPY_TEXT_RATIO``) plus the id column.
     - scores: one uncompressed row of classifier outputs per raw document of a curated source.
-    - minhash: ``num_perm`` + 1 uint64 per raw document of a curated source.
+    - minhash: ``num_perm`` uint32 and one uint64 per raw document of a curated source.
     - curation: filtered/ at most the curated sources' raw parts, curated/ their budgets' text.
     - tokens: 2 bytes a token (uint16 lists) plus the document index, raw and curated parts.
     - shards: the TKDS bytes exactly, given the stream (budgets + one EOS a document).
