@@ -202,6 +202,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     rows = []
     for micro, compiled, ckpt in itertools.product(micros, compiles, checkpointing):
         row = {
+            "probe": "pretrain",
             "device": device,
             "precision": precision,
             "micro_batch_size": micro,
@@ -241,9 +242,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
             f"{warm}",
             flush=True,
         )
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(rows, indent=2) + "\n")
+        if args.out:  # after every row: a run cut short keeps the rows it finished
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(rows, indent=2) + "\n")
     return rows
 
 

@@ -25,8 +25,11 @@ def test_data_comes_from_the_package(simple):
     assert (
         bfcl.resolve_category("BFCL_v3_simple") == bfcl.resolve_category("simple_python") == "simple_python"
     )
-    with pytest.raises(ValueError, match="unsupported BFCL category"):
-        bfcl.resolve_category("multi_turn_base")
+    # Multi-turn runs (trellis.evaluate.bfcl_multi_turn); web search and memory do not.
+    assert bfcl.resolve_category("BFCL_v3_multi_turn_base") == "multi_turn_base"
+    for category in ("web_search_base", "memory_kv"):
+        with pytest.raises(ValueError, match="unsupported BFCL category"):
+            bfcl.resolve_category(category)
     # Java/JavaScript answers are language literals: prompt mode only.
     with pytest.raises(ValueError, match="prompt mode only"):
         bfcl.messages(bfcl.load_category("simple_java", 1)[0])

@@ -315,3 +315,20 @@ def test_each_bfcl_mode_is_a_generation_pass_of_its_own():
     assert plan.evaluation_hours(config, "curated") == pytest.approx(630 * 0.03 / 3600)
     config["evaluate"]["bfcl"]["modes"] = ["prompt", "json"]  # json asks simple again, not Java
     assert plan.evaluation_hours(config, "curated") == pytest.approx((630 + 500) * 0.03 / 3600)
+
+
+def test_bfcl_multi_turn_costs_a_generation_per_model_step():
+    config = load("study.yaml")
+    config["evaluate"] = {
+        "stages": ["base"],
+        "bfcl": {"categories": ["multi_turn_base"], "modes": ["prompt"], "max_new_tokens": 10},
+        "harness": {"tasks": {}, "demo_tasks": None, "batch_size": 16},
+    }
+    # 200 entries, 1,876 model steps (turns + the ground truth's calls) in batches of 8:
+    # 235 batches × 10 steps × 30 ms, not the 25 batches of one prompt an entry.
+    assert plan.BFCL_MULTI_TURN_STEPS["multi_turn_base"] == 1876
+    assert plan.evaluation_hours(config, "curated") == pytest.approx(235 * 10 * 0.03 / 3600)
+    # The JSON mode does not run multi-turn: prompt mode 400 + 1,876 generations, json 400.
+    config["evaluate"]["bfcl"]["categories"] = ["multi_turn_base", "simple"]
+    config["evaluate"]["bfcl"]["modes"] = ["prompt", "json"]
+    assert plan.evaluation_hours(config, "curated") == pytest.approx((285 + 50) * 10 * 0.03 / 3600)

@@ -29,12 +29,16 @@ Categories: the Python AST ones (simple, multiple, parallel, parallel_multiple, 
 relevance ones (irrelevance, live_irrelevance: right when the answer holds no function call;
 live_relevance: right when it holds one) and, in prompt mode only, simple_java and
 simple_javascript (BFCL's "simple" is the mean of the Python, Java and JavaScript parts; their
-answers are language literals, which the JSON mode does not ask for). Not here: multi-turn (its
-checker runs offline, in-process simulators of file systems, trading, travel..., but the answers
-it checks come from an agent loop that executes each step's calls with bfcl-eval's ``eval`` of
-model-written call strings and feeds the results back: an inference loop we do not have),
-web search (needs a search API) and memory (needs an agent loop and, for the vector backend, a
-hub embedding model).
+answers are language literals, which the JSON mode does not ask for) and the four multi-turn
+categories (multi_turn_base, multi_turn_miss_func, multi_turn_miss_param,
+multi_turn_long_context). A multi-turn entry is not one prompt and one answer: the model is asked
+step by step, its calls are executed in bfcl-eval's in-process simulators (file system, trading,
+travel, ...) and the results fed back, as the leaderboard's agent loop for prompting models does,
+and bfcl-eval's multi-turn checker judges the calls of every step; that loop is
+``trellis.evaluate.bfcl_multi_turn`` (this module loads the entries and aggregates the scores).
+The JSON mode does not run them: the loop executes calls in bfcl-eval's Python syntax. Not here:
+web search (needs a search API) and memory (needs an agent loop over a memory backend and, for
+the vector backend, a hub embedding model): BFCL's "agentic" section.
 
 ``summary`` computes BFCL's aggregates with bfcl-eval's own helpers, as its
 ``generate_leaderboard_csv`` (``bfcl_eval/eval_checker/eval_runner_helper.py``) does; see
@@ -82,7 +86,10 @@ AST = (
 )
 OTHER_LANGUAGES = ("simple_java", "simple_javascript")
 RELEVANCE = ("irrelevance", "live_irrelevance", "live_relevance")
-SUPPORTED = AST + OTHER_LANGUAGES + RELEVANCE
+# Asked step by step in an agent loop (trellis.evaluate.bfcl_multi_turn), prompt mode only.
+MULTI_TURN = ("multi_turn_base", "multi_turn_miss_func", "multi_turn_miss_param", "multi_turn_long_context")
+PROMPT_ONLY = OTHER_LANGUAGES + MULTI_TURN
+SUPPORTED = AST + OTHER_LANGUAGES + RELEVANCE + MULTI_TURN
 
 # BFCL's summary sections, as bfcl-eval's generate_leaderboard_csv builds its columns
 # (bfcl_eval/eval_checker/eval_runner_helper.py). A section is a tree: a category name, or
@@ -105,21 +112,29 @@ _NON_LIVE = (
 _LIVE = ("weighted", ("live_simple", "live_multiple", "live_parallel", "live_parallel_multiple"))
 # "Irrelevance Detection" of the overall table: the mean of the non-live and live rates.
 _IRRELEVANCE_DETECTION = ("unweighted", ("irrelevance", "live_irrelevance"))
+# "Multi Turn Acc": the unweighted mean of the four multi-turn categories
+# (generate_leaderboard_csv: calculate_unweighted_accuracy over base, miss_func, miss_param,
+# long_context).
+_MULTI_TURN = ("unweighted", MULTI_TURN)
 # The overall accuracy's weights, as written in generate_leaderboard_csv:
 # calculate_percentage_weighted_accuracy([non_live, live, total_irrelevance, multi_turn, agentic],
-# [10, 10, 10, 30, 40]). Multi-turn and agentic (web search, memory) cannot run offline here; a
-# category the leaderboard did not evaluate counts 0 there, which would cap our overall at 30%,
-# so ``overall_offline`` applies the same weights to the sections that ran (bfcl-eval's helper
-# normalizes them): BFCL's overall restricted to its single-turn part. A test checks these
-# weights against bfcl-eval's source.
+# [10, 10, 10, 30, 40]). Agentic (web search, memory) cannot run offline here; a category the
+# leaderboard did not evaluate counts 0 there, which would cap our overall, so the overalls below
+# apply the same weights to the sections that ran (bfcl-eval's helper normalizes them), and say
+# "offline" because agentic is never among them: ``overall_offline`` is BFCL's overall restricted
+# to its single-turn part (what ``validate_bfcl`` compares with the published row), and
+# ``overall_offline_with_multi_turn`` adds multi-turn at its weight of 30 (everything but
+# agentic). A test checks these weights against bfcl-eval's source.
 LEADERBOARD_OVERALL_WEIGHTS = {"non_live": 10, "live": 10, "irrelevance": 10, "multi_turn": 30, "agentic": 40}
-_OVERALL_OFFLINE = (
+_SINGLE_TURN_WEIGHTED = (
+    (_NON_LIVE, LEADERBOARD_OVERALL_WEIGHTS["non_live"]),
+    (_LIVE, LEADERBOARD_OVERALL_WEIGHTS["live"]),
+    (_IRRELEVANCE_DETECTION, LEADERBOARD_OVERALL_WEIGHTS["irrelevance"]),
+)
+_OVERALL_OFFLINE = ("percentage", _SINGLE_TURN_WEIGHTED)
+_OVERALL_OFFLINE_WITH_MULTI_TURN = (
     "percentage",
-    (
-        (_NON_LIVE, LEADERBOARD_OVERALL_WEIGHTS["non_live"]),
-        (_LIVE, LEADERBOARD_OVERALL_WEIGHTS["live"]),
-        (_IRRELEVANCE_DETECTION, LEADERBOARD_OVERALL_WEIGHTS["irrelevance"]),
-    ),
+    (*_SINGLE_TURN_WEIGHTED, (_MULTI_TURN, LEADERBOARD_OVERALL_WEIGHTS["multi_turn"])),
 )
 
 # Per mode: (section name, tree). The JSON mode keeps the sections it always had: its
@@ -141,7 +156,9 @@ SUMMARY_SECTIONS = {
         ("live_irrelevance", "live_irrelevance"),
         ("live_relevance", "live_relevance"),
         ("irrelevance_detection", _IRRELEVANCE_DETECTION),
+        ("multi_turn", _MULTI_TURN),
         ("overall_offline", _OVERALL_OFFLINE),
+        ("overall_offline_with_multi_turn", _OVERALL_OFFLINE_WITH_MULTI_TURN),
     ),
 }
 
@@ -249,6 +266,12 @@ def check_category_mode(category: str, mode: str) -> str:
             f"BFCL category {category!r} runs in prompt mode only: its answers are {cat.split('_')[1]} "
             "literals, which the JSON mode does not ask for (evaluate.bfcl.modes)"
         )
+    if mode == "json" and cat in MULTI_TURN:
+        raise ValueError(
+            f"BFCL category {category!r} runs in prompt mode only: its agent loop executes the calls "
+            "of each step in bfcl-eval's Python call syntax, which the JSON mode does not ask for "
+            "(evaluate.bfcl.modes)"
+        )
     return cat
 
 
@@ -272,16 +295,15 @@ def split_benchmark(suffix: str) -> tuple[str, str]:
 
 def mode_categories(cfg: dict) -> dict[str, list[str]]:
     """The categories each configured mode runs (``evaluate.bfcl``: categories, modes; JSON alone
-    when modes is absent): all of them, but the prompt-only ones (Java, JavaScript) in prompt mode
-    only. Errors (an unknown mode or category, a category no configured mode can score) name the
-    config key."""
+    when modes is absent): all of them, but the prompt-only ones (Java, JavaScript, multi-turn) in
+    prompt mode only. Errors (an unknown mode or category, a category no configured mode can
+    score) name the config key."""
     categories = list(cfg["categories"])
     modes = [_check_mode(m) for m in cfg.get("modes", ["json"])]
     for c in categories:
         resolve_category(c)
     out = {
-        m: [c for c in categories if m == "prompt" or resolve_category(c) not in OTHER_LANGUAGES]
-        for m in modes
+        m: [c for c in categories if m == "prompt" or resolve_category(c) not in PROMPT_ONLY] for m in modes
     }
     if "prompt" not in modes:
         for c in categories:
@@ -319,7 +341,7 @@ def load_category(
     (BFCL's docs as its evaluation hands them to the checker), prompt_docs (the docs as its
     inference puts them in the prompt: with the language hint, "Note that the provided function is
     in Python 3 syntax.", and for Java/JavaScript every parameter typed as a string), and
-    possible_answer (BFCL ground truth).
+    possible_answer (BFCL ground truth). Multi-turn entries differ: see ``_multi_turn_entries``.
     """
     b = _bfcl()
     cat = resolve_category(category)
@@ -328,6 +350,8 @@ def load_category(
     for p in (questions_path, answers_path):
         if p is not None and not p.is_file():
             raise FileNotFoundError(f"BFCL data file missing from the bfcl_eval install: {p}")
+    if cat in MULTI_TURN:
+        return _limited(_multi_turn_entries(cat, mode, answers_path), limit, seed)
     # The package's own loaders. Its eval runner loads the docs without the language hint and
     # its inference with it; the hint retypes Java/JavaScript parameters, so the two differ.
     questions = b["load_dataset_entry"](cat, include_language_specific_hint=False)
@@ -355,20 +379,75 @@ def load_category(
                 "possible_answer": answers[q["id"]],
             }
         )
-    if limit is not None:
-        if limit < 1:
-            raise ValueError(f"limit must be >= 1, got {limit}")
-        if seed is not None and limit < len(entries):
-            keep = set(random.Random(seed).sample(range(len(entries)), limit))
-            entries = [e for i, e in enumerate(entries) if i in keep]
-        else:
-            entries = entries[:limit]
+    return _limited(entries, limit, seed)
+
+
+def _limited(entries: list[dict], limit: int | None, seed: int | None) -> list[dict]:
+    """The first ``limit`` entries, or with ``seed`` a seeded sample of them in file order."""
+    if limit is None:
+        return entries
+    if limit < 1:
+        raise ValueError(f"limit must be >= 1, got {limit}")
+    if seed is not None and limit < len(entries):
+        keep = set(random.Random(seed).sample(range(len(entries)), limit))
+        return [e for i, e in enumerate(entries) if i in keep]
+    return entries[:limit]
+
+
+def _multi_turn_entries(category: str, mode: str, answers_path: Path) -> list[dict]:
+    """A multi-turn category's entries, as the leaderboard's inference loads them.
+
+    bfcl-eval's ``load_dataset_entry`` adds the docs of the involved classes (the questions file
+    has none), moves the held-out ones of miss_func to ``missed_function`` and adds the language
+    hint (to the docs that stay; the held-out ones are moved before the hint and keep none).
+    Each entry: id, category, mode, question (every turn's messages; a held-out turn has none),
+    prompt_docs (the docs of the first system prompt), missed_function ({turn index as a string:
+    the docs added at that turn}), functions (every doc the conversation shows: prompt_docs and
+    the held-out ones), involved_classes and initial_config (the simulators and their state), and
+    possible_answer (per turn, the ground-truth call strings; [] where no call can answer).
+    """
+    b = _bfcl()
+    answers = {a["id"]: a["ground_truth"] for a in b["load_ground_truth_entry"](category)}
+    entries = []
+    for q in b["load_dataset_entry"](category):
+        if q["id"] not in answers:
+            raise KeyError(f"{answers_path}: no possible answer for {q['id']}")
+        if len(answers[q["id"]]) != len(q["question"]):
+            raise ValueError(
+                f"{answers_path}: {q['id']} has {len(answers[q['id']])} answer turns for "
+                f"{len(q['question'])} question turns"
+            )
+        missed = q.get("missed_function", {})
+        entries.append(
+            {
+                "id": q["id"],
+                "category": category,
+                "mode": mode,
+                "question": q["question"],
+                "prompt_docs": q["function"],
+                "missed_function": missed,
+                "functions": q["function"] + [doc for docs in missed.values() for doc in docs],
+                "involved_classes": q["involved_classes"],
+                "initial_config": q.get("initial_config", {}),
+                "possible_answer": answers[q["id"]],
+            }
+        )
     return entries
+
+
+def _single_turn(entry: dict) -> dict:
+    """``entry``, or an error where it is multi-turn (asked and scored by bfcl_multi_turn)."""
+    if entry["category"] in MULTI_TURN:
+        raise ValueError(
+            f"BFCL entry {entry['id']} is multi-turn: it is asked step by step and scored by "
+            "trellis.evaluate.bfcl_multi_turn.run, not as one prompt and one answer"
+        )
+    return entry
 
 
 def question_text(entry: dict) -> str:
     """The question as one text: BFCL turns may hold a system message before the user's."""
-    parts = [m["content"] for m in entry["question"] if m.get("content")]
+    parts = [m["content"] for m in _single_turn(entry)["question"] if m.get("content")]
     if not parts:
         raise ValueError(f"BFCL entry {entry['id']}: empty question")
     return "\n\n".join(parts)
@@ -398,9 +477,10 @@ def prompt_functions(entry: dict) -> list[dict]:
 def messages(entry: dict) -> list[dict]:
     """The chat messages of an entry in its mode (see the module docstring)."""
     mode = entry.get("mode", "json")
-    # Loading a Java/JavaScript entry in JSON mode is fine (its docs are eval identities, see
-    # trellis.evaluate.identities); asking a model for it is not.
+    # Loading a Java/JavaScript or multi-turn entry in JSON mode is fine (its docs are eval
+    # identities, see trellis.evaluate.identities); asking a model for it is not.
     check_category_mode(entry["category"], mode)
+    _single_turn(entry)
     if mode == "prompt":
         # What bfcl-eval's prompting handlers send (OSSHandler._pre_query_processing_prompting):
         # its default system prompt with the docs, before (or merged into) the question's own
@@ -541,6 +621,7 @@ def _score_relevance(entry: dict, generation_text: str) -> dict:
 
 def score_example(entry: dict, generation_text: str) -> dict:
     """{parsed, correct, error_type, error}; an unparseable output is scored wrong, not dropped."""
+    _single_turn(entry)
     if entry.get("mode", "json") == "prompt":
         return _score_prompt(entry, generation_text)
     if entry["category"] in RELEVANCE:
@@ -713,7 +794,7 @@ def reference_calls(entry: dict) -> list[dict]:
     required: a few entries mark a required parameter optional, and a few list optional keys the
     doc does not have at all; this choice passes the checker on both.
     """
-    docs = {f["name"]: f for f in entry["functions"]}
+    docs = {f["name"]: f for f in _single_turn(entry)["functions"]}
     calls = []
     for call in entry["possible_answer"]:
         ((name, possible),) = call.items()
@@ -729,6 +810,7 @@ def reference_answer(entry: dict) -> str:
     only asks for a call). Python categories only in prompt mode (Java/JavaScript answers are
     language literals)."""
     prompt = entry.get("mode", "json") == "prompt"
+    _single_turn(entry)  # multi-turn: trellis.evaluate.bfcl_multi_turn.reference_model
     if entry["category"] in OTHER_LANGUAGES:
         raise ValueError(f"{entry['id']}: no generated reference answer for {entry['category']}")
     if entry["category"] in ("irrelevance", "live_irrelevance"):

@@ -23,7 +23,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from trellis.core.bootstrap import metric_intervals
-from trellis.evaluate import bfcl, classification, code, extraction, json_schema
+from trellis.evaluate import bfcl, bfcl_multi_turn, classification, code, extraction, json_schema
 from trellis.evaluate.execution import isolation
 from trellis.evaluate.results import RESULT_FORMAT, STAGES, model_info, parse_benchmark
 from trellis.evaluate.shots import DEFAULT_SHOTS, bfcl_shots, json_schema_shots, sft_shots
@@ -54,10 +54,11 @@ def evaluate(
     """Run ``benchmark`` on the model in ``model_dir`` and return the result record.
 
     cfg: the benchmark's config section (json_schema, extraction, classification: examples,
-    max_new_tokens; bfcl, humaneval, mbpp: limit, max_new_tokens; code: timeout_s, workers;
-    optional batch_size, shots). bootstrap: {resamples, confidence}. suite_path: the JSON suite
-    subset the workflow wrote (json_schema); None takes cfg["examples"] from the committed locked
-    suite. data_files: the downloaded dataset files (mbpp). generator: an already loaded
+    max_new_tokens; bfcl, humaneval, mbpp: limit, max_new_tokens, and for BFCL's multi-turn
+    categories multi_turn_step_limit; code: timeout_s, workers; optional batch_size, shots).
+    bootstrap: {resamples, confidence}. suite_path: the JSON suite subset the workflow wrote
+    (json_schema); None takes cfg["examples"] from the committed locked suite. data_files: the
+    downloaded dataset files (mbpp). generator: an already loaded
     ``trellis.evaluate.generation.Generator`` for model_dir (optional).
     """
     t_start = time.monotonic()
@@ -125,6 +126,11 @@ def evaluate(
         ):
             raise ValueError(
                 f"benchmark {benchmark!r} does not match its config's category {cfg['category']!r}"
+            )
+        if bench.resolve_category(category) in bench.MULTI_TURN:
+            # Not one prompt per example: an agent loop of model steps (see there).
+            return _evaluate_bfcl_multi_turn(
+                benchmark, mode, category, model_dir, stage, arm, cfg, bootstrap, seed, generator, t_start
             )
         limit = cfg.get("limit")
         examples = bench.load_category(category, int(limit) if limit is not None else None, mode=mode)
@@ -203,6 +209,126 @@ def evaluate(
             "load_s": round(load_s, 3),
             "generate_s": round(generate_s, 3),
             "examples_per_s": round(len(per_example) / generate_s, 3) if generate_s > 0 else None,
+            "score_s": round(score_s, 3),
+            "total_s": round(time.monotonic() - t_start, 3),
+        },
+    }
+
+
+def _evaluate_bfcl_multi_turn(
+    benchmark: str,
+    mode: str,
+    category: str,
+    model_dir,
+    stage: str,
+    arm: str,
+    cfg: dict,
+    bootstrap: dict,
+    seed: int,
+    generator,
+    t_start: float,
+) -> dict:
+    """One BFCL multi-turn category (``evaluate``'s record, same fields): bfcl-eval's agent loop
+    (``trellis.evaluate.bfcl_multi_turn.run``) with the model answering every step.
+
+    Each call of the loop's ``generate`` is one batched ``Generator.generate`` over the steps of
+    every unfinished entry, each rendered in the stage's prompt format (base: few-shot completion
+    with the prompt mode's shots and the conversation so far as further pairs; SFT/DPO: the chat
+    template over the whole conversation). Per example: the model's texts per turn and step
+    (``output``), bfcl-eval's judgement (correct, error_type, error) and how far it got (steps,
+    turns of turns_total, force_terminated). ``evaluate.bfcl.multi_turn_step_limit`` (cfg key
+    ``multi_turn_step_limit``) caps a turn's steps of calls; absent or null, bfcl-eval's own.
+    """
+    # JSON mode cannot run it: an error naming evaluate.bfcl.modes.
+    category = bfcl.check_category_mode(category, mode)
+    max_new_tokens = int(_require(cfg, "max_new_tokens", benchmark))
+    batch_size = int(cfg.get("batch_size", 8))
+    resamples = int(_require(bootstrap, "resamples", "bootstrap"))
+    confidence = float(_require(bootstrap, "confidence", "bootstrap"))
+    n_shots = int(cfg.get("shots", DEFAULT_SHOTS)) if stage == "base" else 0
+    step_limit = cfg.get("multi_turn_step_limit")
+    step_limit = bfcl_multi_turn.default_step_limit() if step_limit is None else int(step_limit)
+    limit = cfg.get("limit")
+    examples = bfcl.load_category(category, int(limit) if limit is not None else None, mode=mode)
+    if not examples:
+        raise ValueError(f"benchmark {benchmark!r}: no examples to evaluate")
+    questions, answers = bfcl.data_paths(category)
+    source = {
+        "category": category,
+        "mode": mode,
+        "questions": str(questions),
+        "possible_answers": str(answers),
+        "bfcl_eval_version": _bfcl_version(),
+        "output_format": bfcl.OUTPUT_FORMATS[mode],
+        "agent_loop": "bfcl-eval's inference_multi_turn_prompting: each step's calls executed in its "
+        "simulators, results fed back as a user message; scored by its multi-turn checker",
+        "step_limit": step_limit,
+    }
+    shots, shot_names = bfcl_shots(seed, n_shots)
+    shots = bfcl.shots(mode, shots)
+
+    t_load = time.monotonic()
+    gen = _generator(model_dir, generator)
+    load_s = time.monotonic() - t_load
+    stop = prompts.stop_strings(stage)
+    counts = {"generate_s": 0.0, "calls": 0, "steps": 0, "truncated": 0}
+
+    def generate(requests: list[bfcl_multi_turn.StepRequest]) -> list[str]:
+        # One batch call advances every unfinished entry by one step.
+        texts = [bfcl_multi_turn.prompt_text(stage, gen.tokenizer, r.messages, shots) for r in requests]
+        t = time.monotonic()
+        outputs = gen.generate(texts, max_new_tokens, batch_size, stop)
+        counts["generate_s"] += time.monotonic() - t
+        counts["calls"] += 1
+        counts["steps"] += len(requests)
+        counts["truncated"] += gen.truncated  # reset by every generate call
+        return outputs
+
+    t_run = time.monotonic()
+    records = bfcl_multi_turn.run(examples, generate, step_limit)
+    # The loop's own time (executing calls, bfcl-eval's checker) apart from the model's.
+    score_s = time.monotonic() - t_run - counts["generate_s"]
+    per_example = []
+    for example, record in zip(examples, records):
+        per_example.append(
+            {
+                "id": example["id"],
+                "output": record["output"],
+                "scores": bfcl.example_scores(record),
+                **{k: v for k, v in record.items() if k != "output"},
+            }
+        )
+    metrics = metric_intervals(per_example, bfcl.METRICS, resamples, confidence, seed)
+    generate_s = counts["generate_s"]
+    return {
+        "format": RESULT_FORMAT,
+        "arm": arm,
+        "stage": stage,
+        "benchmark": benchmark,
+        "model": model_info(model_dir),
+        "data": source,
+        "n": len(per_example),
+        "metrics": metrics,
+        "bootstrap": {"resamples": resamples, "confidence": confidence, "seed": seed},
+        "generation": {
+            "max_new_tokens": max_new_tokens,
+            "batch_size": batch_size,
+            "decoding": "greedy",
+            "stop": stop,
+            "prompt": "few-shot completion" if stage == "base" else "chat template",
+            "shots": shot_names,
+            "truncated_prompts": counts["truncated"],
+            "device": str(gen.device),
+            # Model steps of all entries, and the batched generate calls they took.
+            "steps": counts["steps"],
+            "generate_calls": counts["calls"],
+        },
+        "examples": per_example,
+        "timing": {
+            "load_s": round(load_s, 3),
+            "generate_s": round(generate_s, 3),
+            "examples_per_s": round(len(per_example) / generate_s, 3) if generate_s > 0 else None,
+            "steps_per_s": round(counts["steps"] / generate_s, 3) if generate_s > 0 else None,
             "score_s": round(score_s, 3),
             "total_s": round(time.monotonic() - t_start, 3),
         },

@@ -8,6 +8,7 @@ shows one, and ``disjoint.check_posttrain_files`` checks the written files again
 
 from __future__ import annotations
 
+import json
 from functools import cache
 
 from trellis.evaluate import bfcl
@@ -39,13 +40,29 @@ def evaluation_items() -> list[EvalItem]:
                 )
             )
     for category in bfcl.SUPPORTED:
-        for entry in bfcl.load_category(category):
+        entries = bfcl.load_category(category)
+        if category in bfcl.MULTI_TURN:
+            entries = _distinct_docs(entries)
+        for entry in entries:
             for f in bfcl.prompt_functions(entry) + entry["functions"]:
                 label = f"BFCL {entry['id']} function {f['name']}"
                 items.append(EvalItem(label, schema=f.get("parameters"), function=f["name"]))
     items += [EvalItem(f"eval pool function {n}", function=n) for n in sp.all_function_names("eval")]
     items += [EvalItem(f"classification task {t}", schema=cl.schema_for(t)) for t in sorted(cl.TASKS)]
     return items
+
+
+def _distinct_docs(entries: list[dict]) -> list[dict]:
+    """Multi-turn entries reduced to their distinct function docs, each once, under the id of the
+    first entry that shows it: every entry shows again the docs of its simulator classes (some
+    44,000 docs in 800 entries, under 600 distinct), which would triple the index's size and
+    its build time for nothing."""
+    first: dict[str, tuple[str, dict]] = {}
+    for entry in entries:
+        for f in entry["functions"]:  # the prompt's docs and the held-out ones (miss_func)
+            first.setdefault(json.dumps(f, sort_keys=True), (entry["id"], f))
+    # Each doc both as the JSON mode would convert it and as BFCL writes it, like any entry's.
+    return [{"id": id_, "prompt_docs": [f], "functions": [f]} for id_, f in first.values()]
 
 
 @cache

@@ -593,6 +593,19 @@ BFCL_SIZES = {
     "simple_java": 100,
     "simple_javascript": 50,
 }
+# BFCL's multi-turn categories are not one prompt an example: every model step of the agent loop
+# (trellis.evaluate.bfcl_multi_turn) is a generation, the entries advancing together, a batch per
+# step. Per category, the steps of a model that makes the ground truth's calls one a step and
+# then answers without a call: each turn's calls + 1 (the installed bfcl-eval's data, 200 entries
+# each, 3.7-4.7 turns an entry; tests/evaluate/test_bfcl_multi_turn.py recounts them). A model
+# that calls several functions in one step takes fewer, one that retries more, up to
+# evaluate.bfcl.multi_turn_step_limit + 1 a turn (bfcl-eval's 20 + 1 by default).
+BFCL_MULTI_TURN_STEPS = {
+    "multi_turn_base": 1876,
+    "multi_turn_miss_func": 2074,
+    "multi_turn_miss_param": 2074,
+    "multi_turn_long_context": 1937,
+}
 HUMANEVAL_PROBLEMS = 164
 MBPP_TEST_PROBLEMS = 500
 # lm-eval log-likelihood tasks: (test examples, scored continuations each, tokens of a request,
@@ -703,9 +716,10 @@ def evaluation_hours(config: dict, arm: str) -> float:
                 ev[bench]["max_new_tokens"]
             )
     if ev.get("bfcl"):
-        # Every configured mode asks its categories again (prompt mode adds Java and JavaScript).
+        # Every configured mode asks its categories again (prompt mode adds Java, JavaScript and
+        # multi-turn, whose entries cost a generation a step).
         for categories in bfcl.mode_categories(ev["bfcl"]).values():
-            n = sum(BFCL_SIZES.get(c, 0) for c in categories)
+            n = sum(BFCL_SIZES.get(c, 0) + BFCL_MULTI_TURN_STEPS.get(c, 0) for c in categories)
             steps += math.ceil(n / GENERATION_BATCH_SIZE) * int(ev["bfcl"]["max_new_tokens"])
     for bench, n in (("humaneval", HUMANEVAL_PROBLEMS), ("mbpp", MBPP_TEST_PROBLEMS)):
         if ev.get(bench):
