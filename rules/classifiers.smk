@@ -33,6 +33,7 @@ rule train_classifier:
         f"{RESULTS}/logs/train_classifier/{{task}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/train_classifier/{{task}}.tsv"
+    priority: CURATION_PRIORITY
     conda:
         "../envs/classify.yaml"
     threads: res("model", "threads")
@@ -61,6 +62,7 @@ rule score:
         f"{RESULTS}/benchmarks/score/{{source}}/part-{{part}}.tsv"
     wildcard_constraints:
         source=alternation(CURATED_SOURCES),
+    priority: CURATION_PRIORITY
     conda:
         "../envs/classify.yaml"
     threads: res("model", "threads")

@@ -31,6 +31,7 @@ rule stage0:
         f"{RESULTS}/benchmarks/stage0/{{source}}.tsv"
     wildcard_constraints:
         source=alternation(CURATED_SOURCES),
+    priority: CURATION_PRIORITY
     conda:
         "../envs/classify.yaml"
     threads: res("model", "threads")
@@ -146,6 +147,7 @@ rule signatures:
         f"{RESULTS}/benchmarks/signatures/{{source}}/part-{{part}}.tsv"
     wildcard_constraints:
         source=alternation(CURATED_SOURCES),
+    priority: CURATION_PRIORITY
     conda:
         "../envs/data.yaml"
     threads: 1
@@ -174,6 +176,7 @@ rule filter:
         f"{RESULTS}/benchmarks/filter/{{source}}/part-{{part}}.tsv"
     wildcard_constraints:
         source=alternation(CURATED_SOURCES),
+    priority: CURATION_PRIORITY
     conda:
         "../envs/data.yaml"
     threads: 1
@@ -213,6 +216,7 @@ for curated_source in CURATED_SOURCES:
             f"{RESULTS}/logs/dedup/{curated_source}.log",
         benchmark:
             f"{RESULTS}/benchmarks/dedup/{curated_source}.tsv"
+        priority: CURATION_PRIORITY
         conda:
             "../envs/data.yaml"
         threads: 1
@@ -238,6 +242,7 @@ for curated_source in CURATED_SOURCES:
             f"{RESULTS}/logs/select/{curated_source}.log",
         benchmark:
             f"{RESULTS}/benchmarks/select/{curated_source}.tsv"
+        priority: CURATION_PRIORITY
         conda:
             "../envs/data.yaml"
         threads: 1

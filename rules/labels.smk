@@ -9,6 +9,7 @@ rule label_sample:
         f"{RESULTS}/labels/sample-{{domain}}.parquet",
     log:
         f"{RESULTS}/logs/label_sample/{{domain}}.log",
+    priority: CURATION_PRIORITY
     conda:
         "../envs/data.yaml"
     threads: 1
@@ -29,6 +30,7 @@ rule label:
         report=f"{RESULTS}/labels/{{task}}.report.json",
     log:
         f"{RESULTS}/logs/label/{{task}}.log",
+    priority: CURATION_PRIORITY
     conda:
         "../envs/data.yaml"
     threads: 1

@@ -39,6 +39,7 @@ rule tokenize:
         f"{RESULTS}/benchmarks/tokenize/{{stage}}/{{source}}/part-{{part}}.tsv"
     wildcard_constraints:
         stage="raw|curated",
+    priority: CURATION_PRIORITY
     conda:
         "../envs/data.yaml"
     # tokenizers encodes each batch on this many threads (RAYON_NUM_THREADS, set by the script).
@@ -67,6 +68,7 @@ rule mix:
         f"{RESULTS}/benchmarks/mix/{{arm}}.tsv"
     wildcard_constraints:
         arm=alternation(PRETRAIN_ARMS),
+    priority: CURATION_PRIORITY
     conda:
         "../envs/data.yaml"
     threads: 1

@@ -20,6 +20,7 @@ rule pretrain:
         f"{RESULTS}/benchmarks/pretrain/{{arm}}.tsv"
     wildcard_constraints:
         arm=alternation(PRETRAIN_ARMS),
+    priority: TRAINING_PRIORITY
     conda:
         "../envs/pretrain.yaml"
     threads: res("pretrain", "threads")
@@ -48,6 +49,7 @@ rule convert:
         f"{RESULTS}/logs/convert/{{arm}}.log",
     wildcard_constraints:
         arm=alternation(PRETRAIN_ARMS),
+    priority: TRAINING_PRIORITY
     conda:
         "../envs/pretrain.yaml"
     threads: 1
@@ -110,6 +112,7 @@ rule build_posttrain_data:
         manifest=f"{RESULTS}/posttrain/manifest.json",
     log:
         f"{RESULTS}/logs/build_posttrain_data.log",
+    priority: CURATION_PRIORITY
     conda:
         "../envs/posttrain.yaml"
     threads: 1
@@ -137,6 +140,7 @@ rule sft:
         f"{RESULTS}/logs/sft/{{arm}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/sft/{{arm}}.tsv"
+    priority: TRAINING_PRIORITY
     conda:
         "../envs/posttrain.yaml"
     threads: res("model", "threads")
@@ -161,6 +165,7 @@ rule dpo:
         f"{RESULTS}/logs/dpo/{{arm}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/dpo/{{arm}}.tsv"
+    priority: TRAINING_PRIORITY
     conda:
         "../envs/posttrain.yaml"
     threads: res("model", "threads")

@@ -260,7 +260,8 @@ def test_evaluate_model_runs_every_benchmark_on_one_generator(tmp_path):
         model, "sft", "curated", benchmarks, {"resamples": 100, "confidence": 0.95}, 0, generator=gen
     )
     assert set(results) == {"classification", "humaneval", "bfcl_simple", "bfcl_irrelevance", "bfcl_summary"}
-    assert calls == [6, 2, 3, 3]  # one generator, every benchmark's prompts
+    # One generator, every benchmark's prompts; BFCL's categories in one call (3 + 3 prompts).
+    assert calls == [6, 2, 6]
     # "[]" is no call: right on irrelevance, wrong on simple.
     assert results["bfcl_summary"]["metrics"]["irrelevance"]["value"] == 1.0
     assert results["bfcl_simple"]["metrics"]["accuracy"]["value"] == 0.0

@@ -66,6 +66,7 @@ class ScriptedGenerator:
     def generate(self, prompts_, max_new_tokens, batch_size=8, stop=()):
         self.prompts = list(prompts_)
         self.stop = list(stop)
+        self.truncated_rows = [False] * len(self.prompts)  # as Generator: which prompts were cut
         return [self.answer_for(p) for p in prompts_]
 
 
@@ -390,3 +391,22 @@ def test_evaluate_errors_name_the_problem(tiny_model):
             {"resamples": 10, "confidence": 0.9},
             0,
         )
+
+
+def test_batched_benchmarks_keep_their_own_outputs_and_cut_prompts(tiny_model):
+    """Several benchmarks' prompts in one generate call (as BFCL's categories of a mode): each
+    gets back its own outputs, the same as generated alone, and its own count of prompts cut to
+    fit the context."""
+    from types import SimpleNamespace
+
+    from trellis.evaluate.dispatch import _generate
+    from trellis.evaluate.generation import Generator
+
+    gen = Generator(tiny_model, device="cpu")
+    long = "word " * 5000  # longer than the model's 4,096 positions
+    first, second = ["a short prompt", long + "one"], [long + "two", "another", long + "three"]
+    settings = SimpleNamespace(gen=gen, max_new_tokens=4, batch_size=8, stop=[])
+    outputs, seconds, cut = _generate([first, second], settings)
+    assert cut == [1, 2] and seconds > 0
+    assert gen.truncated_rows == [False, True, True, False, True]
+    assert outputs == [gen.generate(first, 4, 1), gen.generate(second, 4, 1)]

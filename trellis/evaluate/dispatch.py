@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -61,6 +62,57 @@ def evaluate(
     downloaded dataset files (mbpp). generator: an already loaded
     ``trellis.evaluate.generation.Generator`` for model_dir (optional).
     """
+    prepared = _prepare(
+        benchmark, model_dir, stage, arm, suite_path, cfg, bootstrap, seed, generator, data_files
+    )
+    if not isinstance(prepared, _Prepared):  # BFCL multi-turn: its agent loop made the record
+        return prepared
+    outputs, generate_s, cut = _generate([prepared.prompt_texts], prepared)
+    return _finish(prepared, outputs[0], generate_s, cut[0])
+
+
+@dataclass
+class _Prepared:
+    """One benchmark's examples and prompts, ready to generate (``_prepare``), and what
+    ``_finish`` needs to score the outputs and write the record."""
+
+    benchmark: str
+    kind: str
+    bench: Any
+    model_dir: str | os.PathLike
+    stage: str
+    arm: str
+    cfg: dict
+    seed: int
+    examples: list[dict]
+    source: dict
+    shot_names: list[str]
+    prompt_texts: list[str]
+    code_completion: bool
+    stop: list[str]
+    max_new_tokens: int
+    batch_size: int
+    resamples: int
+    confidence: float
+    gen: Any
+    load_s: float
+    t_start: float
+
+
+def _prepare(
+    benchmark: str,
+    model_dir: str | os.PathLike,
+    stage: str,
+    arm: str,
+    suite_path: str | os.PathLike | None,
+    cfg: dict,
+    bootstrap: dict,
+    seed: int,
+    generator=None,
+    data_files: list[str] | None = None,
+) -> _Prepared | dict:
+    """``benchmark``'s examples and prompt texts (``evaluate``'s arguments); a BFCL multi-turn
+    category is run here to the end and its record returned instead."""
     t_start = time.monotonic()
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; expected one of {STAGES}")
@@ -161,11 +213,52 @@ def evaluate(
         prompts.build_prompt(stage, gen.tokenizer, m, shots, c) for m, c in zip(messages, completions)
     ]
 
-    t_gen = time.monotonic()
-    stop = prompts.stop_strings(stage, code_completion=completions[0] is not None)
-    outputs = gen.generate(prompt_texts, max_new_tokens, batch_size, stop)
-    generate_s = time.monotonic() - t_gen
+    return _Prepared(
+        benchmark=benchmark,
+        kind=kind,
+        bench=bench,
+        model_dir=model_dir,
+        stage=stage,
+        arm=arm,
+        cfg=cfg,
+        seed=seed,
+        examples=examples,
+        source=source,
+        shot_names=shot_names,
+        prompt_texts=prompt_texts,
+        code_completion=completions[0] is not None,
+        stop=prompts.stop_strings(stage, code_completion=completions[0] is not None),
+        max_new_tokens=max_new_tokens,
+        batch_size=batch_size,
+        resamples=resamples,
+        confidence=confidence,
+        gen=gen,
+        load_s=load_s,
+        t_start=t_start,
+    )
 
+
+def _generate(prompt_lists: list[list[str]], prepared: _Prepared) -> tuple[list[list[str]], float, list[int]]:
+    """Greedy outputs of several benchmarks' prompts in one batched ``Generator.generate`` call
+    (their generation settings are ``prepared``'s): (outputs per list, seconds, prompts cut to fit
+    the context per list)."""
+    flat = [text for texts in prompt_lists for text in texts]
+    t_gen = time.monotonic()
+    outputs = prepared.gen.generate(flat, prepared.max_new_tokens, prepared.batch_size, prepared.stop)
+    generate_s = time.monotonic() - t_gen
+    cut = list(prepared.gen.truncated_rows)
+    by_list, cut_by_list, start = [], [], 0
+    for texts in prompt_lists:
+        by_list.append(outputs[start : start + len(texts)])
+        cut_by_list.append(sum(cut[start : start + len(texts)]))
+        start += len(texts)
+    return by_list, generate_s, cut_by_list
+
+
+def _finish(prepared: _Prepared, outputs: list[str], generate_s: float, truncated: int) -> dict:
+    """Score ``outputs`` (one per prepared example) and return the benchmark's result record."""
+    p = prepared
+    bench, kind, examples, cfg = p.bench, p.kind, p.examples, p.cfg
     t_score = time.monotonic()
     if hasattr(bench, "score_examples"):  # batch scoring (code: programs run in parallel)
         scores = bench.score_examples(examples, outputs, cfg)
@@ -179,38 +272,38 @@ def evaluate(
             if key in example and kind != "bfcl":
                 record[key] = example[key]
         per_example.append(record)
-    metrics = metric_intervals(per_example, bench.METRICS, resamples, confidence, seed)
+    metrics = metric_intervals(per_example, bench.METRICS, p.resamples, p.confidence, p.seed)
     score_s = time.monotonic() - t_score
 
     return {
         "format": RESULT_FORMAT,
-        "arm": arm,
-        "stage": stage,
-        "benchmark": benchmark,
-        "model": model_info(model_dir),
-        "data": source,
+        "arm": p.arm,
+        "stage": p.stage,
+        "benchmark": p.benchmark,
+        "model": model_info(p.model_dir),
+        "data": p.source,
         "n": len(per_example),
         "metrics": metrics,
-        "bootstrap": {"resamples": resamples, "confidence": confidence, "seed": seed},
+        "bootstrap": {"resamples": p.resamples, "confidence": p.confidence, "seed": p.seed},
         "generation": {
-            "max_new_tokens": max_new_tokens,
-            "batch_size": batch_size,
+            "max_new_tokens": p.max_new_tokens,
+            "batch_size": p.batch_size,
             "decoding": "greedy",
-            "stop": stop,
-            "prompt": ("code completion" if completions[0] is not None else "few-shot completion")
-            if stage == "base"
+            "stop": p.stop,
+            "prompt": ("code completion" if p.code_completion else "few-shot completion")
+            if p.stage == "base"
             else "chat template",
-            "shots": shot_names,
-            "truncated_prompts": gen.truncated,
-            "device": str(gen.device),
+            "shots": p.shot_names,
+            "truncated_prompts": truncated,
+            "device": str(p.gen.device),
         },
         "examples": per_example,
         "timing": {
-            "load_s": round(load_s, 3),
+            "load_s": round(p.load_s, 3),
             "generate_s": round(generate_s, 3),
             "examples_per_s": round(len(per_example) / generate_s, 3) if generate_s > 0 else None,
             "score_s": round(score_s, 3),
-            "total_s": round(time.monotonic() - t_start, 3),
+            "total_s": round(time.monotonic() - p.t_start, 3),
         },
     }
 
@@ -396,12 +489,24 @@ def _evaluate_bfcl_mode(
 ) -> dict[str, dict]:
     t_start = time.monotonic()
     per_category_cfg = {k: v for k, v in cfg.items() if k not in ("categories", "modes", "validation")}
-    results = {}
+    results, single_turn = {}, []
     for category in categories:
         name = bfcl.benchmark_name(mode, category)
-        results[name] = evaluate(
-            name, model_dir, stage, arm, None, per_category_cfg, bootstrap, seed, generator=gen
-        )
+        prepared = _prepare(name, model_dir, stage, arm, None, per_category_cfg, bootstrap, seed, gen)
+        if isinstance(prepared, _Prepared):
+            single_turn.append(prepared)
+        else:  # multi-turn: run by its agent loop
+            results[name] = prepared
+    if single_turn:
+        # One batched generate call over every single-turn category of the mode (same settings:
+        # one config section, one stage), not one per category: with a few examples a category,
+        # a call of a handful of prompts costs about as much as a full batch (every call decodes
+        # to the longest answer). Each category's record gets its share of the time.
+        outputs, generate_s, cut = _generate([p.prompt_texts for p in single_turn], single_turn[0])
+        n_all = sum(len(p.prompt_texts) for p in single_turn)
+        for p, texts, n_cut in zip(single_turn, outputs, cut):
+            results[p.benchmark] = _finish(p, texts, generate_s * len(texts) / n_all, n_cut)
+        results = {bfcl.benchmark_name(mode, c): results[bfcl.benchmark_name(mode, c)] for c in categories}
 
     by_category = {bfcl.resolve_category(r["data"]["category"]): r["examples"] for r in results.values()}
     sections = bfcl.summary(by_category, mode)

@@ -58,6 +58,7 @@ class Generator:
         self.eos_ids = sorted(eos)
         self.max_positions = getattr(self.model.config, "max_position_embeddings", None)
         self.truncated = 0  # prompts cut to fit the context in the last generate() call
+        self.truncated_rows: list[bool] = []  # which of them, in input order
 
     def _encode(self, prompt: str, max_prompt_tokens: int | None) -> list[int]:
         tok = self.tokenizer
@@ -82,7 +83,7 @@ class Generator:
             raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.truncated = 0
+        self.truncated, self.truncated_rows = 0, []
         max_prompt = None
         if self.max_positions:
             max_prompt = self.max_positions - max_new_tokens
@@ -91,7 +92,11 @@ class Generator:
                     f"{self.model_dir}: max_new_tokens={max_new_tokens} leaves no room for a prompt in "
                     f"the model's {self.max_positions}-token context"
                 )
-        encoded = [self._encode(p, max_prompt) for p in prompts]
+        encoded = []
+        for p in prompts:
+            before = self.truncated
+            encoded.append(self._encode(p, max_prompt))
+            self.truncated_rows.append(self.truncated > before)
         if self.truncated:
             log.warning(
                 "%d of %d prompts were longer than the context and were cut from the left",
