@@ -31,7 +31,6 @@ A setting that runs out of GPU memory is reported as OOM and the probe goes on.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -43,6 +42,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from perf.probe_common import optional, save_rows, switch
 from trellis.classifiers.model import predict_logits
 from trellis.classifiers.score import WINDOW_ROWS
 from trellis.core.tasks import build_tasks
@@ -68,12 +68,6 @@ BASE_SHAPES = {
         classifier_pooling="mean",
     ),
 }
-
-
-def _switch(value: str) -> bool:
-    if value not in ("on", "off"):
-        raise argparse.ArgumentTypeError(f"expected on or off, got {value!r}")
-    return value == "on"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -106,7 +100,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--max-length", type=int, default=None, help="tokens per document at most (default: the config's)"
     )
     parser.add_argument(
-        "--compile", type=_switch, nargs="+", default=None, help="torch.compile (default: off on; CPU: off)"
+        "--compile", type=switch, nargs="+", default=None, help="torch.compile (default: off on; CPU: off)"
     )
     parser.add_argument("--median-tokens", type=float, default=600.0, help="median document length")
     parser.add_argument("--sigma", type=float, default=1.0, help="sigma of log(document length)")
@@ -281,9 +275,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                     torch.cuda.empty_cache()
             rows.append(row)
             if row["tokens_per_sec"]:
-                mem = (
-                    f"{row['peak_memory_gib']:8.1f}" if row["peak_memory_gib"] is not None else f"{'n/a':>8}"
-                )
+                mem = optional(row["peak_memory_gib"], "8.1f", 8)
                 print(
                     f"{batch_size:>5} {'on' if compiled else 'off':>7} {row['tokens_per_sec']:12,.0f} "
                     f"{row['padded_tokens_per_sec']:12,.0f} {row['padding_share']:5.0%} "
@@ -292,9 +284,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 )
             else:
                 print(f"{batch_size:>5} {'on' if compiled else 'off':>7} {'OOM':>12}", flush=True)
-            if args.out:  # after every row: a run cut short keeps the rows it finished
-                args.out.parent.mkdir(parents=True, exist_ok=True)
-                args.out.write_text(json.dumps(rows, indent=2) + "\n")
+            save_rows(args.out, rows)  # a run cut short keeps the rows it finished
     return rows
 
 

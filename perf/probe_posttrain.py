@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import math
 import shutil
 import sys
@@ -51,17 +50,12 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from perf.probe_common import optional, save_rows, switch
 from trellis.core.io import read_jsonl, write_jsonl
 from trellis.train import compute, posttrain
 
 STAGES = ("sft", "dpo")
 ANSWER_KEYS = {"sft": ("completion",), "dpo": ("chosen", "rejected")}
-
-
-def _switch(value: str) -> bool:
-    if value not in ("on", "off"):
-        raise argparse.ArgumentTypeError(f"expected on or off, got {value!r}")
-    return value == "on"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -87,7 +81,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--gradient-checkpointing",
-        type=_switch,
+        type=switch,
         nargs="+",
         default=None,
         help="on/off (default: each stage's config)",
@@ -479,10 +473,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
             results.append(row)
             head = f"{stage:>5} {batch_size:>5} {'on' if ckpt else 'off':>5}"
             if row["tokens_per_sec"]:
-                mfu = f"{row['mfu']:7.1%}" if row["mfu"] is not None else f"{'n/a':>7}"
-                mem = (
-                    f"{row['peak_memory_gib']:8.1f}" if row["peak_memory_gib"] is not None else f"{'n/a':>8}"
-                )
+                mfu = optional(row["mfu"], "7.1%", 7)
+                mem = optional(row["peak_memory_gib"], "8.1f", 8)
                 print(
                     f"{head} {row['tokens_per_sec']:12,.0f} {row['padded_tokens_per_sec']:12,.0f} "
                     f"{row['padding_share']:5.0%} {row['mean_tokens']:8.0f} {row['examples_per_sec']:8.1f} "
@@ -491,9 +483,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 )
             else:
                 print(f"{head} {'OOM':>12}", flush=True)
-            if args.out:  # after every row: a run cut short keeps the rows it finished
-                args.out.parent.mkdir(parents=True, exist_ok=True)
-                args.out.write_text(json.dumps(results, indent=2) + "\n")
+            save_rows(args.out, results)  # a run cut short keeps the rows it finished
     finally:
         if scratch is not None:
             scratch.cleanup()

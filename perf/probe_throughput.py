@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import sys
 import time
 from pathlib import Path
@@ -32,14 +31,9 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from perf.probe_common import optional, save_rows, switch
 from trellis.train import compute
 from trellis.train.pretrain import enable_gradient_checkpointing, litgpt_config
-
-
-def _switch(value: str) -> bool:
-    if value not in ("on", "off"):
-        raise argparse.ArgumentTypeError(f"expected on or off, got {value!r}")
-    return value == "on"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -64,14 +58,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--compile",
-        type=_switch,
+        type=switch,
         nargs="+",
         default=None,
         help="torch.compile on/off (default: off on, or off on CPU)",
     )
     parser.add_argument(
         "--gradient-checkpointing",
-        type=_switch,
+        type=switch,
         nargs="+",
         default=None,
         help="activation checkpointing on/off (default: the config's)",
@@ -234,17 +228,15 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 torch.cuda.empty_cache()
         rows.append(row)
         rate = f"{row['tokens_per_sec']:12,.0f}" if row["tokens_per_sec"] else f"{'OOM':>12}"
-        mfu = f"{row['mfu']:7.1%}" if row.get("mfu") is not None else f"{'n/a':>7}"
-        mem = f"{row['peak_memory_gib']:8.1f}" if row.get("peak_memory_gib") is not None else f"{'n/a':>8}"
+        mfu = optional(row.get("mfu"), "7.1%", 7)
+        mem = optional(row.get("peak_memory_gib"), "8.1f", 8)
         warm = f"{row['warmup_seconds']:9.1f}" if "warmup_seconds" in row else f"{'':>9}"
         print(
             f"{micro:>5} {'on' if compiled else 'off':>7} {'on' if ckpt else 'off':>5} {rate} {mfu} {mem} "
             f"{warm}",
             flush=True,
         )
-        if args.out:  # after every row: a run cut short keeps the rows it finished
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            args.out.write_text(json.dumps(rows, indent=2) + "\n")
+        save_rows(args.out, rows)  # a run cut short keeps the rows it finished
     return rows
 
 

@@ -57,10 +57,15 @@ class Generator:
             eos.update(gen_eos)
         self.eos_ids = sorted(eos)
         self.max_positions = getattr(self.model.config, "max_position_embeddings", None)
-        self.truncated = 0  # prompts cut to fit the context in the last generate() call
-        self.truncated_rows: list[bool] = []  # which of them, in input order
+        self.truncated_rows: list[bool] = []  # per prompt of the last generate() call: cut to fit?
 
-    def _encode(self, prompt: str, max_prompt_tokens: int | None) -> list[int]:
+    @property
+    def truncated(self) -> int:
+        """Prompts cut to fit the context in the last generate() call."""
+        return sum(self.truncated_rows)
+
+    def _encode(self, prompt: str, max_prompt_tokens: int | None) -> tuple[list[int], bool]:
+        """(token ids, whether they were cut to ``max_prompt_tokens``)."""
         tok = self.tokenizer
         # A chat template usually writes the BOS itself; adding another would shift the model
         # off its training distribution.
@@ -69,9 +74,8 @@ class Generator:
         if max_prompt_tokens is not None and len(ids) > max_prompt_tokens:
             # Keep the end: it holds the question and the cue where the answer starts; what is
             # lost is the beginning (in few-shot prompts, the first shot).
-            ids = ids[len(ids) - max_prompt_tokens :]
-            self.truncated += 1
-        return ids
+            return ids[len(ids) - max_prompt_tokens :], True
+        return ids, False
 
     @torch.inference_mode()
     def generate(
@@ -83,7 +87,7 @@ class Generator:
             raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        self.truncated, self.truncated_rows = 0, []
+        self.truncated_rows = []
         max_prompt = None
         if self.max_positions:
             max_prompt = self.max_positions - max_new_tokens
@@ -92,11 +96,9 @@ class Generator:
                     f"{self.model_dir}: max_new_tokens={max_new_tokens} leaves no room for a prompt in "
                     f"the model's {self.max_positions}-token context"
                 )
-        encoded = []
-        for p in prompts:
-            before = self.truncated
-            encoded.append(self._encode(p, max_prompt))
-            self.truncated_rows.append(self.truncated > before)
+        encoded_and_cut = [self._encode(p, max_prompt) for p in prompts]
+        encoded = [ids for ids, _ in encoded_and_cut]
+        self.truncated_rows = [cut for _, cut in encoded_and_cut]
         if self.truncated:
             log.warning(
                 "%d of %d prompts were longer than the context and were cut from the left",
