@@ -10,6 +10,7 @@ rule acquire:
         manifest=f"{RESULTS}/downloads/{{source}}/MANIFEST.json",
     log:
         f"{RESULTS}/logs/acquire/{{source}}.log",
+    priority: CURATION_PRIORITY
     conda:
         "../envs/data.yaml"
     threads: 1
@@ -30,6 +31,7 @@ rule normalize:
         stats=f"{RESULTS}/raw/{{source}}/part-{{part}}.stats.json",
     log:
         f"{RESULTS}/logs/normalize/{{source}}/part-{{part}}.log",
+    priority: CURATION_PRIORITY
     conda:
         "../envs/data.yaml"
     threads: 1

@@ -91,11 +91,13 @@ INTERNET_RULES = [rule for rule, needs in NEEDS_INTERNET.items() if needs]
 INTERNET_JOBS_RUN_LOCALLY = config["slurm"]["partitions"]["internet"] == "local"
 
 # Jobs on the way to the models run before evaluation jobs ready beside them: evaluations are
-# leaves that fill any free core later, while the curated arm's chain (classifiers -> Stage 0 ->
-# scores -> curation -> mix -> pretrain -> SFT -> DPO) is the run's longest path. Labels,
-# classifiers, curation and the post-training data come first (the uncurated arm needs none of
-# the first three and would otherwise hold the cores), then training. Without them the demo ran the uncurated arm's post-training
-# and evaluations first and left the curated chain, and one core, waiting at the end.
+# leaves that fill any free core later, while the curated arm's chain (sources and tokenizer ->
+# classifiers -> Stage 0 -> scores -> curation -> mix -> pretrain -> SFT -> DPO) is the run's
+# longest path. The sources, labels, tokenizer, classifiers, curation and the post-training data
+# come first (the uncurated arm needs no labels, classifiers or curation and would otherwise hold
+# the cores), then training. Without them the demo ran the uncurated arm's post-training and
+# evaluations first and left the curated chain, and one core, waiting at the end; without the
+# tokenizer among them, every classifier waited for it behind the early small jobs.
 CURATION_PRIORITY = 20
 TRAINING_PRIORITY = 10
 

@@ -12,6 +12,7 @@ rule train_tokenizer:
         directory(f"{RESULTS}/tokenizer"),
     log:
         f"{RESULTS}/logs/train_tokenizer.log",
+    priority: CURATION_PRIORITY
     conda:
         "../envs/data.yaml"
     threads: 1

@@ -164,8 +164,12 @@ SUMMARY_SECTIONS = {
 
 
 @lru_cache(maxsize=1)
-def _bfcl() -> dict[str, Any]:
-    """Import bfcl-eval lazily (it pulls in every provider SDK: seconds of import time).
+def _bfcl_data() -> dict[str, Any]:
+    """bfcl-eval's data files, their loaders and its prompt-side helpers, imported lazily.
+
+    These modules import in a fraction of a second, unlike its checkers (``_bfcl``), which pull in
+    every provider SDK through its model table (seconds): jobs that only read the data (the
+    post-training build's evaluation index, preparing prompts) never pay for those.
 
     bfcl_eval.constants.eval_config creates result/, score/ and .file_locks/ under
     BFCL_PROJECT_ROOT at import time; unset, that is the site-packages directory, which may be
@@ -176,18 +180,7 @@ def _bfcl() -> dict[str, Any]:
     from bfcl_eval.constants import eval_config
     from bfcl_eval.constants.category_mapping import VERSION_PREFIX
     from bfcl_eval.constants.enums import Language, ModelStyle, ReturnFormat
-    from bfcl_eval.constants.model_config import MODEL_CONFIG_MAPPING
     from bfcl_eval.constants.type_mappings import GORILLA_TO_OPENAPI
-    from bfcl_eval.eval_checker.ast_eval.ast_checker import ast_checker
-    from bfcl_eval.eval_checker.eval_runner import (
-        _evaluate_single_ast_entry,
-        _evaluate_single_relevance_entry,
-    )
-    from bfcl_eval.eval_checker.eval_runner_helper import (
-        calculate_percentage_weighted_accuracy,
-        calculate_unweighted_accuracy,
-        calculate_weighted_accuracy,
-    )
     from bfcl_eval.model_handler.utils import (
         convert_to_function_call,
         convert_to_tool,
@@ -201,6 +194,42 @@ def _bfcl() -> dict[str, Any]:
         load_ground_truth_entry,
     )
 
+    return {
+        "prompt_path": Path(eval_config.PROMPT_PATH),
+        "answer_path": Path(eval_config.POSSIBLE_ANSWER_PATH),
+        "version": VERSION_PREFIX,
+        "Language": Language,
+        "ReturnFormat": ReturnFormat,
+        "ModelStyle": ModelStyle,
+        "GORILLA_TO_OPENAPI": GORILLA_TO_OPENAPI,
+        "convert_to_tool": convert_to_tool,
+        "convert_to_function_call": convert_to_function_call,
+        "decode_ast_prompting": default_decode_ast_prompting,
+        "system_prompt": system_prompt_pre_processing_chat_model,
+        "add_language_hint": add_language_specific_hint_to_function_doc,
+        "is_format_ok": is_function_calling_format_output,
+        "load_dataset_entry": load_dataset_entry,
+        "load_ground_truth_entry": load_ground_truth_entry,
+    }
+
+
+@lru_cache(maxsize=1)
+def _bfcl() -> dict[str, Any]:
+    """``_bfcl_data`` and bfcl-eval's checkers and leaderboard arithmetic, imported lazily (they
+    import its model table, and with it every provider SDK: seconds of import time)."""
+    data = _bfcl_data()
+    from bfcl_eval.constants.model_config import MODEL_CONFIG_MAPPING
+    from bfcl_eval.eval_checker.ast_eval.ast_checker import ast_checker
+    from bfcl_eval.eval_checker.eval_runner import (
+        _evaluate_single_ast_entry,
+        _evaluate_single_relevance_entry,
+    )
+    from bfcl_eval.eval_checker.eval_runner_helper import (
+        calculate_percentage_weighted_accuracy,
+        calculate_unweighted_accuracy,
+        calculate_weighted_accuracy,
+    )
+
     # The checker's model_name only decides whether "." in expected function names is rewritten
     # to "_" (for APIs that forbid dots). Both modes keep dotted names in the prompt (as the
     # leaderboard's prompting models see them), so pick a prompting-mode model whose config
@@ -212,25 +241,10 @@ def _bfcl() -> dict[str, Any]:
             for name, cfg in MODEL_CONFIG_MAPPING.items()
             if not cfg.underscore_to_dot and "_" not in name and "/" not in name
         )
-    return {
-        "prompt_path": Path(eval_config.PROMPT_PATH),
-        "answer_path": Path(eval_config.POSSIBLE_ANSWER_PATH),
-        "version": VERSION_PREFIX,
-        "Language": Language,
-        "ReturnFormat": ReturnFormat,
-        "ModelStyle": ModelStyle,
-        "GORILLA_TO_OPENAPI": GORILLA_TO_OPENAPI,
+    return data | {
         "ast_checker": ast_checker,
         "evaluate_ast_entry": _evaluate_single_ast_entry,
         "evaluate_relevance_entry": _evaluate_single_relevance_entry,
-        "convert_to_tool": convert_to_tool,
-        "convert_to_function_call": convert_to_function_call,
-        "decode_ast_prompting": default_decode_ast_prompting,
-        "system_prompt": system_prompt_pre_processing_chat_model,
-        "add_language_hint": add_language_specific_hint_to_function_doc,
-        "is_format_ok": is_function_calling_format_output,
-        "load_dataset_entry": load_dataset_entry,
-        "load_ground_truth_entry": load_ground_truth_entry,
         "checker_model": checker_model,
         "unweighted": calculate_unweighted_accuracy,
         "weighted": calculate_weighted_accuracy,
@@ -324,7 +338,7 @@ def result_names(cfg: dict) -> list[str]:
 
 def data_paths(category: str) -> tuple[Path, Path | None]:
     """(question file, possible-answer file) inside the installed bfcl_eval package."""
-    b = _bfcl()
+    b = _bfcl_data()
     cat = resolve_category(category)
     # Relevance categories have no possible answers: any call (or none) is the judgement.
     answers = None if cat in RELEVANCE else b["answer_path"] / f"{b['version']}_{cat}.json"
@@ -343,7 +357,7 @@ def load_category(
     in Python 3 syntax.", and for Java/JavaScript every parameter typed as a string), and
     possible_answer (BFCL ground truth). Multi-turn entries differ: see ``_multi_turn_entries``.
     """
-    b = _bfcl()
+    b = _bfcl_data()
     cat = resolve_category(category)
     _check_mode(mode)
     questions_path, answers_path = data_paths(cat)
@@ -406,7 +420,7 @@ def _multi_turn_entries(category: str, mode: str, answers_path: Path) -> list[di
     the held-out ones), involved_classes and initial_config (the simulators and their state), and
     possible_answer (per turn, the ground-truth call strings; [] where no call can answer).
     """
-    b = _bfcl()
+    b = _bfcl_data()
     answers = {a["id"]: a["ground_truth"] for a in b["load_ground_truth_entry"](category)}
     entries = []
     for q in b["load_dataset_entry"](category):
@@ -455,7 +469,7 @@ def question_text(entry: dict) -> str:
 
 def prompt_functions(entry: dict) -> list[dict]:
     """JSON mode: function docs for the prompt, BFCL's with Gorilla types converted to JSON Schema."""
-    b = _bfcl()
+    b = _bfcl_data()
     docs = entry["prompt_docs"]
     converted = b["convert_to_tool"](copy.deepcopy(docs), b["GORILLA_TO_OPENAPI"], b["ModelStyle"].OSSMODEL)
     out = []
@@ -485,7 +499,7 @@ def messages(entry: dict) -> list[dict]:
         # What bfcl-eval's prompting handlers send (OSSHandler._pre_query_processing_prompting):
         # its default system prompt with the docs, before (or merged into) the question's own
         # system message. It mutates its arguments: give it copies.
-        b = _bfcl()
+        b = _bfcl_data()
         return b["system_prompt"](
             copy.deepcopy(entry["question"]), copy.deepcopy(entry["prompt_docs"]), entry["id"]
         )
@@ -514,7 +528,7 @@ def decode_output(text: str) -> tuple[list[dict] | None, str | None]:
                 f"malformed call (name must be a string, arguments an object): {json.dumps(call)[:200]}",
             )
         decoded.append({call["name"]: args})
-    if not _bfcl()["is_format_ok"](decoded):
+    if not _bfcl_data()["is_format_ok"](decoded):
         return None, "decoded output is not in BFCL's function-call format"
     return decoded, None
 
@@ -536,12 +550,12 @@ class _PromptingHandler:
     model's is ``default_decode_ast_prompting`` (OSSHandler.decode_ast and BaseHandler's)."""
 
     def decode_ast(self, result, language, has_tool_call_tag=False):
-        return _bfcl()["decode_ast_prompting"](result, language, has_tool_call_tag)
+        return _bfcl_data()["decode_ast_prompting"](result, language, has_tool_call_tag)
 
 
 def _language(category: str) -> tuple[Any, Any]:
     """(checker Language, decoder ReturnFormat) as bfcl-eval's ast_file_runner picks them."""
-    b = _bfcl()
+    b = _bfcl_data()
     if category == "simple_java":
         return b["Language"].JAVA, b["ReturnFormat"].JAVA
     if category == "simple_javascript":
@@ -683,7 +697,7 @@ def shots(mode: str, json_shots: list[tuple[list[dict], str]]) -> list[tuple[lis
 def python_calls(decoded: list[dict]) -> str:
     """BFCL's decoded form [{name: {arg: value}}] as the prompt asks for it: "[f(a=1), g(b='x')]",
     written by bfcl-eval's own convert_to_function_call."""
-    return "[" + ", ".join(_bfcl()["convert_to_function_call"](decoded)) + "]"
+    return "[" + ", ".join(_bfcl_data()["convert_to_function_call"](decoded)) + "]"
 
 
 def _first(options: list) -> Any:

@@ -74,9 +74,9 @@ from trellis.structured import prompts
 
 @lru_cache(maxsize=1)
 def _api() -> dict[str, Any]:
-    """bfcl-eval's multi-turn pieces, imported lazily (after ``bfcl._bfcl`` has pointed
+    """bfcl-eval's multi-turn pieces, imported lazily (after ``bfcl._bfcl_data`` has pointed
     BFCL_PROJECT_ROOT at a scratch directory: see there)."""
-    bfcl._bfcl()
+    bfcl._bfcl_data()
     from bfcl_eval.constants.default_prompts import (
         DEFAULT_USER_PROMPT_FOR_ADDITIONAL_FUNCTION_PROMPTING,
         MAXIMUM_STEP_LIMIT,

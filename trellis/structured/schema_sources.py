@@ -129,7 +129,10 @@ def check_version(name: str) -> Source:
     return s
 
 
+@cache
 def root_dir(name: str) -> Path:
+    """The source's schema folder, once its version is checked (once per process: the metadata
+    lookup scans site-packages, and the build reads thousands of files)."""
     s = check_version(name)
     spec = importlib.util.find_spec(s.module)
     if spec is None or not spec.submodule_search_locations:
