@@ -174,3 +174,22 @@ def hf_hub(monkeypatch):
     yield start
     for server in servers:
         server.__exit__()
+
+
+# ---- parallel runs (pytest-xdist: the README's test command runs two workers, --dist loadgroup) --
+
+# Fixtures that must exist once per test run: the finished demo (a session fixture) and the
+# single-node SLURM cluster (its daemons take fixed ports on this machine).
+ONCE_PER_RUN = {"demo_run", "slurm_env"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own, which reads the groups into the test ids
+def pytest_collection_modifyitems(config, items):
+    """One xdist group for the tests of the demo run and the SLURM cluster, so one worker builds
+    them once, and one group per module for the rest (a module's fixtures are built once). The
+    demo's group comes first: it is the run's longest chain, and the other worker takes every
+    other module meanwhile. Without xdist the markers do nothing and only the order changes."""
+    for item in items:
+        once = ONCE_PER_RUN & set(item.fixturenames)
+        item.add_marker(pytest.mark.xdist_group("demo" if once else item.nodeid.split("::")[0]))
+    items.sort(key=lambda item: not (ONCE_PER_RUN & set(item.fixturenames)))
