@@ -178,18 +178,29 @@ def hf_hub(monkeypatch):
 
 # ---- parallel runs (pytest-xdist: the README's test command runs two workers, --dist loadgroup) --
 
-# Fixtures that must exist once per test run: the finished demo (a session fixture) and the
-# single-node SLURM cluster (its daemons take fixed ports on this machine).
-ONCE_PER_RUN = {"demo_run", "slurm_env"}
+# Fixtures that must exist once per test run, each in a worker group of its own: the finished demo
+# (a session fixture) and the single-node SLURM cluster (its daemons take fixed ports on this
+# machine). Their groups come first, in this order: the demo is the run's longest chain.
+ONCE_PER_RUN = ("demo_run", "slurm_env")
+
+
+def _once_group(item) -> str | None:
+    used = [name for name in ONCE_PER_RUN if name in item.fixturenames]
+    if len(used) > 1:
+        raise pytest.UsageError(
+            f"{item.nodeid} uses {used}: each of these lives in its own xdist group (tests/conftest.py)"
+        )
+    return used[0] if used else None
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own, which reads the groups into the test ids
 def pytest_collection_modifyitems(config, items):
-    """One xdist group for the tests of the demo run and the SLURM cluster, so one worker builds
-    them once, and one group per module for the rest (a module's fixtures are built once). The
-    demo's group comes first: it is the run's longest chain, and the other worker takes every
-    other module meanwhile. Without xdist the markers do nothing and only the order changes."""
+    """One xdist group for the tests of the demo run and one for those of the SLURM cluster, so one
+    worker builds each once, and one group per module for the rest (a module's fixtures are built
+    once). The demo's group comes first and the cluster's second, so the two workers start on them
+    side by side and take the other modules after. Without xdist the markers do nothing and only
+    the order changes."""
     for item in items:
-        once = ONCE_PER_RUN & set(item.fixturenames)
-        item.add_marker(pytest.mark.xdist_group("demo" if once else item.nodeid.split("::")[0]))
-    items.sort(key=lambda item: not (ONCE_PER_RUN & set(item.fixturenames)))
+        item.add_marker(pytest.mark.xdist_group(_once_group(item) or item.nodeid.split("::")[0]))
+    rank = {name: i for i, name in enumerate(ONCE_PER_RUN)}
+    items.sort(key=lambda item: rank.get(_once_group(item), len(rank)))

@@ -1,5 +1,4 @@
-"""The demo end to end, once per session, for every workflow test that inspects a finished run
-(test_workflow.py and the SLURM test, which compares its outputs with the local run's)."""
+"""The demo end to end, once per session, for every workflow test that inspects a finished run."""
 
 from __future__ import annotations
 

@@ -7,11 +7,13 @@ start, the test fails with the daemons' logs: it is never skipped.
 The slice is one model's way from its tokens to an lm-eval result, with the GPU families turned on
 (resources.model.gpu and resources.pretrain.gpu = 1): CPU jobs of the cpu family (mix,
 build_harness_tasks) and of the pretrain family (convert), GPU jobs of the pretrain family
-(pretrain) and of the model family (evaluate_harness). Upstream of it, the local demo run's
-normalized parts, tokenizer and token parts are copied in (mtimes kept), so Snakemake plans only
-the slice: the slurm executor waits 5 s before each submission, and the upstream's 32 small jobs
-would add minutes and test nothing new. Where each job ran is read back from SLURM (scontrol), and
-every output equals the local demo run's.
+(pretrain) and of the model family (evaluate_harness). The same target is first run locally
+(`--cores 2`, the demo's config): its normalized parts, tokenizer and token parts are copied in
+(mtimes kept), so Snakemake plans only the slice on SLURM (the slurm executor waits 5 s before each
+submission, and the upstream's 32 small jobs would add minutes and test nothing new), and every
+output of the slice must equal the local run's. Where each job ran is read back from SLURM
+(scontrol). The local run is this module's own, not the demo's, so the test needs no finished demo
+and runs beside it (tests/conftest.py gives the cluster's tests a worker group of their own).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import pytest
 import yaml
 from slurm_cluster import PARTITIONS, job_records, single_node_cluster
 from test_study_placement import profile_without_conda
-from test_workflow import copy_repo
+from test_workflow import copy_repo, snakemake
 
 pytestmark = pytest.mark.workflow
 
@@ -36,12 +38,20 @@ ROOT = Path(__file__).resolve().parents[2]
 TARGET = "results/demo/eval/uncurated/base/lm_trellis_demo_topic.json"
 GPU_RULES = {"pretrain", "evaluate_harness"}
 CPU_RULES = {"mix", "convert", "build_harness_tasks"}
-UPSTREAM = ["raw", "tokenizer", "tokens/raw"]  # from the local run
+UPSTREAM = ["raw", "tokenizer", "tokens/raw"]  # from the local run of the slice
 SAME_BYTES = [
     "shards/uncurated/*.tkds",
     "shards/uncurated/mix.csv",
     "models/uncurated/base/model.safetensors",
 ]
+
+
+@pytest.fixture(scope="module")
+def local_slice(tmp_path_factory) -> Path:
+    """TARGET and its upstream run locally with the demo's config, in a fresh copy of the repo."""
+    workdir = copy_repo(tmp_path_factory.mktemp("local-slice"))
+    snakemake(workdir, TARGET, "--cores", "2")
+    return workdir
 
 
 @pytest.fixture(scope="session")
@@ -68,10 +78,10 @@ def gpus_allocated(record: dict[str, str]) -> int:
     return sum(int(n) for n in found)
 
 
-def test_demo_slice_runs_on_slurm_where_its_resources_say(slurm_env, demo_run, tmp_path):
+def test_demo_slice_runs_on_slurm_where_its_resources_say(slurm_env, local_slice, tmp_path):
     workdir = copy_repo(tmp_path / "repo")
     for rel in UPSTREAM:
-        shutil.copytree(demo_run / "results/demo" / rel, workdir / "results/demo" / rel)
+        shutil.copytree(local_slice / "results/demo" / rel, workdir / "results/demo" / rel)
     profile = profile_without_conda("slurm", tmp_path / "profile")
     command = [
         *(sys.executable, "-m", "snakemake", TARGET),
@@ -98,7 +108,7 @@ def test_demo_slice_runs_on_slurm_where_its_resources_say(slurm_env, demo_run, t
     assert set(ran) == GPU_RULES | CPU_RULES and all(len(jobs) == 1 for jobs in ran.values()), ran
 
     # The same files as the local run, byte for byte; the lm-eval result's scores too.
-    here, local = workdir / "results/demo", demo_run / "results/demo"
+    here, local = workdir / "results/demo", local_slice / "results/demo"
     for pattern in SAME_BYTES:
         files = sorted(p.relative_to(here) for p in here.glob(pattern))
         assert files, pattern
