@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -181,13 +182,21 @@ def downloads(config: dict) -> list[dict[str, Any]]:
     return rows
 
 
+@cache
+def _lm_eval_task_index() -> dict:
+    """lm-eval's index of its own tasks, built once per process: it reads some 15k task YAMLs (about
+    10 s on a small CPU), and the plan is read only."""
+    from lm_eval.tasks import TaskManager
+
+    return TaskManager().task_index
+
+
 def _harness_datasets(tasks: list[str]) -> dict[str, str]:
     """lm-eval task -> the hub dataset(s) its YAML loads (read from lm-eval's own task index)."""
     try:
-        from lm_eval.tasks import TaskManager
+        index = _lm_eval_task_index()
     except ImportError:
         return {t: "(lm-eval not installed: unknown)" for t in tasks}
-    index = TaskManager().task_index
 
     def datasets(name: str, depth: int = 0) -> set[str]:
         entry = index.get(name)
