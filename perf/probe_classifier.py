@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 from perf.probe_common import optional, save_rows, switch
 from trellis.classifiers.model import predict_logits
 from trellis.classifiers.score import WINDOW_ROWS
+from trellis.classifiers.train import tiny_config
 from trellis.core.tasks import build_tasks
 
 # Shape of each base model the probe can stand in for, from the repository's config.json on the
@@ -126,22 +127,8 @@ def classifier_config(config: dict, max_length: int):
         return ModernBertConfig(**BASE_SHAPES[base], **head)
     # As trellis.classifiers.train builds a classifier from scratch: the project's tokenizer's
     # vocabulary (ids 0-2 stand in for its pad, [CLS] and [SEP]), positions up to max_length.
-    tiny = section["tiny"]
-    return ModernBertConfig(
-        vocab_size=int(config["tokenizer"]["vocab_size"]),
-        hidden_size=int(tiny["hidden_size"]),
-        num_hidden_layers=int(tiny["num_hidden_layers"]),
-        num_attention_heads=int(tiny["num_attention_heads"]),
-        intermediate_size=int(tiny["intermediate_size"]),
-        max_position_embeddings=max_length,
-        pad_token_id=0,
-        cls_token_id=1,
-        sep_token_id=2,
-        bos_token_id=1,
-        eos_token_id=2,
-        classifier_pooling="mean",
-        **head,
-    )
+    vocab_size = int(config["tokenizer"]["vocab_size"])
+    return tiny_config(section["tiny"], vocab_size, max_length, special_ids=(0, 1, 2), **head)
 
 
 def document_lengths(n: int, max_length: int, median: float, sigma: float, rng) -> np.ndarray:

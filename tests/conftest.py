@@ -200,7 +200,8 @@ def pytest_collection_modifyitems(config, items):
     once). The demo's group comes first and the cluster's second, so the two workers start on them
     side by side and take the other modules after. Without xdist the markers do nothing and only
     the order changes."""
+    once = {item.nodeid: _once_group(item) for item in items}
     for item in items:
-        item.add_marker(pytest.mark.xdist_group(_once_group(item) or item.nodeid.split("::")[0]))
+        item.add_marker(pytest.mark.xdist_group(once[item.nodeid] or item.nodeid.split("::")[0]))
     rank = {name: i for i, name in enumerate(ONCE_PER_RUN)}
-    items.sort(key=lambda item: rank.get(_once_group(item), len(rank)))
+    items.sort(key=lambda item: rank.get(once[item.nodeid], len(rank)))

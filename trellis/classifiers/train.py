@@ -197,8 +197,37 @@ def _id2label(task: Task) -> dict[int, str]:
     return {0: task.name} if task.kind == "regression" else dict(enumerate(task.labels))
 
 
+def tiny_config(tiny: dict, vocab_size: int, max_length: int, special_ids: tuple[int, int, int], **head):
+    """The ModernBertConfig of a classifier trained from scratch: classifiers.tiny's shape, the
+    project tokenizer's vocabulary and (pad, [CLS], [SEP]) ids, positions up to max_length; ``head``
+    is the task's (num_labels, problem_type...)."""
+    from transformers import ModernBertConfig
+
+    for key in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size"):
+        if key not in tiny:
+            raise ValueError(f"config key classifiers.tiny.{key} is missing")
+    pad_id, cls_id, sep_id = special_ids
+    return ModernBertConfig(
+        vocab_size=vocab_size,
+        hidden_size=int(tiny["hidden_size"]),
+        num_hidden_layers=int(tiny["num_hidden_layers"]),
+        num_attention_heads=int(tiny["num_attention_heads"]),
+        intermediate_size=int(tiny["intermediate_size"]),
+        max_position_embeddings=max_length,
+        pad_token_id=pad_id,
+        cls_token_id=cls_id,
+        sep_token_id=sep_id,
+        bos_token_id=cls_id,
+        eos_token_id=sep_id,
+        # Mean pooling: a tiny encoder trained from scratch on a few hundred documents learns a
+        # usable document vector far sooner by averaging tokens than through [CLS] alone.
+        classifier_pooling="mean",
+        **head,
+    )
+
+
 def _build_model(task: Task, tokenizer_dir, base_model, tiny: dict, max_length: int, base_model_dir=None):
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, ModernBertConfig
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     id2label = _id2label(task)
     label2id = {v: k for k, v in id2label.items()}
@@ -228,24 +257,11 @@ def _build_model(task: Task, tokenizer_dir, base_model, tiny: dict, max_length: 
         raise ValueError(
             f"tokenizer {tokenizer_dir}: {missing} not set; a classifier needs pad, [CLS] and [SEP] tokens"
         )
-    for key in ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size"):
-        if key not in tiny:
-            raise ValueError(f"config key classifiers.tiny.{key} is missing")
-    config = ModernBertConfig(
+    config = tiny_config(
+        tiny,
         vocab_size=len(tokenizer),
-        hidden_size=int(tiny["hidden_size"]),
-        num_hidden_layers=int(tiny["num_hidden_layers"]),
-        num_attention_heads=int(tiny["num_attention_heads"]),
-        intermediate_size=int(tiny["intermediate_size"]),
-        max_position_embeddings=max_length,
-        pad_token_id=tokenizer.pad_token_id,
-        cls_token_id=tokenizer.cls_token_id,
-        sep_token_id=tokenizer.sep_token_id,
-        bos_token_id=tokenizer.cls_token_id,
-        eos_token_id=tokenizer.sep_token_id,
-        # Mean pooling: a tiny encoder trained from scratch on a few hundred documents learns a
-        # usable document vector far sooner by averaging tokens than through [CLS] alone.
-        classifier_pooling="mean",
+        max_length=max_length,
+        special_ids=(tokenizer.pad_token_id, tokenizer.cls_token_id, tokenizer.sep_token_id),
         num_labels=task.num_outputs,
         problem_type=problem_type(task),
         id2label=id2label,
