@@ -11,7 +11,13 @@ import sys
 
 from snakemake.utils import min_version, validate
 
+from trellis.core.gc_tuning import tune_gc
+
 min_version("9.0")
+
+# Snakemake's own process (scheduling, and on a cluster each job's start-up on its node) holds
+# the whole DAG: the same collector setting as the rule scripts (trellis/core/gc_tuning.py).
+tune_gc()
 
 
 # The demo's config only when no --configfile is given: Snakemake deep-merges a Snakefile's

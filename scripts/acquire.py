@@ -3,6 +3,10 @@
 params.spec comes from rules/common.smk:acquire_spec (backend + what that backend needs).
 """
 
+from trellis.core.gc_tuning import tune_gc
+
+tune_gc()
+
 import time
 from pathlib import Path
 

@@ -1,5 +1,9 @@
 """Rule build_harness_tasks: the demo's lm-eval task YAMLs and their local data."""
 
+from trellis.core.gc_tuning import tune_gc
+
+tune_gc()
+
 import time
 
 from trellis.core.io import atomic_directory

@@ -1,5 +1,9 @@
 """Rule build_json_suite: the configured stratified subset of the locked JSON Schema suite."""
 
+from trellis.core.gc_tuning import tune_gc
+
+tune_gc()
+
 import time
 
 from trellis.core.logs import setup_logging

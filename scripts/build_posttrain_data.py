@@ -9,6 +9,10 @@ The job ends with the disjointness check on the files it wrote (trellis.structur
 a row showing an evaluation item fails the job, naming the row and the item.
 """
 
+from trellis.core.gc_tuning import tune_gc
+
+tune_gc()
+
 import time
 
 from trellis.core.logs import setup_logging

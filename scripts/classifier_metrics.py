@@ -1,5 +1,9 @@
 """Rule classifier_metrics: every classifier's metrics.json as one table (CSV and Markdown) for the report."""
 
+from trellis.core.gc_tuning import tune_gc
+
+tune_gc()
+
 import csv
 
 from trellis.classifiers.metrics import METRICS_COLUMNS, metrics_rows

@@ -1,5 +1,9 @@
 """Rule config_snapshot: the validated config this run used, as one YAML file in its results."""
 
+from trellis.core.gc_tuning import tune_gc
+
+tune_gc()
+
 from pathlib import Path
 
 import yaml

@@ -4,6 +4,10 @@ Fails (and writes nothing) when the converted model's logits differ from LitGPT'
 trellis.train.convert.PARITY_TOLERANCE; the figure is recorded in <model>/conversion.json.
 """
 
+from trellis.core.gc_tuning import tune_gc
+
+tune_gc()
+
 import time
 from pathlib import Path
 

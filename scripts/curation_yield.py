@@ -3,6 +3,10 @@
 Documents and tokens per source and step (in, out, dropped per reason), CSV + funnel PNG.
 """
 
+from trellis.core.gc_tuning import tune_gc
+
+tune_gc()
+
 from trellis.core.logs import setup_logging
 from trellis.curate.yields import funnel_plot, site_yield, source_yield, write_yield_csv
 

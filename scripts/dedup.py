@@ -1,5 +1,9 @@
 """Rule dedup: exact and near duplicates across all filtered parts of a source (band-partitioned LSH)."""
 
+from trellis.core.gc_tuning import tune_gc
+
+tune_gc()
+
 import time
 
 from trellis.core.io import write_json

@@ -4,6 +4,10 @@ snakemake: input model (SFT model dir), data (DPO JSONL), manifest (of the data)
 {epochs, learning_rate, batch_size, beta}, max_length, seed; output[0] the DPO model dir; log[0].
 """
 
+from trellis.core.gc_tuning import tune_gc
+
+tune_gc()
+
 import time
 
 import torch

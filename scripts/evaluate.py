@@ -1,5 +1,9 @@
 """Rule evaluate: every generation benchmark on one model (arm × stage) -> eval/<arm>/<stage>/*.json."""
 
+from trellis.core.gc_tuning import tune_gc
+
+tune_gc()
+
 from pathlib import Path
 
 import torch

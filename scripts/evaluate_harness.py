@@ -4,6 +4,10 @@ lm-eval's own tasks (study) read their datasets from fetch_harness_data's cache,
 never reaches the hub. The demo's tasks are local files (include_path).
 """
 
+from trellis.core.gc_tuning import tune_gc
+
+tune_gc()
+
 from pathlib import Path
 
 import torch

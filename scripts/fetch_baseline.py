@@ -3,6 +3,10 @@
 Needs network access to the Hugging Face hub at job time (study config only; the demo has none).
 """
 
+from trellis.core.gc_tuning import tune_gc
+
+tune_gc()
+
 import time
 from pathlib import Path
 

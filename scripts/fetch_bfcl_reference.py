@@ -4,6 +4,10 @@
 Needs network access to the hub at job time (study config only; the demo has no such check).
 """
 
+from trellis.core.gc_tuning import tune_gc
+
+tune_gc()
+
 import time
 from pathlib import Path
 

@@ -4,6 +4,10 @@ Needs network access to the hub (study config only; the demo trains from scratch
 reads the directory, so the GPU job needs none.
 """
 
+from trellis.core.gc_tuning import tune_gc
+
+tune_gc()
+
 import time
 
 from trellis.classifiers.base import fetch_base_model

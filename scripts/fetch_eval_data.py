@@ -1,5 +1,9 @@
 """Rule fetch_eval_data: an evaluation dataset (MBPP) from the Hugging Face hub, with a manifest."""
 
+from trellis.core.gc_tuning import tune_gc
+
+tune_gc()
+
 import time
 from pathlib import Path
 

@@ -4,6 +4,10 @@ Needs network access to the Hugging Face hub (study config only; the demo's task
 cache lies beside the manifest; evaluate_harness reads it offline.
 """
 
+from trellis.core.gc_tuning import tune_gc
+
+tune_gc()
+
 import time
 from pathlib import Path
 

@@ -4,6 +4,10 @@ snakemake: params name, repo, revision, file, gated; output[0] the set's directo
 log[0]. Needs network (and HF_TOKEN for gated sets such as xLAM) at job time: study config only.
 """
 
+from trellis.core.gc_tuning import tune_gc
+
+tune_gc()
+
 import time
 
 from trellis.core.logs import setup_logging

@@ -1,5 +1,9 @@
 """Rule filter: one raw part through its source's curation policy (hard rules, priority, group)."""
 
+from trellis.core.gc_tuning import tune_gc
+
+tune_gc()
+
 import json
 import time
 

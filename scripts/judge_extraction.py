@@ -7,6 +7,10 @@ does not invalidate finished verdicts. The key itself is read by the OpenAI clie
 (``trellis.labels.openai_common.make_client``) and is never logged or written.
 """
 
+from trellis.core.gc_tuning import tune_gc
+
+tune_gc()
+
 import time
 
 from trellis.core.io import write_json

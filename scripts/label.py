@@ -5,6 +5,10 @@ ones (polling, concurrency, limits, prices, cost cap, where the API key comes fr
 the config, so tuning them does not invalidate finished labels.
 """
 
+from trellis.core.gc_tuning import tune_gc
+
+tune_gc()
+
 import time
 
 from trellis.core.io import write_json

@@ -1,5 +1,9 @@
 """Rule script: draw the labeling sample of one domain, evenly across the source's raw parts."""
 
+from trellis.core.gc_tuning import tune_gc
+
+tune_gc()
+
 import time
 
 from trellis.core.logs import setup_logging

@@ -10,6 +10,10 @@ the padded vocabulary written into every shard header). The shard directory is t
 ``output.manifest``; ``output.table`` (the mix table) is written beside it.
 """
 
+from trellis.core.gc_tuning import tune_gc
+
+tune_gc()
+
 import time
 from pathlib import Path
 

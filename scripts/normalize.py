@@ -1,5 +1,9 @@
 """Rule normalize: one part of a source's native files -> id/text/source/metadata parquet."""
 
+from trellis.core.gc_tuning import tune_gc
+
+tune_gc()
+
 import time
 
 from trellis.acquire.download import read_manifest

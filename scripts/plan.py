@@ -1,5 +1,9 @@
 """Rule plan: the run's plan from the config alone (mix, model size, FLOPs, cost, downloads)."""
 
+from trellis.core.gc_tuning import tune_gc
+
+tune_gc()
+
 import csv
 import time
 

@@ -1,5 +1,9 @@
 """Rule plot_deltas: curated-minus-control deltas with CIs per stage, from the headline table."""
 
+from trellis.core.gc_tuning import tune_gc
+
+tune_gc()
+
 from trellis.core.logs import setup_logging
 from trellis.report.plot_deltas import plot_deltas
 

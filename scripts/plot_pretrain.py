@@ -4,6 +4,10 @@ snakemake: input metrics (one metrics.csv per pretrain arm, in config order); pa
 names, same order); output png; log[0].
 """
 
+from trellis.core.gc_tuning import tune_gc
+
+tune_gc()
+
 import time
 
 from trellis.core.logs import setup_logging

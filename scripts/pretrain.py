@@ -6,6 +6,10 @@ place after a killed job and the rerun resumes from the last one; pretrain.keep_
 them stay on disk.
 """
 
+from trellis.core.gc_tuning import tune_gc
+
+tune_gc()
+
 import time
 from pathlib import Path
 

@@ -1,5 +1,9 @@
 """Rule script: score one raw part with the source's classifiers (id + scores, no text)."""
 
+from trellis.core.gc_tuning import tune_gc
+
+tune_gc()
+
 import json
 import time
 

@@ -1,5 +1,9 @@
 """Rule select: a source's best deduplicated documents up to its token target, groups rebalanced."""
 
+from trellis.core.gc_tuning import tune_gc
+
+tune_gc()
+
 import json
 import time
 

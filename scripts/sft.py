@@ -4,6 +4,10 @@ snakemake: input model (HF model dir), data (SFT JSONL), manifest (of the data);
 {epochs, learning_rate, batch_size}, max_length, seed; output[0] the SFT model dir; log[0].
 """
 
+from trellis.core.gc_tuning import tune_gc
+
+tune_gc()
+
 import time
 
 import torch

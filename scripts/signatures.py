@@ -1,5 +1,9 @@
 """Rule signatures: MinHash signatures and exact-text keys of one raw part (threshold-independent)."""
 
+from trellis.core.gc_tuning import tune_gc
+
+tune_gc()
+
 import os
 import time
 

@@ -1,5 +1,9 @@
 """Rule stage0: the classifiers on a sample of the source; a failing check stops curation (the gate)."""
 
+from trellis.core.gc_tuning import tune_gc
+
+tune_gc()
+
 import time
 
 from trellis.core.logs import setup_logging

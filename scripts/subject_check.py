@@ -1,5 +1,9 @@
 """Rule subject_check: the subject filter's precision and recall against the topic labels."""
 
+from trellis.core.gc_tuning import tune_gc
+
+tune_gc()
+
 import csv
 import time
 

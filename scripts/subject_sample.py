@@ -1,5 +1,9 @@
 """Rule subject_sample: documents of a subject-filtered source, from its native files (before the filter)."""
 
+from trellis.core.gc_tuning import tune_gc
+
+tune_gc()
+
 import time
 
 from trellis.acquire.download import read_manifest

@@ -1,5 +1,9 @@
 """Rule tables: the headline table (CSV + Markdown), built only from the result JSONs."""
 
+from trellis.core.gc_tuning import tune_gc
+
+tune_gc()
+
 import time
 
 from trellis.core.logs import setup_logging

@@ -1,5 +1,9 @@
 """Rule tokenize: one document part -> one token part (id, tokens, n_tokens)."""
 
+from trellis.core.gc_tuning import tune_gc
+
+tune_gc()
+
 import os
 import time
 

@@ -3,6 +3,10 @@
 A base model (study) comes from fetch_classifier_base's directory: the job never reaches the hub.
 """
 
+from trellis.core.gc_tuning import tune_gc
+
+tune_gc()
+
 import json
 import os
 import time

@@ -1,5 +1,9 @@
 """Rule train_tokenizer: train the demo byte-level BPE, or fetch the study's pretrained tokenizer."""
 
+from trellis.core.gc_tuning import tune_gc
+
+tune_gc()
+
 import time
 
 from trellis.core.logs import setup_logging

@@ -4,6 +4,10 @@ The token is read from HF_TOKEN by trellis.tokens.upload and is never logged or 
 records the repo, revision, commit and the files with their sha256.
 """
 
+from trellis.core.gc_tuning import tune_gc
+
+tune_gc()
+
 import time
 from pathlib import Path
 

@@ -3,6 +3,10 @@ prompt-mode numbers -> eval/bfcl_validation.json and .csv; no output when a gate
 outside tolerance (trellis.evaluate.bfcl_validation).
 """
 
+from trellis.core.gc_tuning import tune_gc
+
+tune_gc()
+
 import torch
 
 from trellis.core.io import write_json

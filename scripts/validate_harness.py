@@ -5,6 +5,10 @@ Same harness settings as evaluate_harness (batch size, limit, bf16 on a GPU, pla
 lm-eval's task data as fetch_harness_data cached it, offline.
 """
 
+from trellis.core.gc_tuning import tune_gc
+
+tune_gc()
+
 from pathlib import Path
 
 import torch
