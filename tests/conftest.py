@@ -24,6 +24,8 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 
+from trellis.core.gc_tuning import tune_gc
+
 HUB_COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
@@ -191,6 +193,12 @@ def _once_group(item) -> str | None:
             f"{item.nodeid} uses {used}: each of these lives in its own xdist group (tests/conftest.py)"
         )
     return used[0] if used else None
+
+
+def pytest_configure(config):
+    # A test process, like a rule job, imports torch, transformers, TRL and lm-eval: the same
+    # collector setting (in each xdist worker too; the configure hook runs there).
+    tune_gc()
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own, which reads the groups into the test ids
