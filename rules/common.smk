@@ -100,6 +100,10 @@ INTERNET_JOBS_RUN_LOCALLY = config["slurm"]["partitions"]["internet"] == "local"
 # tokenizer among them, every classifier waited for it behind the early small jobs.
 CURATION_PRIORITY = 20
 TRAINING_PRIORITY = 10
+# Among the evaluations, a model's generation benchmarks (its longest job) start before the
+# shorter ones ready beside them, which then fill the other core while the last long one runs:
+# otherwise the run ended with the last model's evaluate job alone on one core.
+LONG_EVALUATION_PRIORITY = 1
 
 
 def job_resources(family, *, gpu=False, internet=False, **overrides):

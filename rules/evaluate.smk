@@ -47,6 +47,7 @@ rule evaluate:
         f"{RESULTS}/logs/evaluate/{{arm}}/{{stage}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/evaluate/{{arm}}/{{stage}}.tsv"
+    priority: LONG_EVALUATION_PRIORITY
     conda:
         "../envs/evaluate.yaml"
     threads: res("model", "threads")
