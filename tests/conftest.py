@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -193,6 +194,29 @@ def _once_group(item) -> str | None:
             f"{item.nodeid} uses {used}: each of these lives in its own xdist group (tests/conftest.py)"
         )
     return used[0] if used else None
+
+
+@pytest.fixture(scope="session")
+def claim_once_per_run(tmp_path_factory):
+    """``claim(name)``: fail unless this is the run's only process to build ``name`` (one of
+    ONCE_PER_RUN). Should its xdist group ever be split across the workers (the grouping hook
+    below must run before xdist's), both would build it, each on one of two cores, slowly and
+    silently; this makes that an error instead."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # each worker's basetemp is <the run's basetemp>/<worker id>
+
+    def claim(name: str) -> None:
+        try:
+            os.close(os.open(root / f"{name}.claimed", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            pytest.fail(
+                f"{name} is built by two processes of this run: its xdist group was split "
+                "(see pytest_collection_modifyitems in tests/conftest.py)",
+                pytrace=False,
+            )
+
+    return claim
 
 
 def pytest_configure(config):

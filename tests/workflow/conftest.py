@@ -9,7 +9,8 @@ from test_workflow import copy_repo, snakemake
 
 
 @pytest.fixture(scope="session")
-def demo_run(tmp_path_factory) -> Path:
+def demo_run(tmp_path_factory, claim_once_per_run) -> Path:
+    claim_once_per_run("demo_run")
     workdir = copy_repo(tmp_path_factory.mktemp("demo"))
     snakemake(workdir, "--cores", "2")
     return workdir

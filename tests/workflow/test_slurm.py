@@ -55,7 +55,8 @@ def local_slice(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def slurm_env(tmp_path_factory):
+def slurm_env(tmp_path_factory, claim_once_per_run):
+    claim_once_per_run("slurm_env")
     with single_node_cluster(tmp_path_factory.mktemp("slurm")) as env:
         yield env
 
