@@ -301,6 +301,35 @@ def test_generation_cuts_at_the_first_stop_string(tiny_model):
         assert stop_a not in text and stop_b not in text
 
 
+def test_generation_processes_the_vocabulary_once_per_stop_set(tiny_model, monkeypatch):
+    from transformers.generation.stopping_criteria import StopStringCriteria
+
+    from trellis.evaluate.generation import Generator
+
+    gen = Generator(tiny_model, device="cpu")
+    prompts_ = ["hello", "Create a JSON object", "a third prompt", "and a fourth"]
+    full = gen.generate(prompts_, max_new_tokens=16, batch_size=1)
+    stop = [full[0][4:7]]
+    expected = gen.generate(prompts_, max_new_tokens=16, batch_size=4, stop=stop)
+
+    processed = []
+    clean = StopStringCriteria.clean_tokenizer_vocab
+    monkeypatch.setattr(
+        StopStringCriteria,
+        "clean_tokenizer_vocab",
+        staticmethod(lambda tok, *a, **k: processed.append(1) or clean(tok, *a, **k)),
+    )
+    fresh = Generator(tiny_model, device="cpu")
+    # Four batches and a second call with the same stop strings: one pass over the vocabulary
+    # (transformers' own cache would miss on every batch); the outputs are those of one batch.
+    assert fresh.generate(prompts_, max_new_tokens=16, batch_size=1, stop=stop) == expected
+    assert fresh.generate(prompts_, max_new_tokens=16, batch_size=1, stop=stop) == expected
+    assert len(processed) == 1
+    # Another stop set is another criterion.
+    fresh.generate(prompts_[:1], max_new_tokens=16, batch_size=1, stop=[full[0][2:4]])
+    assert len(processed) == 2
+
+
 def test_evaluate_scripted_perfect_and_broken_model(tiny_model, tmp_path):
     from transformers import AutoTokenizer
 
