@@ -114,6 +114,41 @@ def test_env_files_parse():
         assert env_packages(env), env
 
 
+def exact_pins(specs, where: str) -> dict[str, str]:
+    """{distribution: version} of the ``name==version`` lines among ``specs`` (extras and comments
+    dropped); a distribution pinned twice must be pinned alike."""
+    pins: dict[str, str] = {}
+    for spec in specs:
+        m = re.match(r"\s*([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?\s*==\s*([^\s#;]+)", spec)
+        if m:
+            name, version = normalize(m.group(1)), m.group(2)
+            assert pins.setdefault(name, version) == version, f"{where}: {name} pinned twice, differently"
+    return pins
+
+
+def test_requirements_pin_what_the_envs_pin():
+    """The demo's venv (requirements.txt: the demo, the tests, CI) and the cluster's conda envs hold
+    the same versions: every package an env pins, requirements.txt pins to that version, and no two
+    envs disagree. A range there would let a fresh install drift from the envs, and the demo's
+    outputs with it."""
+    required = exact_pins((ROOT / "requirements.txt").read_text().splitlines(), "requirements.txt")
+    by_env: dict[str, tuple[str, str]] = {}
+    problems = []
+    for env_file in sorted((ROOT / "envs").glob("*.yaml")):
+        deps = yaml.safe_load(env_file.read_text())["dependencies"]
+        specs = [s for dep in deps if isinstance(dep, dict) for s in dep.get("pip", [])]
+        for name, version in exact_pins(specs, env_file.name).items():
+            other = by_env.setdefault(name, (version, env_file.name))
+            if other[0] != version:
+                problems.append(f"{name}: {other[1]} pins {other[0]}, {env_file.name} pins {version}")
+            if required.get(name) != version:
+                problems.append(
+                    f"{name}: {env_file.name} pins {version}, requirements.txt "
+                    + (f"pins {required[name]}" if name in required else "does not pin it")
+                )
+    assert by_env and not problems, "\n".join(sorted(set(problems)))
+
+
 def test_envs_cover_script_imports():
     dists = importlib.metadata.packages_distributions()
     problems = []
