@@ -330,6 +330,27 @@ def test_generation_processes_the_vocabulary_once_per_stop_set(tiny_model, monke
     assert len(processed) == 2
 
 
+def test_generation_stop_strings_replace_the_models_own(tiny_model, tmp_path):
+    import shutil
+
+    from transformers import GenerationConfig
+
+    from trellis.evaluate.generation import Generator
+
+    free = Generator(tiny_model, device="cpu").generate(["hello"], max_new_tokens=16)[0]
+    own, ours = free[1:3], [free[5:8]]
+    expected = Generator(tiny_model, device="cpu").generate(["hello"], max_new_tokens=16, stop=ours)
+    # A model whose generation config names a stop string of its own, earlier in the text: the
+    # caller's stop strings replace it (as generate's stop_strings argument did).
+    shutil.copytree(tiny_model, tmp_path / "own_stop")
+    config = GenerationConfig.from_pretrained(tiny_model)
+    config.stop_strings = [own]
+    config.save_pretrained(tmp_path / "own_stop")
+    gen = Generator(tmp_path / "own_stop", device="cpu")
+    assert gen.generate(["hello"], max_new_tokens=16, stop=ours) == expected
+    assert expected[0] == free[: free.find(ours[0])] and own in expected[0]
+
+
 def test_evaluate_scripted_perfect_and_broken_model(tiny_model, tmp_path):
     from transformers import AutoTokenizer
 

@@ -151,7 +151,13 @@ class Generator:
                 top_k=None,
                 eos_token_id=self.eos_ids,
                 pad_token_id=self.pad_id,
-                **({"stopping_criteria": self._stopping_criteria(stop)} if stop else {}),
+                # The tokenizer too, as with stop_strings: should the model's generation config name
+                # stop strings of its own, transformers builds their criterion and ours replaces it.
+                **(
+                    {"stopping_criteria": self._stopping_criteria(stop), "tokenizer": self.tokenizer}
+                    if stop
+                    else {}
+                ),
             )
             new_tokens = generated[:, width:].cpu()
             for r, i in enumerate(rows):
