@@ -15,6 +15,7 @@ repo whose terms were not accepted).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -31,7 +32,8 @@ HUB_COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
 class StandInHub:
-    """Repositories ({(repo_type, repo_id): {path: bytes}}) served the way huggingface.co serves them."""
+    """Repositories ({(repo_type, repo_id): {path: bytes}}) served the way huggingface.co serves them:
+    downloads (repo info, tree listings, file resolves) and uploads (repo creation, preupload, commit)."""
 
     def __init__(
         self,
@@ -45,6 +47,9 @@ class StandInHub:
         self.revisions = None if revisions is None else set(revisions) | {commit}
         self.denied = dict(denied or {})
         self.requests: list[tuple[str, str]] = []
+        self.authorizations: list[str | None] = []  # each POST's Authorization header
+        self.created: list[dict] = []  # create_repo's payloads
+        self.commits: list[dict] = []  # {"header": the commit's summary..., "files": {path: bytes}}
         hub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -60,8 +65,8 @@ class StandInHub:
                 if self.command != "HEAD":
                     self.wfile.write(body)
 
-            def _json(self, payload):
-                self._send(200, json.dumps(payload).encode(), {"Content-Type": "application/json"})
+            def _json(self, payload, status: int = 200):
+                self._send(status, json.dumps(payload).encode(), {"Content-Type": "application/json"})
 
             def _not_found(self, code: str):
                 self._send(404, headers={"X-Error-Code": code})
@@ -113,6 +118,56 @@ class StandInHub:
                 return self._not_found("RepoNotFound")
 
             do_GET = do_HEAD = _route
+
+            def do_POST(self):
+                """The upload side, as ``create_repo`` and ``upload_folder`` use it: create a repo
+                (409 when it exists, as the hub answers), preupload (every file "regular", so its
+                bytes come inline in the commit) and the NDJSON commit, which becomes the repo's
+                files (so a download after an upload reads them back)."""
+                hub.requests.append((self.command, self.path))
+                hub.authorizations.append(self.headers.get("authorization"))
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                path = unquote(urlparse(self.path).path)
+                if not self.headers.get("authorization"):
+                    return self._json({"error": "Invalid username or password."}, 401)
+                if path == "/api/repos/create":
+                    spec = json.loads(body)
+                    repo_type = spec.get("type") or "model"
+                    repo = "/".join(p for p in (spec.get("organization"), spec["name"]) if p)
+                    prefix = "/datasets" if repo_type == "dataset" else ""
+                    url = {"url": f"{hub.endpoint}{prefix}/{repo}", "name": repo}
+                    if (repo_type, repo) in hub.repos:
+                        return self._json({**url, "error": f"You already created this {repo_type} repo"}, 409)
+                    hub.created.append(spec)
+                    hub.repos[(repo_type, repo)] = {}
+                    return self._json(url)
+                for (repo_type, repo), files in hub.repos.items():
+                    api = f"/api/{repo_type}s/{repo}"
+                    if re.fullmatch(rf"{re.escape(api)}/preupload/[^/]+", path):
+                        listed = json.loads(body)["files"]
+                        modes = [
+                            {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False}
+                            for f in listed
+                        ]
+                        return self._json({"files": modes})
+                    if re.fullmatch(rf"{re.escape(api)}/commit/[^/]+", path):
+                        commit = {"header": {}, "files": {}}
+                        for line in body.decode().splitlines():
+                            item = json.loads(line)
+                            if item["key"] == "header":
+                                commit["header"] = item["value"]
+                            elif item["key"] == "file" and item["value"].get("encoding") == "base64":
+                                commit["files"][item["value"]["path"]] = base64.b64decode(
+                                    item["value"]["content"]
+                                )
+                            else:
+                                return self._json({"error": f"unsupported commit line {item['key']!r}"}, 400)
+                        hub.commits.append(commit)
+                        files.update(commit["files"])
+                        prefix = "/datasets" if repo_type == "dataset" else ""
+                        commit_url = f"{hub.endpoint}{prefix}/{repo}/commit/{hub.commit}"
+                        return self._json({"commitUrl": commit_url, "commitOid": hub.commit})
+                return self._not_found("RepoNotFound")
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

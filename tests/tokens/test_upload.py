@@ -1,20 +1,17 @@
 """trellis.tokens.upload: a shard set goes to a Hugging Face dataset repo through huggingface_hub.
 
-The test starts a small HTTP server on 127.0.0.1 that speaks the part of the hub API that
-``create_repo`` and ``upload_folder`` use (repo creation, the preupload endpoint that decides each
-file's upload mode, and the NDJSON commit endpoint) and points HF_ENDPOINT at it: the real client
-code path runs, with no network. The server keeps what it was sent, so the test compares the
-committed bytes with the shard files.
+The stand-in hub of tests/conftest.py (``hf_hub``: HTTP on 127.0.0.1, HF_ENDPOINT pointed at it)
+speaks the part of the hub API that ``create_repo`` and ``upload_folder`` use (repo creation, the
+preupload endpoint that decides each file's upload mode, the NDJSON commit endpoint), so the real
+client code path runs with no network. It keeps what it was sent: the test compares the committed
+bytes with the shard files, and downloads them back.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
-import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,84 +22,14 @@ from trellis.tokens.upload import upload_shards
 
 REPO = "trellis-test/tkds-shards"
 TOKEN = "hf_test_secret_token_0123456789"
-COMMIT = "f" * 40
-
-
-class StandInHub:
-    def __init__(self):
-        self.requests: list[tuple[str, str, dict]] = []
-        self.created: list[dict] = []
-        self.committed: dict[str, bytes] = {}
-        self.commit_header: dict = {}
-        hub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def _reply(self, payload: dict, status: int = 200):
-                body = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                path = self.path.split("?")[0]
-                hub.requests.append(("POST", path, dict(self.headers)))
-                if path == "/api/repos/create":
-                    hub.created.append(json.loads(body))
-                    return self._reply({"url": f"{hub.endpoint}/datasets/{REPO}", "name": REPO})
-                if re.fullmatch(rf"/api/datasets/{re.escape(REPO)}/preupload/main", path):
-                    files = json.loads(body)["files"]
-                    return self._reply(
-                        {
-                            "files": [
-                                {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False}
-                                for f in files
-                            ]
-                        }
-                    )
-                if re.fullmatch(rf"/api/datasets/{re.escape(REPO)}/commit/main", path):
-                    for line in body.decode().splitlines():
-                        item = json.loads(line)
-                        if item["key"] == "header":
-                            hub.commit_header = item["value"]
-                        elif item["key"] == "file":
-                            assert item["value"]["encoding"] == "base64"
-                            hub.committed[item["value"]["path"]] = base64.b64decode(item["value"]["content"])
-                    return self._reply(
-                        {"commitUrl": f"{hub.endpoint}/datasets/{REPO}/commit/{COMMIT}", "commitOid": COMMIT}
-                    )
-                self._reply({"error": f"unexpected {path}"}, 404)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
-def hub(monkeypatch):
-    import huggingface_hub.constants as hf_constants
-
-    with StandInHub() as server:
-        monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
-        monkeypatch.setenv("HF_TOKEN", TOKEN)
-        monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)
-        yield server
+def hub(hf_hub, monkeypatch):
+    """The stand-in hub of tests/conftest.py, holding no repo yet, with a write token set."""
+    server = hf_hub({})
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    return server
 
 
 @pytest.fixture
@@ -129,12 +56,12 @@ def test_upload_commits_the_shard_set_with_the_token_and_never_logs_it(hub, shar
 
     assert hub.created and hub.created[0]["type"] == "dataset" and hub.created[0]["private"] is True
     expected = {f"curated/{p.name}": p.read_bytes() for p in shard_dir.iterdir() if p.name != "upload.json"}
-    assert hub.committed == expected  # every shard, the manifest and the mix table, byte for byte
-    assert "2 shards" in hub.commit_header["summary"]
-    for _, _, headers in hub.requests:
-        assert headers.get("authorization") == f"Bearer {TOKEN}"
+    [commit] = hub.commits
+    assert commit["files"] == expected  # every shard, the manifest and the mix table, byte for byte
+    assert "2 shards" in commit["header"]["summary"]
+    assert hub.authorizations and set(hub.authorizations) == {f"Bearer {TOKEN}"}
 
-    assert record["commit"] == COMMIT and record["repo"] == REPO and record["path_in_repo"] == "curated"
+    assert record["commit"] == hub.commit and record["repo"] == REPO and record["path_in_repo"] == "curated"
     assert [f["file"] for f in record["files"]] == [
         "shard-00000.tkds",
         "shard-00001.tkds",
@@ -143,6 +70,21 @@ def test_upload_commits_the_shard_set_with_the_token_and_never_logs_it(hub, shar
     ]
     assert TOKEN not in json.dumps(record)
     assert TOKEN not in caplog.text and "HF_TOKEN" in caplog.text
+
+
+def test_a_rerun_uploads_into_the_existing_repo_and_the_shards_download_back(hub, shard_dir, tmp_path):
+    from huggingface_hub import snapshot_download
+
+    upload_shards(shard_dir, REPO, "curated")
+    # The second create is refused as the hub refuses it (409: the repo exists); the upload goes on.
+    upload_shards(shard_dir, REPO, "curated")
+    assert len(hub.created) == 1 and len(hub.commits) == 2
+    local = Path(
+        snapshot_download(REPO, repo_type="dataset", local_dir=tmp_path / "down", endpoint=hub.endpoint)
+    )
+    for shard in shard_dir.iterdir():
+        if shard.name != "upload.json":
+            assert (local / "curated" / shard.name).read_bytes() == shard.read_bytes(), shard.name
 
 
 def test_upload_needs_the_token_and_refuses_a_damaged_set(hub, shard_dir, monkeypatch):
