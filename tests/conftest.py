@@ -31,6 +31,11 @@ from trellis.core.gc_tuning import tune_gc
 HUB_COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
+def _web_prefix(repo_type: str) -> str:
+    """Where the hub's web paths (file resolves, repo and commit urls) put a repo of this type."""
+    return "/datasets" if repo_type == "dataset" else ""
+
+
 class StandInHub:
     """Repositories ({(repo_type, repo_id): {path: bytes}}) served the way huggingface.co serves them:
     downloads (repo info, tree listings, file resolves) and uploads (repo creation, preupload, commit)."""
@@ -95,7 +100,7 @@ class StandInHub:
                 url = urlparse(self.path)
                 path = unquote(url.path)
                 for (repo_type, repo), files in hub.repos.items():
-                    prefix = "/datasets" if repo_type == "dataset" else ""
+                    prefix = _web_prefix(repo_type)
                     if (
                         path.startswith((f"/api/{repo_type}s/{repo}/", f"{prefix}/{repo}/"))
                         or path == (f"/api/{repo_type}s/{repo}")
@@ -109,7 +114,6 @@ class StandInHub:
                     if m:
                         folder = (m.group(1) or "").strip("/")
                         return self._json(hub.tree(files, folder, "recursive=true" in url.query))
-                    prefix = "/datasets" if repo_type == "dataset" else ""
                     m = re.fullmatch(rf"{prefix}/{re.escape(repo)}/resolve/[^/]+/(.+)", path)
                     if m:
                         if m.group(1) not in files:
@@ -134,8 +138,7 @@ class StandInHub:
                     spec = json.loads(body)
                     repo_type = spec.get("type") or "model"
                     repo = "/".join(p for p in (spec.get("organization"), spec["name"]) if p)
-                    prefix = "/datasets" if repo_type == "dataset" else ""
-                    url = {"url": f"{hub.endpoint}{prefix}/{repo}", "name": repo}
+                    url = {"url": f"{hub.endpoint}{_web_prefix(repo_type)}/{repo}", "name": repo}
                     if (repo_type, repo) in hub.repos:
                         return self._json({**url, "error": f"You already created this {repo_type} repo"}, 409)
                     hub.created.append(spec)
@@ -164,8 +167,7 @@ class StandInHub:
                                 return self._json({"error": f"unsupported commit line {item['key']!r}"}, 400)
                         hub.commits.append(commit)
                         files.update(commit["files"])
-                        prefix = "/datasets" if repo_type == "dataset" else ""
-                        commit_url = f"{hub.endpoint}{prefix}/{repo}/commit/{hub.commit}"
+                        commit_url = f"{hub.endpoint}{_web_prefix(repo_type)}/{repo}/commit/{hub.commit}"
                         return self._json({"commitUrl": commit_url, "commitOid": hub.commit})
                 return self._not_found("RepoNotFound")
 

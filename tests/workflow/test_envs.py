@@ -54,16 +54,15 @@ def test_every_rule_has_log_conda_and_script():
         assert directive(block, "script"), f"{path.name}: rule {name} has no script:"
 
 
-def env_packages(env_file: Path) -> set[str]:
+def env_specs(env_file: Path) -> list[str]:
+    """Every dependency line of a conda env file, its pip section's included."""
     env = yaml.safe_load(env_file.read_text())
     assert env.get("dependencies"), f"{env_file}: no dependencies"
-    names = set()
-    for dep in env["dependencies"]:
-        specs = dep["pip"] if isinstance(dep, dict) else [dep]
-        for spec in specs:
-            name = re.split(r"[=<>!\[ ]", spec, maxsplit=1)[0]
-            names.add(normalize(name))
-    return names
+    return [spec for dep in env["dependencies"] for spec in (dep["pip"] if isinstance(dep, dict) else [dep])]
+
+
+def env_packages(env_file: Path) -> set[str]:
+    return {normalize(re.split(r"[=<>!\[ ]", spec, maxsplit=1)[0]) for spec in env_specs(env_file)}
 
 
 def normalize(dist: str) -> str:
@@ -135,9 +134,7 @@ def test_requirements_pin_what_the_envs_pin():
     by_env: dict[str, tuple[str, str]] = {}
     problems = []
     for env_file in sorted((ROOT / "envs").glob("*.yaml")):
-        deps = yaml.safe_load(env_file.read_text())["dependencies"]
-        specs = [s for dep in deps if isinstance(dep, dict) for s in dep.get("pip", [])]
-        for name, version in exact_pins(specs, env_file.name).items():
+        for name, version in exact_pins(env_specs(env_file), env_file.name).items():
             other = by_env.setdefault(name, (version, env_file.name))
             if other[0] != version:
                 problems.append(f"{name}: {other[1]} pins {other[0]}, {env_file.name} pins {version}")
