@@ -42,6 +42,7 @@ report: "report/workflow.rst"
 sys.path.insert(0, workflow.basedir)
 
 
+include: "rules/scheduler.smk"
 include: "rules/common.smk"
 include: "rules/acquire.smk"
 include: "rules/labels.smk"

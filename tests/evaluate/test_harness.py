@@ -79,6 +79,21 @@ def test_chat_stages_use_the_chat_template(base_raw, tiny_model, demo_tasks):
     assert "### User:" not in str(base_context)
 
 
+def test_lm_evals_environment_report_is_not_collected(tiny_model, demo_tasks, monkeypatch):
+    """simple_evaluate's torch environment report (pip list and more in subprocesses) is
+    dropped from the output, so run_tasks does not have it collected; lm-eval's version stays."""
+    from importlib.metadata import version
+
+    from torch.utils import collect_env
+
+    reports = []
+    monkeypatch.setattr(collect_env, "get_pretty_env_info", lambda: reports.append(1) or "")
+    raw = harness.run_tasks(tiny_model, "base", {"trellis_demo_topic": 0}, demo_tasks, batch_size=4)
+    assert reports == []
+    assert raw["lm_eval_version"] == version("lm_eval")
+    assert "pretty_env_info" not in raw and len(raw["samples"]["trellis_demo_topic"]) == 12
+
+
 def test_group_tasks_pool_subtask_documents_and_filters_name_metrics():
     raw = {
         "group_subtasks": {"grp": ["a", "b"]},

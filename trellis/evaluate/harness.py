@@ -113,7 +113,11 @@ def run_tasks(
     Tasks are run in groups of equal shot count (lm-eval takes one num_fewshot per call) with
     one loaded model; the returned dict merges the groups' results, samples and configs.
     """
+    from importlib.metadata import version
+    from unittest import mock
+
     import lm_eval
+    import lm_eval.evaluator
     import torch
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
@@ -133,34 +137,36 @@ def run_tasks(
     )
     chat = stage != "base"
     merged: dict[str, Any] = {"results": {}, "samples": {}, "configs": {}, "group_subtasks": {}, "n-shot": {}}
-    version = None
     by_shots: dict[int, list[str]] = {}
     for task, shots in tasks.items():
         by_shots.setdefault(int(shots), []).append(task)
     for shots, names in sorted(by_shots.items()):
         log.info("lm-eval: %s with %d shot(s), %s prompts", names, shots, "chat" if chat else "plain")
-        out = lm_eval.simple_evaluate(
-            model=model,
-            tasks=names,
-            num_fewshot=shots,
-            limit=limit,
-            log_samples=True,
-            task_manager=manager,
-            apply_chat_template=chat,
-            fewshot_as_multiturn=chat and shots > 0,
-            random_seed=seed,
-            numpy_random_seed=seed,
-            torch_random_seed=seed,
-            fewshot_random_seed=seed,
-            # No lm-eval stderr: CIs come from the per-document scores (to_results), and lm-eval
-            # bootstraps perplexity's stderr in a fork()ed multiprocessing pool, which can hang
-            # forever in a process that already runs torch's threads (seen here, in a test).
-            bootstrap_iters=0,
-        )
+        # simple_evaluate ends by adding torch's environment report to its output (collect_env:
+        # pip list, lscpu and more in subprocesses, about 1.3 CPU-seconds a call here). Nothing of
+        # it is kept below, so it is not collected.
+        with mock.patch.object(lm_eval.evaluator, "add_env_info", lambda storage: None):
+            out = lm_eval.simple_evaluate(
+                model=model,
+                tasks=names,
+                num_fewshot=shots,
+                limit=limit,
+                log_samples=True,
+                task_manager=manager,
+                apply_chat_template=chat,
+                fewshot_as_multiturn=chat and shots > 0,
+                random_seed=seed,
+                numpy_random_seed=seed,
+                torch_random_seed=seed,
+                fewshot_random_seed=seed,
+                # No lm-eval stderr: CIs come from the per-document scores (to_results), and lm-eval
+                # bootstraps perplexity's stderr in a fork()ed multiprocessing pool, which can hang
+                # forever in a process that already runs torch's threads (seen here, in a test).
+                bootstrap_iters=0,
+            )
         for key in merged:
             merged[key].update(out.get(key) or {})
-        version = out.get("lm_eval_version")
-    return {**merged, "lm_eval_version": version}
+    return {**merged, "lm_eval_version": version("lm_eval")}
 
 
 def _leaf_tasks(name: str, group_subtasks: dict[str, list[str]]) -> list[str]:
