@@ -17,7 +17,7 @@ QUICK_JOBS = 30
 WAITING_JOBS = 3  # one more than the two cores: one waits while the others sleep
 
 
-def scratch_workflow(workdir: Path, include: bool) -> Path:
+def scratch_workflow(workdir: Path, include: bool, wait_s: int = 2) -> Path:
     workdir.mkdir()
     head = f'include: "{ROOT / "rules" / "scheduler.smk"}"\n' if include else ""
     (workdir / "Snakefile").write_text(
@@ -33,7 +33,7 @@ rule quick:
 rule wait:
     input: expand("quick/{{i}}.txt", i=range({QUICK_JOBS}))
     output: "waited{{j}}.txt"
-    shell: "sleep 2; touch {{output}}"
+    shell: "sleep {wait_s}; touch {{output}}"
 """
     )
     return workdir
@@ -57,7 +57,7 @@ def test_scheduler_passes_do_not_grow_with_finished_jobs(tmp_path):
 
 def test_rate_limited_submissions_still_resume(tmp_path):
     """The wake-up's purpose: jobs held back by --max-jobs-per-timespan are submitted later."""
-    workdir = scratch_workflow(tmp_path / "limited", include=True)
+    workdir = scratch_workflow(tmp_path / "limited", include=True, wait_s=0)
     run = snakemake(workdir, "--cores", "2", "--max-jobs-per-timespan", "10/1s")
     assert "Job rate limit reached" in run.stderr
     assert len(list((workdir / "quick").iterdir())) == QUICK_JOBS
