@@ -39,6 +39,7 @@ import random
 import sys
 import time
 from collections.abc import Iterable
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -113,11 +114,6 @@ def run_tasks(
     Tasks are run in groups of equal shot count (lm-eval takes one num_fewshot per call) with
     one loaded model; the returned dict merges the groups' results, samples and configs.
     """
-    from importlib.metadata import version
-    from unittest import mock
-
-    import lm_eval
-    import lm_eval.evaluator
     import torch
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
@@ -142,31 +138,43 @@ def run_tasks(
         by_shots.setdefault(int(shots), []).append(task)
     for shots, names in sorted(by_shots.items()):
         log.info("lm-eval: %s with %d shot(s), %s prompts", names, shots, "chat" if chat else "plain")
-        # simple_evaluate ends by adding torch's environment report to its output (collect_env:
-        # pip list, lscpu and more in subprocesses, about 1.3 CPU-seconds a call here). Nothing of
-        # it is kept below, so it is not collected.
-        with mock.patch.object(lm_eval.evaluator, "add_env_info", lambda storage: None):
-            out = lm_eval.simple_evaluate(
-                model=model,
-                tasks=names,
-                num_fewshot=shots,
-                limit=limit,
-                log_samples=True,
-                task_manager=manager,
-                apply_chat_template=chat,
-                fewshot_as_multiturn=chat and shots > 0,
-                random_seed=seed,
-                numpy_random_seed=seed,
-                torch_random_seed=seed,
-                fewshot_random_seed=seed,
-                # No lm-eval stderr: CIs come from the per-document scores (to_results), and lm-eval
-                # bootstraps perplexity's stderr in a fork()ed multiprocessing pool, which can hang
-                # forever in a process that already runs torch's threads (seen here, in a test).
-                bootstrap_iters=0,
-            )
+        out = _simple_evaluate(
+            model=model,
+            tasks=names,
+            num_fewshot=shots,
+            limit=limit,
+            log_samples=True,
+            task_manager=manager,
+            apply_chat_template=chat,
+            fewshot_as_multiturn=chat and shots > 0,
+            random_seed=seed,
+            numpy_random_seed=seed,
+            torch_random_seed=seed,
+            fewshot_random_seed=seed,
+            # No lm-eval stderr: CIs come from the per-document scores (to_results), and lm-eval
+            # bootstraps perplexity's stderr in a fork()ed multiprocessing pool, which can hang
+            # forever in a process that already runs torch's threads (seen here, in a test).
+            bootstrap_iters=0,
+        )
         for key in merged:
             merged[key].update(out.get(key) or {})
     return {**merged, "lm_eval_version": version("lm_eval")}
+
+
+def _simple_evaluate(**kwargs) -> dict[str, Any]:
+    """lm-eval's ``simple_evaluate`` without its environment report.
+
+    simple_evaluate ends by adding torch's environment report to its output (collect_env: pip
+    list, lscpu and more in subprocesses, about 1.3 CPU-seconds a call on the demo's machine).
+    Nothing here keeps it, so it is not collected.
+    """
+    from unittest import mock
+
+    import lm_eval
+    import lm_eval.evaluator
+
+    with mock.patch.object(lm_eval.evaluator, "add_env_info", lambda storage: None):
+        return lm_eval.simple_evaluate(**kwargs)
 
 
 def _leaf_tasks(name: str, group_subtasks: dict[str, list[str]]) -> list[str]:
@@ -337,8 +345,6 @@ def fetch_task_data(
     it resolved to, the rows per split, and the cached files with their sizes (``read_manifest``
     checks them).
     """
-    from importlib.metadata import version
-
     from lm_eval.tasks import TaskManager
 
     out_dir = Path(out_dir).resolve()
@@ -676,9 +682,7 @@ def validate_model(
 def validate(model: str, revision: str, batch_size: int, device: str | None, tolerance: float) -> dict:
     """Pythia-410M-deduped (or another model with the same published table) from the hub, on
     the six tasks (the CLI); the validation record."""
-    import lm_eval
-
-    out = lm_eval.simple_evaluate(
+    out = _simple_evaluate(
         model="hf",
         model_args={
             "pretrained": model,
